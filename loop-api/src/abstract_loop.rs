@@ -1,0 +1,127 @@
+//! [`AbstractEventLoop`]: the object-safe primitives every loop implements.
+
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::RawFd;
+use std::process::Command;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use crate::context::{ExceptionContext, ExceptionHandler};
+use crate::error::LoopError;
+use crate::handle::{Handle, TimerHandle};
+use crate::process::Process;
+use crate::remote::LoopHandle;
+use crate::task::Runnable;
+use crate::LocalBoxFuture;
+
+/// What every loop implements (asyncio's `AbstractEventLoop`), as object-safe primitives.
+///
+/// Users hold an [`EventLoop`](crate::EventLoop), which wraps an `Rc<dyn AbstractEventLoop>` and
+/// adds the generic conveniences (`create_task`, `run_until_complete`, `run_in_executor`, ...).
+/// A backend author implements this trait; nothing here requires `loop-core`.
+///
+/// The wrapper checks the rules that do not depend on the implementation before calling in:
+/// `run_forever` is only called on an open loop that is not running, with no other loop running
+/// on the thread, and the running loop is recorded for [`get_running_loop`](crate::get_running_loop).
+pub trait AbstractEventLoop {
+    /// Runs until `stop()` is called. `stop()` before `run_forever()` runs one iteration.
+    ///
+    /// # Errors
+    /// [`LoopError::Closed`], [`LoopError::AlreadyRunning`], or an I/O error of the driver.
+    fn run_forever(&self) -> Result<(), LoopError>;
+    /// Asks the loop to stop once the current iteration has finished.
+    fn stop(&self);
+    /// True while `run_forever` runs.
+    fn is_running(&self) -> bool;
+    /// True once `close()` succeeded.
+    fn is_closed(&self) -> bool;
+    /// Closes the loop: drops pending callbacks, shuts down and joins the executor, releases
+    /// the loop's file descriptors. Idempotent.
+    ///
+    /// # Errors
+    /// [`LoopError::CloseWhileRunning`] if the loop is running.
+    fn close(&self) -> Result<(), LoopError>;
+
+    /// Schedules `handle` to run on the next iteration, after everything scheduled before it.
+    ///
+    /// # Errors
+    /// [`LoopError::Closed`].
+    fn call_soon(&self, handle: Handle) -> Result<(), LoopError>;
+    /// Schedules `handle` to run at `when` on the loop's clock (never earlier).
+    ///
+    /// # Errors
+    /// [`LoopError::Closed`].
+    fn call_at(&self, when: Instant, handle: Handle) -> Result<TimerHandle, LoopError>;
+    /// The loop's clock.
+    fn time(&self) -> Instant;
+    /// A thread-safe handle for other threads.
+    fn handle(&self) -> LoopHandle;
+    /// Schedules a task: the loop polls it on the next iteration and again each time its waker
+    /// is woken (from any thread), until it returns `Ready`.
+    ///
+    /// # Errors
+    /// [`LoopError::Closed`].
+    fn spawn(&self, task: Rc<dyn Runnable>) -> Result<(), LoopError>;
+
+    /// Calls `callback` on every iteration while `fd` is readable (level-triggered). Replaces
+    /// an earlier reader of `fd`.
+    ///
+    /// # Errors
+    /// [`LoopError::Closed`], or the OS refusing to watch `fd` (e.g. a regular file, a bad fd).
+    fn add_reader(&self, fd: RawFd, callback: Box<dyn FnMut() + 'static>) -> Result<(), LoopError>;
+    /// Stops watching `fd` for reading; true if a reader was registered.
+    fn remove_reader(&self, fd: RawFd) -> bool;
+    /// Like `add_reader`, for writability.
+    ///
+    /// # Errors
+    /// As `add_reader`.
+    fn add_writer(&self, fd: RawFd, callback: Box<dyn FnMut() + 'static>) -> Result<(), LoopError>;
+    /// Stops watching `fd` for writing; true if a writer was registered.
+    fn remove_writer(&self, fd: RawFd) -> bool;
+
+    /// Runs `job` on the loop's default executor (a bounded thread pool owned by the loop).
+    ///
+    /// # Errors
+    /// [`LoopError::Closed`].
+    fn run_in_executor(&self, job: Box<dyn FnOnce() + Send + 'static>) -> Result<(), LoopError>;
+
+    /// Accepts a connection on the listening socket `listener`.
+    fn sock_accept(&self, listener: RawFd) -> LocalBoxFuture<io::Result<(TcpStream, SocketAddr)>>;
+    /// Connects a new TCP socket to `addr`.
+    fn sock_connect(&self, addr: SocketAddr) -> LocalBoxFuture<io::Result<TcpStream>>;
+    /// Receives into `buf` (up to its capacity; its length is set to the bytes received).
+    fn sock_recv(&self, sock: RawFd, buf: Vec<u8>) -> LocalBoxFuture<(io::Result<usize>, Vec<u8>)>;
+    /// Sends all of `buf`.
+    fn sock_sendall(&self, sock: RawFd, buf: Vec<u8>) -> LocalBoxFuture<(io::Result<()>, Vec<u8>)>;
+
+    /// Sets (or with `None`, resets to the default) the exception handler.
+    fn set_exception_handler(&self, handler: Option<ExceptionHandler>);
+    /// Reports `context` to the exception handler (the default one prints to stderr). A handler
+    /// that panics is reported to stderr, never propagated.
+    fn call_exception_handler(&self, context: &ExceptionContext);
+    /// Turns debug mode on or off.
+    fn set_debug(&self, on: bool);
+    /// True in debug mode.
+    fn get_debug(&self) -> bool;
+    /// In debug mode, callbacks running longer than this are reported (default 100 ms).
+    fn slow_callback_duration(&self) -> Duration;
+    /// Sets the slow-callback threshold of debug mode.
+    fn set_slow_callback_duration(&self, threshold: Duration);
+    /// The backend's name: `"mio"`, `"polling"`, `"uring"`, ...
+    fn backend_name(&self) -> &'static str;
+
+    /// Runs `callback` on the loop's thread each time signal `sig` arrives.
+    ///
+    /// # Errors
+    /// [`LoopError::InvalidArgument`] for an invalid number or SIGKILL/SIGSTOP, `Closed`, or
+    /// `NotSupported` where the loop has no signal support.
+    fn add_signal_handler(&self, sig: i32, callback: Box<dyn FnMut() + 'static>) -> Result<(), LoopError>;
+    /// Removes the handler of `sig` and restores the default disposition; true if one was set.
+    fn remove_signal_handler(&self, sig: i32) -> bool;
+    /// Starts a child process.
+    ///
+    /// # Errors
+    /// `Closed`, the error of spawning, or `NotSupported` where the loop has no process support.
+    fn subprocess_exec(&self, cmd: Command) -> Result<Process, LoopError>;
+}

@@ -1,0 +1,54 @@
+//! asyncio's event-loop architecture for Rust: the traits and the types users hold.
+//!
+//! - [`AbstractEventLoop`]: what every loop can do, as object-safe primitives; backends
+//!   implement it (most through `loop-core`'s `BaseEventLoop`, but nothing requires that).
+//! - [`EventLoop`]: the cheap, cloneable, `!Send` handle users hold, with asyncio's methods:
+//!   `call_soon`, `call_later`, `create_task`, `run_until_complete`, `add_reader`,
+//!   `run_in_executor`, `sock_recv`, ...
+//! - [`LoopHandle`]: the `Send + Sync` handle other threads use (`call_soon_threadsafe`).
+//! - [`LoopPolicy`]: which loop a thread gets.
+//!
+//! Platforms: Unix (Linux, macOS, the BSDs); file descriptors are `RawFd`.
+//!
+//! ```
+//! use loop_api::{EventLoop, LoopError};
+//!
+//! fn run(lp: &EventLoop) -> Result<u32, LoopError> {
+//!     lp.run_until_complete(async {
+//!         loop_api::sleep(std::time::Duration::from_millis(1)).await;
+//!         42
+//!     })
+//! }
+//! ```
+#![deny(missing_docs)]
+
+mod abstract_loop;
+mod context;
+mod error;
+mod event_loop;
+mod handle;
+mod policy;
+mod process;
+mod remote;
+mod running;
+mod task;
+
+use std::future::Future;
+use std::pin::Pin;
+
+pub use abstract_loop::AbstractEventLoop;
+pub use context::{ExceptionContext, ExceptionHandler};
+pub use error::{LoopError, TaskError, panic_message};
+pub use event_loop::{EventLoop, ExecutorFuture, WeakEventLoop};
+pub use handle::{Handle, TimerCancelled, TimerHandle};
+pub use policy::LoopPolicy;
+pub use process::{ChildProcess, Process};
+pub use remote::{LoopHandle, ThreadSafeScheduler};
+pub use running::{Sleep, YieldNow, get_running_loop, sleep, yield_now};
+pub use task::{Runnable, Task};
+
+/// A scheduled callback (what `call_soon` boxes).
+pub type Callback = Box<dyn FnOnce() + 'static>;
+
+/// A boxed, `!Send` future (what the loop's socket primitives return).
+pub type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T> + 'static>>;
