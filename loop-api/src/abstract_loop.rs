@@ -7,13 +7,13 @@ use std::process::Command;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use crate::LocalBoxFuture;
 use crate::context::{ExceptionContext, ExceptionHandler};
 use crate::error::LoopError;
 use crate::handle::{Handle, TimerHandle};
 use crate::process::Process;
 use crate::remote::LoopHandle;
 use crate::task::Runnable;
-use crate::LocalBoxFuture;
 
 /// What every loop implements (asyncio's `AbstractEventLoop`), as object-safe primitives.
 ///
@@ -116,7 +116,11 @@ pub trait AbstractEventLoop {
     /// # Errors
     /// [`LoopError::InvalidArgument`] for an invalid number or SIGKILL/SIGSTOP, `Closed`, or
     /// `NotSupported` where the loop has no signal support.
-    fn add_signal_handler(&self, sig: i32, callback: Box<dyn FnMut() + 'static>) -> Result<(), LoopError>;
+    fn add_signal_handler(
+        &self,
+        sig: i32,
+        callback: Box<dyn FnMut() + 'static>,
+    ) -> Result<(), LoopError>;
     /// Removes the handler of `sig` and restores the default disposition; true if one was set.
     fn remove_signal_handler(&self, sig: i32) -> bool;
     /// Starts a child process.

@@ -196,7 +196,11 @@ impl EventLoop {
     ///
     /// # Errors
     /// `Closed`.
-    pub fn call_later(&self, delay: Duration, f: impl FnOnce() + 'static) -> Result<TimerHandle, LoopError> {
+    pub fn call_later(
+        &self,
+        delay: Duration,
+        f: impl FnOnce() + 'static,
+    ) -> Result<TimerHandle, LoopError> {
         let when = deadline_after(self.inner.time(), delay);
         self.inner.call_at(when, Handle::new(f))
     }
@@ -206,7 +210,11 @@ impl EventLoop {
     ///
     /// # Errors
     /// `Closed`.
-    pub fn call_at(&self, when: Instant, f: impl FnOnce() + 'static) -> Result<TimerHandle, LoopError> {
+    pub fn call_at(
+        &self,
+        when: Instant,
+        f: impl FnOnce() + 'static,
+    ) -> Result<TimerHandle, LoopError> {
         self.inner.call_at(when, Handle::new(f))
     }
 
@@ -238,7 +246,11 @@ impl EventLoop {
     ///
     /// # Errors
     /// `Closed`.
-    pub fn create_task_named<F>(&self, name: impl Into<String>, fut: F) -> Result<Task<F::Output>, LoopError>
+    pub fn create_task_named<F>(
+        &self,
+        name: impl Into<String>,
+        fut: F,
+    ) -> Result<Task<F::Output>, LoopError>
     where
         F: Future + 'static,
         F::Output: 'static,
@@ -287,7 +299,8 @@ impl EventLoop {
         });
         let job_slot = slot.clone();
         let job = Box::new(move || {
-            let out = catch_unwind(AssertUnwindSafe(f)).map_err(|p| TaskError::Panicked(panic_message(&*p)));
+            let out = catch_unwind(AssertUnwindSafe(f))
+                .map_err(|p| TaskError::Panicked(panic_message(&*p)));
             job_slot.complete(out);
         });
         if self.inner.run_in_executor(job).is_err() {
@@ -297,23 +310,37 @@ impl EventLoop {
     }
 
     /// Accepts a connection on `l` (which the loop makes non-blocking).
-    pub fn sock_accept(&self, l: &TcpListener) -> impl Future<Output = io::Result<(TcpStream, SocketAddr)>> + use<> {
+    pub fn sock_accept(
+        &self,
+        l: &TcpListener,
+    ) -> impl Future<Output = io::Result<(TcpStream, SocketAddr)>> + use<> {
         self.inner.sock_accept(l.as_raw_fd())
     }
 
     /// Connects to `addr` without blocking the loop.
-    pub fn sock_connect(&self, addr: SocketAddr) -> impl Future<Output = io::Result<TcpStream>> + use<> {
+    pub fn sock_connect(
+        &self,
+        addr: SocketAddr,
+    ) -> impl Future<Output = io::Result<TcpStream>> + use<> {
         self.inner.sock_connect(addr)
     }
 
     /// Receives up to `buf.capacity()` bytes into `buf` (its length becomes the count; 0 means
     /// the peer closed). The buffer is returned in every case.
-    pub fn sock_recv(&self, s: &TcpStream, buf: Vec<u8>) -> impl Future<Output = (io::Result<usize>, Vec<u8>)> + use<> {
+    pub fn sock_recv(
+        &self,
+        s: &TcpStream,
+        buf: Vec<u8>,
+    ) -> impl Future<Output = (io::Result<usize>, Vec<u8>)> + use<> {
         self.inner.sock_recv(s.as_raw_fd(), buf)
     }
 
     /// Sends all of `buf`. The buffer is returned in every case.
-    pub fn sock_sendall(&self, s: &TcpStream, buf: Vec<u8>) -> impl Future<Output = (io::Result<()>, Vec<u8>)> + use<> {
+    pub fn sock_sendall(
+        &self,
+        s: &TcpStream,
+        buf: Vec<u8>,
+    ) -> impl Future<Output = (io::Result<()>, Vec<u8>)> + use<> {
         self.inner.sock_sendall(s.as_raw_fd(), buf)
     }
 
@@ -376,8 +403,11 @@ impl EventLoop {
 
 /// Where an executor job leaves its result for the awaiting future.
 struct ExecutorSlot<T> {
-    state: Mutex<(Option<Result<T, TaskError>>, Option<Waker>)>,
+    state: Mutex<SlotState<T>>,
 }
+
+/// The job's outcome once it is known, and the waker of the future awaiting it.
+type SlotState<T> = (Option<Result<T, TaskError>>, Option<Waker>);
 
 impl<T> ExecutorSlot<T> {
     fn complete(&self, out: Result<T, TaskError>) {

@@ -42,7 +42,7 @@ pub use error::{LoopError, TaskError, panic_message};
 pub use event_loop::{EventLoop, ExecutorFuture, WeakEventLoop};
 pub use handle::{Handle, TimerCancelled, TimerHandle};
 pub use policy::LoopPolicy;
-pub use process::{ChildProcess, Process};
+pub use process::{ChildProcess, Communicated, Process};
 pub use remote::{LoopHandle, ThreadSafeScheduler};
 pub use running::{Sleep, YieldNow, get_running_loop, sleep, yield_now};
 pub use task::{Runnable, Task};

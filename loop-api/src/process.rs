@@ -5,6 +5,9 @@ use std::io;
 
 use crate::LocalBoxFuture;
 
+/// asyncio's returncode with everything read from stdout and stderr.
+pub type Communicated = (i32, Vec<u8>, Vec<u8>);
+
 /// What a loop implementation provides for a child process it started.
 pub trait ChildProcess {
     /// The child's process id.
@@ -16,7 +19,7 @@ pub trait ChildProcess {
     /// Resolves to asyncio's returncode once the child exits.
     fn wait(&mut self) -> LocalBoxFuture<io::Result<i32>>;
     /// Feeds `input` to stdin (if piped), reads stdout and stderr (if piped) to the end, waits.
-    fn communicate(&mut self, input: Vec<u8>) -> LocalBoxFuture<io::Result<(i32, Vec<u8>, Vec<u8>)>>;
+    fn communicate(&mut self, input: Vec<u8>) -> LocalBoxFuture<io::Result<Communicated>>;
 }
 
 /// A child started by `subprocess_exec` (stdio as configured on the `Command`).

@@ -44,7 +44,9 @@ pub(crate) fn is_any_loop_running() -> bool {
 /// # Errors
 /// [`LoopError::NoRunningLoop`] outside a running loop.
 pub fn get_running_loop() -> Result<EventLoop, LoopError> {
-    RUNNING.with(|r| r.borrow().clone()).ok_or(LoopError::NoRunningLoop)
+    RUNNING
+        .with(|r| r.borrow().clone())
+        .ok_or(LoopError::NoRunningLoop)
 }
 
 /// Waits `delay` on the running loop's clock (asyncio's `sleep`). Never completes early.
@@ -53,10 +55,7 @@ pub fn get_running_loop() -> Result<EventLoop, LoopError> {
 /// When polled outside a running loop (inside a task that panic is caught and the task ends
 /// with `TaskError::Panicked`). Use [`EventLoop::call_later`] to build timers without one.
 pub fn sleep(delay: Duration) -> Sleep {
-    Sleep {
-        delay,
-        timer: None,
-    }
+    Sleep { delay, timer: None }
 }
 
 /// The future of [`sleep`].
@@ -84,7 +83,9 @@ impl Future for Sleep {
             None => {
                 let lp = match get_running_loop() {
                     Ok(lp) => lp,
-                    Err(_) => panic!("sleep() was polled outside a running event loop; run it in a task or run_until_complete"),
+                    Err(_) => panic!(
+                        "sleep() was polled outside a running event loop; run it in a task or run_until_complete"
+                    ),
                 };
                 let when = crate::event_loop::deadline_after(lp.time(), self.delay);
                 let t = Sleep::arm(&lp, when, cx.waker());

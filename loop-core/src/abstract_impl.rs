@@ -1,0 +1,183 @@
+//! `AbstractEventLoop` for [`BaseEventLoop`]: the primitives, each a few lines over the core.
+
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::RawFd;
+use std::process::Command;
+use std::rc::{Rc, Weak};
+use std::time::{Duration, Instant};
+
+use loop_api::{
+    AbstractEventLoop, ExceptionContext, ExceptionHandler, Handle, LocalBoxFuture, LoopError,
+    LoopHandle, Process, Runnable, TimerCancelled, TimerHandle,
+};
+
+use crate::base_loop::BaseEventLoop;
+use crate::driver::Driver;
+use crate::executor::{ThreadPool, default_max_workers};
+use crate::net;
+use crate::op::Direction;
+use crate::shared::Ready;
+
+fn closed_future<T: 'static>(out: T) -> LocalBoxFuture<T> {
+    Box::pin(std::future::ready(out))
+}
+
+fn closed_io() -> io::Error {
+    io::Error::other("Event loop is closed")
+}
+
+impl<D: Driver> AbstractEventLoop for BaseEventLoop<D> {
+    fn run_forever(&self) -> Result<(), LoopError> {
+        self.run_forever_impl()
+    }
+
+    fn stop(&self) {
+        self.stopping.set(true);
+    }
+
+    fn is_running(&self) -> bool {
+        self.running.get()
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.get()
+    }
+
+    fn close(&self) -> Result<(), LoopError> {
+        self.close_impl()
+    }
+
+    fn call_soon(&self, handle: Handle) -> Result<(), LoopError> {
+        self.check_open()?;
+        self.local.push(Ready::Callback(handle));
+        Ok(())
+    }
+
+    fn call_at(&self, when: Instant, handle: Handle) -> Result<TimerHandle, LoopError> {
+        self.check_open()?;
+        self.timers.push(when, handle.clone());
+        let owner: Weak<dyn TimerCancelled> =
+            Rc::downgrade(&self.timers) as Weak<dyn TimerCancelled>;
+        Ok(TimerHandle::new(handle, when, Some(owner)))
+    }
+
+    fn time(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn handle(&self) -> LoopHandle {
+        LoopHandle::new(self.shared.clone())
+    }
+
+    fn spawn(&self, task: Rc<dyn Runnable>) -> Result<(), LoopError> {
+        self.spawn_impl(task)
+    }
+
+    fn add_reader(&self, fd: RawFd, callback: Box<dyn FnMut() + 'static>) -> Result<(), LoopError> {
+        self.add_watch(fd, Direction::Read, callback)
+    }
+
+    fn remove_reader(&self, fd: RawFd) -> bool {
+        !self.closed.get() && self.remove_watch(fd, Direction::Read)
+    }
+
+    fn add_writer(&self, fd: RawFd, callback: Box<dyn FnMut() + 'static>) -> Result<(), LoopError> {
+        self.add_watch(fd, Direction::Write, callback)
+    }
+
+    fn remove_writer(&self, fd: RawFd) -> bool {
+        !self.closed.get() && self.remove_watch(fd, Direction::Write)
+    }
+
+    fn run_in_executor(&self, job: Box<dyn FnOnce() + Send + 'static>) -> Result<(), LoopError> {
+        self.check_open()?;
+        let mut executor = self.executor.borrow_mut();
+        let pool =
+            executor.get_or_insert_with(|| ThreadPool::new(default_max_workers(), "loop-executor"));
+        pool.submit(job).map_err(|_| {
+            LoopError::Io(io::Error::other(
+                "run_in_executor: could not start a worker thread (thread limit reached?)",
+            ))
+        })
+    }
+
+    fn sock_accept(&self, listener: RawFd) -> LocalBoxFuture<io::Result<(TcpStream, SocketAddr)>> {
+        if self.closed.get() {
+            return closed_future(Err(closed_io()));
+        }
+        net::sock_accept(self.io.clone(), listener)
+    }
+
+    fn sock_connect(&self, addr: SocketAddr) -> LocalBoxFuture<io::Result<TcpStream>> {
+        if self.closed.get() {
+            return closed_future(Err(closed_io()));
+        }
+        net::sock_connect(self.io.clone(), addr)
+    }
+
+    fn sock_recv(&self, sock: RawFd, buf: Vec<u8>) -> LocalBoxFuture<(io::Result<usize>, Vec<u8>)> {
+        if self.closed.get() {
+            return closed_future((Err(closed_io()), buf));
+        }
+        net::sock_recv(self.io.clone(), sock, buf)
+    }
+
+    fn sock_sendall(&self, sock: RawFd, buf: Vec<u8>) -> LocalBoxFuture<(io::Result<()>, Vec<u8>)> {
+        if self.closed.get() {
+            return closed_future((Err(closed_io()), buf));
+        }
+        net::sock_sendall(self.io.clone(), sock, buf)
+    }
+
+    fn set_exception_handler(&self, handler: Option<ExceptionHandler>) {
+        *self.handler.borrow_mut() = handler.map(Rc::from);
+    }
+
+    fn call_exception_handler(&self, context: &ExceptionContext) {
+        self.call_handler(context);
+    }
+
+    fn set_debug(&self, on: bool) {
+        self.debug.set(on);
+    }
+
+    fn get_debug(&self) -> bool {
+        self.debug.get()
+    }
+
+    fn slow_callback_duration(&self) -> Duration {
+        self.slow_callback.get()
+    }
+
+    fn set_slow_callback_duration(&self, threshold: Duration) {
+        self.slow_callback.set(threshold);
+    }
+
+    fn backend_name(&self) -> &'static str {
+        self.backend
+    }
+
+    fn add_signal_handler(
+        &self,
+        _sig: i32,
+        _callback: Box<dyn FnMut() + 'static>,
+    ) -> Result<(), LoopError> {
+        self.check_open()?;
+        Err(LoopError::NotSupported(
+            "add_signal_handler is not implemented yet (signals are tracked in the subprocess/signals issue)".into(),
+        ))
+    }
+
+    fn remove_signal_handler(&self, _sig: i32) -> bool {
+        false
+    }
+
+    fn subprocess_exec(&self, _cmd: Command) -> Result<Process, LoopError> {
+        self.check_open()?;
+        Err(LoopError::NotSupported(
+            "subprocess_exec is not implemented yet (tracked in the subprocess/signals issue)"
+                .into(),
+        ))
+    }
+}

@@ -1,0 +1,364 @@
+//! [`BaseEventLoop`]: one loop over any [`Driver`], with asyncio's `_run_once` semantics.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Waker};
+use std::time::{Duration, Instant};
+
+use loop_api::{ExceptionContext, LoopError, Runnable, panic_message};
+use slab::Slab;
+
+use crate::driver::Driver;
+use crate::executor::ThreadPool;
+use crate::ops::{OpKey, Ops};
+use crate::shared::{LocalQueue, Ready, RemoteItem, Shared, TaskWaker};
+use crate::timers::Timers;
+use crate::watch::Watches;
+
+/// The driver and its operation table, shared with the futures of in-flight operations.
+pub(crate) struct Io<D> {
+    pub(crate) driver: D,
+    pub(crate) ops: Ops,
+}
+
+/// `None` once the loop is closed.
+pub(crate) type IoCell<D> = Rc<RefCell<Option<Io<D>>>>;
+
+pub(crate) struct TaskEntry {
+    pub(crate) runnable: Rc<dyn Runnable>,
+    pub(crate) waker_state: Arc<TaskWaker>,
+    pub(crate) waker: Waker,
+}
+
+/// The exception handler, shared so it can be called while it replaces itself.
+pub(crate) type SharedHandler = Rc<dyn Fn(&ExceptionContext)>;
+
+/// Scratch vectors reused by every iteration (no allocation per iteration).
+#[derive(Default)]
+struct Scratch {
+    wakers: Vec<Waker>,
+    fired: Vec<OpKey>,
+    remote: Vec<RemoteItem>,
+}
+
+/// The default slow-callback threshold of debug mode (asyncio's 100 ms).
+pub const DEFAULT_SLOW_CALLBACK: Duration = Duration::from_millis(100);
+
+/// An event loop over driver `D`: the ready queue, timers, tasks, executor and fd watches are
+/// here; only waiting for I/O is the driver's.
+pub struct BaseEventLoop<D: Driver> {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) local: Rc<LocalQueue>,
+    pub(crate) timers: Rc<Timers>,
+    pub(crate) tasks: RefCell<Slab<TaskEntry>>,
+    pub(crate) io: IoCell<D>,
+    pub(crate) watches: RefCell<Watches>,
+    pub(crate) executor: RefCell<Option<ThreadPool>>,
+    pub(crate) handler: RefCell<Option<SharedHandler>>,
+    pub(crate) debug: Cell<bool>,
+    pub(crate) slow_callback: Cell<Duration>,
+    pub(crate) running: Cell<bool>,
+    pub(crate) stopping: Cell<bool>,
+    pub(crate) closed: Cell<bool>,
+    pub(crate) backend: &'static str,
+    scratch: RefCell<Scratch>,
+}
+
+impl<D: Driver> std::fmt::Debug for BaseEventLoop<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BaseEventLoop")
+            .field("backend", &self.backend)
+            .field("running", &self.running.get())
+            .field("closed", &self.closed.get())
+            .finish()
+    }
+}
+
+/// Resets `running` even if an iteration unwinds.
+struct RunningFlag<'a>(&'a Cell<bool>, &'a Cell<bool>);
+
+impl Drop for RunningFlag<'_> {
+    fn drop(&mut self) {
+        self.0.set(false);
+        self.1.set(false);
+    }
+}
+
+impl<D: Driver> BaseEventLoop<D> {
+    /// A loop over `driver`. Call it on the thread that will run the loop.
+    pub fn new(driver: D) -> Self {
+        let shared = Arc::new(Shared::new(driver.waker()));
+        let local = Rc::new(LocalQueue {
+            id: shared.id,
+            ready: RefCell::new(VecDeque::with_capacity(64)),
+        });
+        local.register();
+        BaseEventLoop {
+            backend: driver.name(),
+            shared,
+            local,
+            timers: Rc::new(Timers::default()),
+            tasks: RefCell::new(Slab::new()),
+            io: Rc::new(RefCell::new(Some(Io {
+                driver,
+                ops: Ops::default(),
+            }))),
+            watches: RefCell::new(Watches::default()),
+            executor: RefCell::new(None),
+            handler: RefCell::new(None),
+            debug: Cell::new(false),
+            slow_callback: Cell::new(DEFAULT_SLOW_CALLBACK),
+            running: Cell::new(false),
+            stopping: Cell::new(false),
+            closed: Cell::new(false),
+            scratch: RefCell::new(Scratch::default()),
+        }
+    }
+
+    /// Number of timers in the heap (live and not yet purged cancelled ones).
+    pub fn timer_heap_len(&self) -> usize {
+        self.timers.len()
+    }
+
+    /// Number of unfinished tasks.
+    pub fn task_count(&self) -> usize {
+        self.tasks.borrow().len()
+    }
+
+    pub(crate) fn check_open(&self) -> Result<(), LoopError> {
+        if self.closed.get() {
+            Err(LoopError::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    pub(crate) fn run_forever_impl(&self) -> Result<(), LoopError> {
+        self.check_open()?;
+        if self.running.replace(true) {
+            return Err(LoopError::AlreadyRunning);
+        }
+        let _flag = RunningFlag(&self.running, &self.stopping);
+        loop {
+            self.run_once()?;
+            if self.stopping.get() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// How long the next poll may block: not at all when work is ready, else until the
+    /// earliest timer (`None`: no timer, wait for I/O or a wake-up).
+    fn poll_timeout(&self) -> Option<Duration> {
+        if self.stopping.get()
+            || !self.local.ready.borrow().is_empty()
+            || self.shared.notified.load(Ordering::Acquire)
+        {
+            return Some(Duration::ZERO);
+        }
+        self.timers
+            .next_deadline()
+            .map(|when| when.saturating_duration_since(Instant::now()))
+    }
+
+    /// One iteration (asyncio's `_run_once`): poll once, queue completions, remote work and
+    /// due timers, then run exactly the callbacks that were ready at that point.
+    fn run_once(&self) -> Result<(), LoopError> {
+        self.timers.purge_if_needed();
+        let timeout = self.poll_timeout();
+        let mut scratch = std::mem::take(&mut *self.scratch.borrow_mut());
+        {
+            let mut io = self.io.borrow_mut();
+            let io = io.as_mut().ok_or(LoopError::Closed)?;
+            let Io { driver, ops } = io;
+            driver.poll(ops, timeout)?;
+            ops.drain_wakers(&mut scratch.wakers);
+            ops.drain_fired_watches(&mut scratch.fired);
+        }
+        for w in scratch.wakers.drain(..) {
+            w.wake();
+        }
+        if !scratch.fired.is_empty() {
+            self.queue_fired_watches(&mut scratch.fired);
+        }
+        if self.shared.notified.swap(false, Ordering::AcqRel) {
+            self.shared.take_remote(&mut scratch.remote);
+            let mut ready = self.local.ready.borrow_mut();
+            for item in scratch.remote.drain(..) {
+                match item {
+                    RemoteItem::Callback(f) => ready.push_back(Ready::Remote(f)),
+                    RemoteItem::Task(key) => ready.push_back(Ready::Task(key)),
+                }
+            }
+        }
+        if self.shared.stop_requested.swap(false, Ordering::AcqRel) {
+            self.stopping.set(true);
+        }
+        *self.scratch.borrow_mut() = scratch;
+        self.timers.pop_due(Instant::now(), &self.local.ready);
+
+        let ntodo = self.local.ready.borrow().len();
+        for _ in 0..ntodo {
+            let item = self.local.ready.borrow_mut().pop_front();
+            match item {
+                Some(item) => self.run_ready(item),
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    fn run_ready(&self, item: Ready) {
+        let started = self.debug.get().then(Instant::now);
+        let name: String = match item {
+            Ready::Callback(handle) => {
+                if handle.cancelled() {
+                    return;
+                }
+                if let Err(p) = catch_unwind(AssertUnwindSafe(|| handle.run())) {
+                    self.report_callback_panic(handle.name(), &*p);
+                }
+                if started.is_none() {
+                    return;
+                }
+                handle.name().to_string()
+            }
+            Ready::Remote(f) => {
+                if let Err(p) = catch_unwind(AssertUnwindSafe(f)) {
+                    self.report_callback_panic("call_soon_threadsafe callback", &*p);
+                }
+                "call_soon_threadsafe callback".to_string()
+            }
+            Ready::Task(key) => match self.poll_task(key) {
+                Some(name) if started.is_some() => name(),
+                _ => return,
+            },
+            Ready::Watch {
+                fd,
+                dir,
+                generation,
+            } => {
+                self.run_watch(fd, dir, generation);
+                format!("{dir:?} callback of fd {fd}")
+            }
+        };
+        if let Some(t0) = started {
+            let took = t0.elapsed();
+            if took >= self.slow_callback.get() {
+                self.call_handler(&ExceptionContext {
+                    message: format!("Executing {name} took {:.3} seconds", took.as_secs_f64()),
+                    callback: Some(name),
+                    duration: Some(took),
+                    ..ExceptionContext::default()
+                });
+            }
+        }
+    }
+
+    /// Polls task `key` once; gives a way to name it (for debug reports).
+    fn poll_task(&self, key: usize) -> Option<impl FnOnce() -> String> {
+        let (runnable, waker) = {
+            let tasks = self.tasks.borrow();
+            let entry = tasks.get(key)?;
+            entry.waker_state.queued.store(false, Ordering::Release);
+            (entry.runnable.clone(), entry.waker.clone())
+        };
+        let mut cx = Context::from_waker(&waker);
+        if runnable.run(&mut cx).is_ready() {
+            let entry = self.tasks.borrow_mut().try_remove(key);
+            drop(entry);
+        }
+        Some(move || runnable.name())
+    }
+
+    pub(crate) fn spawn_impl(&self, runnable: Rc<dyn Runnable>) -> Result<(), LoopError> {
+        self.check_open()?;
+        let mut tasks = self.tasks.borrow_mut();
+        let key = tasks.vacant_entry().key();
+        let waker_state = Arc::new(TaskWaker {
+            key,
+            queued: std::sync::atomic::AtomicBool::new(true),
+            shared: self.shared.clone(),
+        });
+        let waker = Waker::from(waker_state.clone());
+        tasks.insert(TaskEntry {
+            runnable,
+            waker_state,
+            waker,
+        });
+        drop(tasks);
+        self.local.push(Ready::Task(key));
+        Ok(())
+    }
+
+    fn report_callback_panic(&self, name: &str, payload: &(dyn std::any::Any + Send)) {
+        let message = panic_message(payload);
+        self.call_handler(&ExceptionContext {
+            message: format!("Exception in callback {name}"),
+            panic: Some(message),
+            callback: Some(name.to_string()),
+            ..ExceptionContext::default()
+        });
+    }
+
+    /// Calls the exception handler (or the default one); a handler's panic is contained.
+    pub(crate) fn call_handler(&self, context: &ExceptionContext) {
+        let handler = self.handler.borrow().clone();
+        match handler {
+            Some(h) => {
+                if let Err(p) = catch_unwind(AssertUnwindSafe(|| h(context))) {
+                    eprintln!(
+                        "Unhandled panic in the exception handler: {}\nwhile handling: {context}",
+                        panic_message(&*p)
+                    );
+                }
+            }
+            None => eprintln!("{context}"),
+        }
+    }
+
+    pub(crate) fn close_impl(&self) -> Result<(), LoopError> {
+        if self.running.get() {
+            return Err(LoopError::CloseWhileRunning);
+        }
+        if self.closed.replace(true) {
+            return Ok(());
+        }
+        // From here every method sees a closed loop; wakes from anywhere are ignored.
+        self.local.unregister();
+        self.shared.close();
+        // Drop user code outside every borrow: destructors may call back into the loop.
+        let ready = std::mem::take(&mut *self.local.ready.borrow_mut());
+        drop(ready);
+        drop(self.timers.take_all());
+        let tasks: Vec<TaskEntry> = self.tasks.borrow_mut().drain().collect();
+        for t in &tasks {
+            t.runnable.abort();
+        }
+        drop(tasks);
+        let watches = std::mem::take(&mut *self.watches.borrow_mut());
+        drop(watches);
+        let executor = self.executor.borrow_mut().take();
+        if let Some(mut pool) = executor {
+            pool.shutdown();
+        }
+        let io = self.io.borrow_mut().take();
+        if let Some(mut io) = io {
+            io.driver.shutdown(&mut io.ops);
+            io.ops.clear();
+            drop(io);
+        }
+        drop(std::mem::take(&mut *self.local.ready.borrow_mut()));
+        Ok(())
+    }
+}
+
+impl<D: Driver> Drop for BaseEventLoop<D> {
+    fn drop(&mut self) {
+        let _ = self.close_impl();
+    }
+}

@@ -1,0 +1,132 @@
+//! The driver boundary: [`Driver`] (what the core needs from a backend) and [`Selector`] (what
+//! a readiness backend provides so [`ReadinessDriver`](crate::ReadinessDriver) can be a Driver).
+
+use std::io;
+use std::os::fd::RawFd;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::ops::{OpKey, Ops};
+
+/// Something any thread can call to end a blocked [`Driver::poll`] early.
+pub type DriverWaker = Arc<dyn Fn() + Send + Sync>;
+
+/// The I/O half of a loop: starts operations and reports their completions.
+///
+/// Completion is the common model. A completion backend (io_uring) turns each [`Op`](crate::Op)
+/// into a kernel request; a readiness backend ([`ReadinessDriver`](crate::ReadinessDriver))
+/// tries the non-blocking syscall and, on `WouldBlock`, waits for readiness and retries.
+///
+/// Ownership rule: the op under a key (and every buffer in it) stays in [`Ops`] until the
+/// driver calls [`Ops::complete`] for that key. A driver must report exactly one completion for
+/// every submitted key, including cancelled ones (with any result; `ECANCELED` is usual).
+pub trait Driver: 'static {
+    /// The backend's name (`"mio"`, `"polling"`, `"uring"`).
+    fn name(&self) -> &'static str;
+    /// Starts operation `key` (already in `ops`). A driver may complete it at once.
+    ///
+    /// # Errors
+    /// When the operation cannot be started at all (the key is then not in flight and the core
+    /// removes it).
+    fn submit(&mut self, ops: &mut Ops, key: OpKey) -> io::Result<()>;
+    /// Asks for an in-flight operation to end early. Its completion is still reported (maybe
+    /// from inside this call).
+    fn cancel(&mut self, ops: &mut Ops, key: OpKey);
+    /// Waits at most `timeout` (`None`: until something happens) and reports completions
+    /// through [`Ops::complete`]. An interrupted wait (EINTR) returns `Ok` with nothing done.
+    ///
+    /// # Errors
+    /// A failure of the OS wait itself.
+    fn poll(&mut self, ops: &mut Ops, timeout: Option<Duration>) -> io::Result<()>;
+    /// A thread-safe way to end a blocked `poll` early.
+    fn waker(&self) -> DriverWaker;
+    /// The loop is closing: cancel every in-flight operation and wait for all their
+    /// completions, so no buffer is freed while the kernel may still use it.
+    fn shutdown(&mut self, ops: &mut Ops);
+}
+
+/// Readiness a [`Selector`] watches for, or reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Interest(u8);
+
+impl Interest {
+    /// Nothing.
+    pub const NONE: Interest = Interest(0);
+    /// Readable (or hung up / in error).
+    pub const READABLE: Interest = Interest(1);
+    /// Writable (or in error).
+    pub const WRITABLE: Interest = Interest(2);
+    /// Both.
+    pub const BOTH: Interest = Interest(3);
+
+    /// True if readable is included.
+    #[must_use]
+    pub const fn is_readable(self) -> bool {
+        self.0 & 1 != 0
+    }
+
+    /// True if writable is included.
+    #[must_use]
+    pub const fn is_writable(self) -> bool {
+        self.0 & 2 != 0
+    }
+
+    /// True if nothing is included.
+    #[must_use]
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// Both sets together.
+    #[must_use]
+    pub const fn union(self, other: Interest) -> Interest {
+        Interest(self.0 | other.0)
+    }
+}
+
+/// One readiness event: the token given at registration and what became ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Event {
+    /// The token the fd was registered with.
+    pub token: usize,
+    /// What is ready. Errors and hang-ups count as both (the retried syscall reports them).
+    pub ready: Interest,
+}
+
+/// The token a selector reserves for its own waker; never used for an fd.
+pub const WAKER_TOKEN: usize = usize::MAX;
+
+/// An OS readiness multiplexer (epoll, kqueue, poll(2), ...): what a backend crate implements
+/// to get a complete loop through [`ReadinessDriver`](crate::ReadinessDriver).
+///
+/// Registrations are edge-triggered (or one-shot): an event is reported when readiness
+/// appears. `reregister` must re-evaluate the fd's current readiness and report it again if it
+/// is ready now (epoll_ctl MOD, kqueue EV_ADD and poll(2) all do), which is how the core
+/// re-arms a watch and survives an fd number being closed and reused.
+pub trait Selector: 'static {
+    /// The backend's name.
+    fn name(&self) -> &'static str;
+    /// Starts watching `fd` for `interest`, reporting events with `token`.
+    ///
+    /// # Errors
+    /// The OS refusing (`EEXIST` if already registered, `EPERM` for regular files, `EBADF`).
+    fn register(&mut self, fd: RawFd, token: usize, interest: Interest) -> io::Result<()>;
+    /// Changes what `fd` is watched for and re-arms it.
+    ///
+    /// # Errors
+    /// `ENOENT` when `fd` is not registered (e.g. it was closed and its number reused).
+    fn reregister(&mut self, fd: RawFd, token: usize, interest: Interest) -> io::Result<()>;
+    /// Stops watching `fd`.
+    ///
+    /// # Errors
+    /// The OS refusing (e.g. `fd` is not registered).
+    fn deregister(&mut self, fd: RawFd) -> io::Result<()>;
+    /// Waits at most `timeout` (rounded up, never down) and appends the events to `events`,
+    /// leaving out the waker's own.
+    ///
+    /// # Errors
+    /// The OS wait failing; `Interrupted` for EINTR (the driver retries).
+    fn select(&mut self, events: &mut Vec<Event>, timeout: Option<Duration>) -> io::Result<()>;
+    /// A thread-safe way to end a blocked `select`.
+    fn waker(&self) -> DriverWaker;
+}

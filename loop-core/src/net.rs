@@ -1,0 +1,224 @@
+//! Socket operations with owned buffers (`sock_accept`, `sock_connect`, `sock_recv`,
+//! `sock_sendall`), built on [`OpFuture`]: submit an [`Op`], await its completion, get the op
+//! (and so its buffer) back.
+
+use std::future::Future;
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use loop_api::LocalBoxFuture;
+
+use crate::base_loop::IoCell;
+use crate::driver::Driver;
+use crate::op::{AddrBuf, Op};
+use crate::ops::{OpKey, Owner};
+use crate::sys::set_nonblocking;
+
+fn closed_error() -> io::Error {
+    io::Error::other("Event loop is closed")
+}
+
+enum OpState {
+    Init(Op),
+    Waiting(OpKey),
+    Finished,
+}
+
+/// Runs one [`Op`] on the loop's driver. Resolves to the result and the op (with its buffers);
+/// the op is `None` only if the loop was closed while it was in flight.
+///
+/// Dropping the future while the op is in flight cancels it; the op's buffers stay in the
+/// loop's table until the driver reports the completion.
+pub(crate) struct OpFuture<D: Driver> {
+    io: IoCell<D>,
+    state: OpState,
+}
+
+impl<D: Driver> OpFuture<D> {
+    pub(crate) fn new(io: IoCell<D>, op: Op) -> Self {
+        OpFuture {
+            io,
+            state: OpState::Init(op),
+        }
+    }
+}
+
+impl<D: Driver> Unpin for OpFuture<D> {}
+
+impl<D: Driver> Future for OpFuture<D> {
+    type Output = (io::Result<usize>, Option<Op>);
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let mut io = this.io.borrow_mut();
+        match std::mem::replace(&mut this.state, OpState::Finished) {
+            OpState::Init(op) => {
+                let Some(io) = io.as_mut() else {
+                    return Poll::Ready((Err(closed_error()), Some(op)));
+                };
+                let key = io.ops.insert(op, Owner::Future(None));
+                if let Err(e) = io.driver.submit(&mut io.ops, key) {
+                    return Poll::Ready((Err(e), io.ops.remove(key)));
+                }
+                if let Some((res, op)) = io.ops.take_completed(key) {
+                    return Poll::Ready((res, Some(op)));
+                }
+                io.ops.set_waker(key, cx.waker());
+                this.state = OpState::Waiting(key);
+                Poll::Pending
+            }
+            OpState::Waiting(key) => {
+                let Some(io) = io.as_mut() else {
+                    return Poll::Ready((Err(closed_error()), None));
+                };
+                if let Some((res, op)) = io.ops.take_completed(key) {
+                    return Poll::Ready((res, Some(op)));
+                }
+                io.ops.set_waker(key, cx.waker());
+                this.state = OpState::Waiting(key);
+                Poll::Pending
+            }
+            OpState::Finished => Poll::Ready((
+                Err(io::Error::other("operation polled after it finished")),
+                None,
+            )),
+        }
+    }
+}
+
+impl<D: Driver> Drop for OpFuture<D> {
+    fn drop(&mut self) {
+        if let OpState::Waiting(key) = self.state
+            && let Ok(mut io) = self.io.try_borrow_mut()
+            && let Some(io) = io.as_mut()
+            && io.ops.orphan(key)
+        {
+            io.driver.cancel(&mut io.ops, key);
+        }
+    }
+}
+
+pub(crate) fn sock_recv<D: Driver>(
+    io: IoCell<D>,
+    fd: RawFd,
+    mut buf: Vec<u8>,
+) -> LocalBoxFuture<(io::Result<usize>, Vec<u8>)> {
+    Box::pin(async move {
+        if buf.capacity() == 0 {
+            let e = io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "sock_recv needs a buffer with capacity: pass Vec::with_capacity(n)",
+            );
+            return (Err(e), buf);
+        }
+        buf.clear();
+        {
+            let mut cell = io.borrow_mut();
+            if let Some(state) = cell.as_mut()
+                && state.ops.has_leftovers()
+                && let Some(n) = state.ops.take_received(fd, &mut buf)
+            {
+                return (Ok(n), buf);
+            }
+        }
+        match OpFuture::new(io, Op::Recv { fd, buf }).await {
+            (res, Some(Op::Recv { buf, .. })) => (res, buf),
+            (res, _) => (res, Vec::new()),
+        }
+    })
+}
+
+pub(crate) fn sock_sendall<D: Driver>(
+    io: IoCell<D>,
+    fd: RawFd,
+    buf: Vec<u8>,
+) -> LocalBoxFuture<(io::Result<()>, Vec<u8>)> {
+    Box::pin(async move {
+        let mut buf = buf;
+        let mut pos = 0;
+        while pos < buf.len() {
+            match OpFuture::new(io.clone(), Op::Send { fd, buf, pos }).await {
+                (Ok(n), Some(Op::Send { buf: b, .. })) => {
+                    buf = b;
+                    pos += n;
+                }
+                (Err(e), Some(Op::Send { buf: b, .. })) => return (Err(e), b),
+                (Ok(_), _) => return (Err(closed_error()), Vec::new()),
+                (Err(e), _) => return (Err(e), Vec::new()),
+            }
+        }
+        (Ok(()), buf)
+    })
+}
+
+fn into_stream(fd: OwnedFd, addr: &AddrBuf) -> io::Result<(TcpStream, SocketAddr)> {
+    match addr.to_socket_addr() {
+        Some(peer) => Ok((TcpStream::from(fd), peer)),
+        None => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "sock_accept: the listener is not a TCP (IPv4/IPv6) socket",
+        )),
+    }
+}
+
+pub(crate) fn sock_accept<D: Driver>(
+    io: IoCell<D>,
+    fd: RawFd,
+) -> LocalBoxFuture<io::Result<(TcpStream, SocketAddr)>> {
+    Box::pin(async move {
+        set_nonblocking(fd)?;
+        {
+            let mut cell = io.borrow_mut();
+            if let Some(state) = cell.as_mut()
+                && state.ops.has_leftovers()
+                && let Some((conn, addr)) = state.ops.take_accepted(fd)
+            {
+                return into_stream(conn, &addr);
+            }
+        }
+        let op = Op::Accept {
+            fd,
+            addr: AddrBuf::new_boxed(),
+        };
+        match OpFuture::new(io, op).await {
+            (Ok(new_fd), Some(Op::Accept { addr, .. })) => {
+                // SAFETY: accept4 just returned `new_fd`; nothing else owns it.
+                let conn = unsafe { OwnedFd::from_raw_fd(new_fd as RawFd) };
+                into_stream(conn, &addr)
+            }
+            (Ok(new_fd), _) => {
+                // SAFETY: as above; the loop closed, so close the connection.
+                drop(unsafe { OwnedFd::from_raw_fd(new_fd as RawFd) });
+                Err(closed_error())
+            }
+            (Err(e), _) => Err(e),
+        }
+    })
+}
+
+pub(crate) fn sock_connect<D: Driver>(
+    io: IoCell<D>,
+    addr: SocketAddr,
+) -> LocalBoxFuture<io::Result<TcpStream>> {
+    Box::pin(async move {
+        let sock = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::STREAM,
+            None,
+        )?;
+        sock.set_nonblocking(true)?;
+        let op = Op::Connect {
+            sock: OwnedFd::from(sock),
+            addr: Box::new(socket2::SockAddr::from(addr)),
+            started: false,
+        };
+        match OpFuture::new(io, op).await {
+            (Ok(_), Some(Op::Connect { sock, .. })) => Ok(TcpStream::from(sock)),
+            (Ok(_), _) => Err(closed_error()),
+            (Err(e), _) => Err(e),
+        }
+    })
+}

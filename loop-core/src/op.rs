@@ -1,0 +1,211 @@
+//! Operations: plain data the core hands to a driver, and how a readiness driver performs them.
+//!
+//! An [`Op`] owns everything the kernel may touch while it runs (buffers, address storage, a
+//! socket being connected), so a completion-based driver can hand pointers into it to the
+//! kernel: the op lives in the core's [`Ops`](crate::Ops) table until its completion is
+//! reported, even when the future that started it was dropped.
+
+use std::io;
+use std::mem;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+use crate::sys::{retry_eintr, syscall, take_socket_error};
+
+/// Storage for a socket address filled in by the kernel (accept, recvfrom).
+pub struct AddrBuf {
+    /// The address bytes.
+    pub storage: libc::sockaddr_storage,
+    /// Its length, in and out.
+    pub len: libc::socklen_t,
+}
+
+impl AddrBuf {
+    /// An empty buffer, boxed so its address is stable while the kernel writes to it.
+    pub fn new_boxed() -> Box<AddrBuf> {
+        Box::new(AddrBuf {
+            // SAFETY: sockaddr_storage is plain old data; all-zero is a valid value.
+            storage: unsafe { mem::zeroed() },
+            len: mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t,
+        })
+    }
+
+    /// The address as a std `SocketAddr`, if it is IPv4 or IPv6.
+    pub fn to_socket_addr(&self) -> Option<SocketAddr> {
+        // SAFETY: `storage` holds `len` bytes of a socket address written by the kernel.
+        let addr = unsafe { socket2::SockAddr::new(self.storage, self.len) };
+        addr.as_socket()
+    }
+}
+
+impl std::fmt::Debug for AddrBuf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AddrBuf")
+            .field("addr", &self.to_socket_addr())
+            .finish()
+    }
+}
+
+/// Which readiness an operation waits for on a readiness backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Waits until the fd is readable.
+    Read,
+    /// Waits until the fd is writable.
+    Write,
+}
+
+/// One I/O operation, as plain owned data. Results are `usize` (bytes, or a new fd for
+/// `Accept`); op-specific outputs stay in the op (the buffer's length, the peer's address).
+#[derive(Debug)]
+pub enum Op {
+    /// Accept a connection on listening socket `fd`; the result is the new fd
+    /// (non-blocking, close-on-exec).
+    Accept {
+        /// The listening socket.
+        fd: RawFd,
+        /// Where the peer's address is written.
+        addr: Box<AddrBuf>,
+    },
+    /// Connect the owned, non-blocking socket `sock` to `addr`; the result is 0.
+    Connect {
+        /// The socket being connected (owned by the op until it completes).
+        sock: OwnedFd,
+        /// The address to connect to.
+        addr: Box<socket2::SockAddr>,
+        /// Set once `connect(2)` returned EINPROGRESS (readiness drivers then check SO_ERROR).
+        started: bool,
+    },
+    /// Receive into `buf`'s spare capacity; the result is the count (its length is set).
+    Recv {
+        /// The socket.
+        fd: RawFd,
+        /// The buffer; bytes land after its current length.
+        buf: Vec<u8>,
+    },
+    /// Send `buf[pos..]`; the result is the count sent (may be partial).
+    Send {
+        /// The socket.
+        fd: RawFd,
+        /// The bytes.
+        buf: Vec<u8>,
+        /// Where in `buf` to start.
+        pos: usize,
+    },
+    /// Complete when `fd` is readable (add_reader); the result is 0.
+    PollReadable {
+        /// The fd watched.
+        fd: RawFd,
+    },
+    /// Complete when `fd` is writable (add_writer); the result is 0.
+    PollWritable {
+        /// The fd watched.
+        fd: RawFd,
+    },
+}
+
+impl Op {
+    /// The fd the operation works on.
+    pub fn fd(&self) -> RawFd {
+        match self {
+            Op::Accept { fd, .. }
+            | Op::Recv { fd, .. }
+            | Op::Send { fd, .. }
+            | Op::PollReadable { fd }
+            | Op::PollWritable { fd } => *fd,
+            Op::Connect { sock, .. } => sock.as_raw_fd(),
+        }
+    }
+
+    /// The readiness a readiness driver waits for before retrying the operation.
+    pub fn direction(&self) -> Direction {
+        match self {
+            Op::Accept { .. } | Op::Recv { .. } | Op::PollReadable { .. } => Direction::Read,
+            Op::Connect { .. } | Op::Send { .. } | Op::PollWritable { .. } => Direction::Write,
+        }
+    }
+
+    /// Tries the operation once as a non-blocking syscall (EINTR retried). `WouldBlock` means
+    /// wait for [`Op::direction`] readiness and try again. `ready` says whether the readiness
+    /// was just reported (the poll ops only complete then).
+    pub fn perform(&mut self, ready: bool) -> io::Result<usize> {
+        retry_eintr(|| self.perform_once(ready))
+    }
+
+    fn perform_once(&mut self, ready: bool) -> io::Result<usize> {
+        match self {
+            Op::Accept { fd, addr } => {
+                addr.len = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+                let storage =
+                    &mut addr.storage as *mut libc::sockaddr_storage as *mut libc::sockaddr;
+                // SAFETY (inside syscall!): `storage`/`len` point into the op's boxed AddrBuf.
+                let new = syscall!(accept4(
+                    *fd,
+                    storage,
+                    &mut addr.len,
+                    libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC
+                ))?;
+                Ok(new as usize)
+            }
+            Op::Connect {
+                sock,
+                addr,
+                started,
+            } => {
+                let fd = sock.as_raw_fd();
+                if *started {
+                    if !ready {
+                        return Err(io::ErrorKind::WouldBlock.into());
+                    }
+                    take_socket_error(fd)?;
+                    return Ok(0);
+                }
+                // SAFETY (inside syscall!): `addr` is a valid socket address of `len()` bytes.
+                match syscall!(connect(fd, addr.as_ptr().cast(), addr.len())) {
+                    Ok(_) => Ok(0),
+                    Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {
+                        *started = true;
+                        Err(io::ErrorKind::WouldBlock.into())
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Op::Recv { fd, buf } => {
+                let spare = buf.spare_capacity_mut();
+                // SAFETY (inside syscall!): `spare` is writable memory of `spare.len()` bytes.
+                let n = syscall!(recv(
+                    *fd,
+                    spare.as_mut_ptr() as *mut libc::c_void,
+                    spare.len(),
+                    libc::MSG_DONTWAIT
+                ))? as usize;
+                // SAFETY: the kernel initialised `n` bytes after the old length.
+                unsafe { buf.set_len(buf.len() + n) };
+                Ok(n)
+            }
+            Op::Send { fd, buf, pos } => {
+                let rest = &buf[(*pos).min(buf.len())..];
+                // SAFETY (inside syscall!): `rest` is readable memory of `rest.len()` bytes.
+                let n = syscall!(send(
+                    *fd,
+                    rest.as_ptr() as *const libc::c_void,
+                    rest.len(),
+                    libc::MSG_DONTWAIT | MSG_NOSIGNAL
+                ))?;
+                Ok(n as usize)
+            }
+            Op::PollReadable { .. } | Op::PollWritable { .. } => {
+                if ready {
+                    Ok(0)
+                } else {
+                    Err(io::ErrorKind::WouldBlock.into())
+                }
+            }
+        }
+    }
+}
+
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+const MSG_NOSIGNAL: libc::c_int = libc::MSG_NOSIGNAL;
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+const MSG_NOSIGNAL: libc::c_int = 0;

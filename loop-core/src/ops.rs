@@ -1,0 +1,250 @@
+//! The core's table of in-flight operations, shared by every driver.
+//!
+//! A slot holds the [`Op`] (and so its buffers) from submission until the driver reports its
+//! completion. If the future that started it is dropped first, the slot is marked orphaned and
+//! the driver is asked to cancel; the slot, and everything the kernel may still write to, is
+//! freed only when the completion arrives. Results that arrive for an orphan are not lost: bytes
+//! received become read-ahead for the next `sock_recv` on that socket, an accepted connection is
+//! handed to the next `sock_accept` on that listener.
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::task::Waker;
+
+use slab::Slab;
+
+use crate::op::Op;
+use crate::sys::file_identity;
+
+/// The key of an operation in the [`Ops`] table (what a driver is told and reports back).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OpKey(pub usize);
+
+/// Who is waiting for an operation.
+#[derive(Debug)]
+pub(crate) enum Owner {
+    /// A future; woken on completion.
+    Future(Option<Waker>),
+    /// The future was dropped: free the slot on completion (keeping any result for later).
+    Orphaned,
+    /// A reader/writer watch of `add_reader`/`add_writer`; the core runs the callback.
+    Watch,
+}
+
+#[derive(Debug)]
+pub(crate) struct OpSlot {
+    pub(crate) op: Op,
+    pub(crate) owner: Owner,
+    pub(crate) result: Option<io::Result<usize>>,
+}
+
+/// A connection accepted by an operation whose future was dropped.
+type Accepted = (OwnedFd, Box<crate::op::AddrBuf>);
+
+/// Things left behind by dropped operations, handed to the next operation on the same socket.
+#[derive(Debug, Default)]
+struct Leftovers {
+    /// Bytes a cancelled recv received, by socket (with the socket's identity).
+    received: HashMap<RawFd, ((u64, u64), VecDeque<u8>)>,
+    /// Connections a cancelled accept accepted, by listener.
+    accepted: HashMap<RawFd, ((u64, u64), VecDeque<Accepted>)>,
+}
+
+/// The table of in-flight operations.
+#[derive(Debug, Default)]
+pub struct Ops {
+    slots: Slab<OpSlot>,
+    to_wake: Vec<Waker>,
+    fired_watches: Vec<OpKey>,
+    leftovers: Leftovers,
+}
+
+impl Ops {
+    pub(crate) fn insert(&mut self, op: Op, owner: Owner) -> OpKey {
+        OpKey(self.slots.insert(OpSlot {
+            op,
+            owner,
+            result: None,
+        }))
+    }
+
+    /// The operation under `key`, for a driver to perform or to build its request from.
+    pub fn op_mut(&mut self, key: OpKey) -> Option<&mut Op> {
+        self.slots.get_mut(key.0).map(|s| &mut s.op)
+    }
+
+    /// True while `key` is in the table and has no result yet.
+    pub fn is_pending(&self, key: OpKey) -> bool {
+        self.slots.get(key.0).is_some_and(|s| s.result.is_none())
+    }
+
+    /// Number of operations in the table (in flight or completed but not yet collected).
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// True when no operation is in the table.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Keys of every operation still waiting for its completion.
+    pub fn pending_keys(&self) -> Vec<OpKey> {
+        self.slots
+            .iter()
+            .filter(|(_, s)| s.result.is_none())
+            .map(|(k, _)| OpKey(k))
+            .collect()
+    }
+
+    /// A driver reports that operation `key` finished with `result`.
+    ///
+    /// The waiting future is woken after the driver returns; an orphan's slot is freed now.
+    pub fn complete(&mut self, key: OpKey, result: io::Result<usize>) {
+        let Some(slot) = self.slots.get_mut(key.0) else {
+            return;
+        };
+        match &mut slot.owner {
+            Owner::Future(waker) => {
+                slot.result = Some(result);
+                if let Some(w) = waker.take() {
+                    self.to_wake.push(w);
+                }
+            }
+            Owner::Watch => {
+                slot.result = Some(result);
+                self.fired_watches.push(key);
+            }
+            Owner::Orphaned => {
+                let slot = self.slots.remove(key.0);
+                self.keep_leftover(slot.op, result);
+            }
+        }
+    }
+
+    pub(crate) fn set_waker(&mut self, key: OpKey, waker: &Waker) {
+        if let Some(OpSlot {
+            owner: Owner::Future(w),
+            ..
+        }) = self.slots.get_mut(key.0)
+        {
+            match w {
+                Some(old) if old.will_wake(waker) => {}
+                _ => *w = Some(waker.clone()),
+            }
+        }
+    }
+
+    /// Takes a completed operation out of the table.
+    pub(crate) fn take_completed(&mut self, key: OpKey) -> Option<(io::Result<usize>, Op)> {
+        self.slots.get(key.0)?.result.as_ref()?;
+        let slot = self.slots.remove(key.0);
+        slot.result.map(|r| (r, slot.op))
+    }
+
+    /// Takes an operation out whatever its state (a driver that cancels synchronously).
+    pub(crate) fn remove(&mut self, key: OpKey) -> Option<Op> {
+        self.slots.try_remove(key.0).map(|s| s.op)
+    }
+
+    /// The future of `key` was dropped. Returns true if the op is still in flight (the driver
+    /// must be asked to cancel it); a completed op's result is kept as a leftover.
+    pub(crate) fn orphan(&mut self, key: OpKey) -> bool {
+        let Some(slot) = self.slots.get_mut(key.0) else {
+            return false;
+        };
+        if slot.result.is_some() {
+            let slot = self.slots.remove(key.0);
+            if let Some(result) = slot.result {
+                self.keep_leftover(slot.op, result);
+            }
+            false
+        } else {
+            slot.owner = Owner::Orphaned;
+            true
+        }
+    }
+
+    pub(crate) fn drain_wakers(&mut self, out: &mut Vec<Waker>) {
+        out.append(&mut self.to_wake);
+    }
+
+    pub(crate) fn drain_fired_watches(&mut self, out: &mut Vec<OpKey>) {
+        out.append(&mut self.fired_watches);
+    }
+
+    fn keep_leftover(&mut self, op: Op, result: io::Result<usize>) {
+        match (op, result) {
+            (Op::Recv { fd, buf }, Ok(n)) if n > 0 => {
+                let Some(id) = file_identity(fd) else { return };
+                let entry = self
+                    .leftovers
+                    .received
+                    .entry(fd)
+                    .or_insert_with(|| (id, VecDeque::new()));
+                if entry.0 != id {
+                    *entry = (id, VecDeque::new());
+                }
+                entry.1.extend(&buf[buf.len() - n..]);
+            }
+            (Op::Accept { fd, addr }, Ok(new_fd)) => {
+                // SAFETY: the kernel just returned `new_fd` from accept; nothing else owns it.
+                let conn = unsafe { OwnedFd::from_raw_fd(new_fd as RawFd) };
+                let Some(id) = file_identity(fd) else { return };
+                let entry = self
+                    .leftovers
+                    .accepted
+                    .entry(fd)
+                    .or_insert_with(|| (id, VecDeque::new()));
+                if entry.0 != id {
+                    *entry = (id, VecDeque::new());
+                }
+                entry.1.push_back((conn, addr));
+            }
+            _ => {}
+        }
+    }
+
+    /// Bytes left by a cancelled recv on `fd` (the same socket), moved into `buf` up to its
+    /// spare capacity.
+    pub(crate) fn take_received(&mut self, fd: RawFd, buf: &mut Vec<u8>) -> Option<usize> {
+        let (id, bytes) = self.leftovers.received.get_mut(&fd)?;
+        if file_identity(fd) != Some(*id) {
+            self.leftovers.received.remove(&fd);
+            return None;
+        }
+        let n = (buf.capacity() - buf.len()).min(bytes.len());
+        buf.extend(bytes.drain(..n));
+        if bytes.is_empty() {
+            self.leftovers.received.remove(&fd);
+        }
+        Some(n)
+    }
+
+    /// A connection left by a cancelled accept on listener `fd`.
+    pub(crate) fn take_accepted(&mut self, fd: RawFd) -> Option<Accepted> {
+        let (id, conns) = self.leftovers.accepted.get_mut(&fd)?;
+        if file_identity(fd) != Some(*id) {
+            self.leftovers.accepted.remove(&fd);
+            return None;
+        }
+        let conn = conns.pop_front();
+        if conns.is_empty() {
+            self.leftovers.accepted.remove(&fd);
+        }
+        conn
+    }
+
+    pub(crate) fn has_leftovers(&self) -> bool {
+        !self.leftovers.received.is_empty() || !self.leftovers.accepted.is_empty()
+    }
+
+    /// Drops everything (the loop is closing; the driver has drained its in-flight ops).
+    pub(crate) fn clear(&mut self) {
+        self.slots.clear();
+        self.to_wake.clear();
+        self.fired_watches.clear();
+        self.leftovers = Leftovers::default();
+    }
+}

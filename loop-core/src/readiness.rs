@@ -1,0 +1,220 @@
+//! [`ReadinessDriver`]: a [`Driver`] over any readiness [`Selector`], written once for all of
+//! them. It performs each operation as a non-blocking syscall; on `WouldBlock` it queues the
+//! operation on its fd and retries it when the selector reports readiness.
+//!
+//! Fds stay registered (edge-triggered) once seen: a busy socket costs no `epoll_ctl` while ops
+//! complete at once. When an op has to wait on an fd with no other waiter in that direction,
+//! the fd is re-armed (`reregister`, which re-evaluates readiness), falling back to `register`
+//! when the fd is not known to the selector (a new fd, or a closed fd whose number was reused).
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::os::fd::RawFd;
+use std::time::Duration;
+
+use crate::driver::{Driver, DriverWaker, Event, Interest, Selector};
+use crate::op::{Direction, Op};
+use crate::ops::{OpKey, Ops};
+
+#[derive(Debug, Default)]
+struct FdEntry {
+    readers: VecDeque<OpKey>,
+    writers: VecDeque<OpKey>,
+    registered: bool,
+}
+
+impl FdEntry {
+    fn queue(&mut self, dir: Direction) -> &mut VecDeque<OpKey> {
+        match dir {
+            Direction::Read => &mut self.readers,
+            Direction::Write => &mut self.writers,
+        }
+    }
+
+    fn interest(&self) -> Interest {
+        let mut i = Interest::NONE;
+        if !self.readers.is_empty() {
+            i = i.union(Interest::READABLE);
+        }
+        if !self.writers.is_empty() {
+            i = i.union(Interest::WRITABLE);
+        }
+        i
+    }
+}
+
+/// A [`Driver`] for any readiness [`Selector`] (mio, polling, ...).
+pub struct ReadinessDriver<S: Selector> {
+    selector: S,
+    fds: HashMap<RawFd, FdEntry>,
+    events: Vec<Event>,
+    waker: DriverWaker,
+}
+
+impl<S: Selector> std::fmt::Debug for ReadinessDriver<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadinessDriver")
+            .field("selector", &self.selector.name())
+            .field("fds", &self.fds.len())
+            .finish()
+    }
+}
+
+fn cancelled() -> io::Error {
+    io::Error::from_raw_os_error(libc::ECANCELED)
+}
+
+impl<S: Selector> ReadinessDriver<S> {
+    /// Wraps a selector.
+    pub fn new(selector: S) -> Self {
+        let waker = selector.waker();
+        ReadinessDriver {
+            selector,
+            fds: HashMap::new(),
+            events: Vec::with_capacity(256),
+            waker,
+        }
+    }
+
+    /// The selector inside.
+    pub fn selector(&self) -> &S {
+        &self.selector
+    }
+
+    /// Registers or re-arms `fd` for what its waiters need.
+    fn arm(&mut self, fd: RawFd) -> io::Result<()> {
+        let Some(entry) = self.fds.get_mut(&fd) else {
+            return Ok(());
+        };
+        let interest = entry.interest();
+        if interest.is_empty() {
+            return Ok(());
+        }
+        let token = fd as usize;
+        let res = if entry.registered {
+            match self.selector.reregister(fd, token, interest) {
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                    self.selector.register(fd, token, interest)
+                }
+                other => other,
+            }
+        } else {
+            match self.selector.register(fd, token, interest) {
+                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+                    self.selector.reregister(fd, token, interest)
+                }
+                other => other,
+            }
+        };
+        entry.registered = res.is_ok();
+        res
+    }
+
+    /// Retries the ops waiting on `fd` in direction `dir`, in order, until one would block.
+    fn retry(&mut self, ops: &mut Ops, fd: RawFd, dir: Direction) {
+        let Some(entry) = self.fds.get_mut(&fd) else {
+            return;
+        };
+        let queue = entry.queue(dir);
+        while let Some(&key) = queue.front() {
+            let Some(op) = ops.op_mut(key) else {
+                queue.pop_front();
+                continue;
+            };
+            match op.perform(true) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                res => {
+                    queue.pop_front();
+                    ops.complete(key, res);
+                }
+            }
+        }
+    }
+}
+
+impl<S: Selector> Driver for ReadinessDriver<S> {
+    fn name(&self) -> &'static str {
+        self.selector.name()
+    }
+
+    fn submit(&mut self, ops: &mut Ops, key: OpKey) -> io::Result<()> {
+        let Some(op) = ops.op_mut(key) else {
+            return Ok(());
+        };
+        let fd = op.fd();
+        let dir = op.direction();
+        let is_watch = matches!(op, Op::PollReadable { .. } | Op::PollWritable { .. });
+        let entry = self.fds.entry(fd).or_default();
+        let queue = entry.queue(dir);
+        // Ops on one fd and direction complete in order: only try at once if none is waiting.
+        if queue.is_empty() {
+            match op.perform(false) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                res => {
+                    ops.complete(key, res);
+                    return Ok(());
+                }
+            }
+        }
+        let was_empty = queue.is_empty();
+        queue.push_back(key);
+        if was_empty || is_watch {
+            if let Err(e) = self.arm(fd) {
+                if let Some(entry) = self.fds.get_mut(&fd) {
+                    entry.queue(dir).retain(|k| *k != key);
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    fn cancel(&mut self, ops: &mut Ops, key: OpKey) {
+        let Some(op) = ops.op_mut(key) else {
+            return;
+        };
+        let fd = op.fd();
+        let dir = op.direction();
+        if let Some(entry) = self.fds.get_mut(&fd) {
+            entry.queue(dir).retain(|k| *k != key);
+        }
+        ops.complete(key, Err(cancelled()));
+    }
+
+    fn poll(&mut self, ops: &mut Ops, timeout: Option<Duration>) -> io::Result<()> {
+        let mut events = std::mem::take(&mut self.events);
+        events.clear();
+        let res = self.selector.select(&mut events, timeout);
+        match res {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                self.events = events;
+                return Err(e);
+            }
+        }
+        for ev in &events {
+            let fd = ev.token as RawFd;
+            if ev.ready.is_readable() {
+                self.retry(ops, fd, Direction::Read);
+            }
+            if ev.ready.is_writable() {
+                self.retry(ops, fd, Direction::Write);
+            }
+        }
+        self.events = events;
+        Ok(())
+    }
+
+    fn waker(&self) -> DriverWaker {
+        self.waker.clone()
+    }
+
+    fn shutdown(&mut self, ops: &mut Ops) {
+        for (_, mut entry) in self.fds.drain() {
+            for key in entry.readers.drain(..).chain(entry.writers.drain(..)) {
+                ops.complete(key, Err(cancelled()));
+            }
+        }
+    }
+}

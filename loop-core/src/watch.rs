@@ -1,0 +1,179 @@
+//! `add_reader`/`add_writer` with asyncio's level-triggered meaning, on any driver.
+//!
+//! A watch is a `PollReadable`/`PollWritable` operation kept in flight. When it completes the
+//! callback is queued; after it runs, the operation is submitted again, and the driver re-arms
+//! the fd (which re-evaluates readiness), so the callback runs on every iteration while the fd
+//! stays ready, exactly like a level-triggered selector.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::os::fd::RawFd;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::rc::Rc;
+
+use loop_api::{ExceptionContext, LoopError};
+
+use crate::base_loop::BaseEventLoop;
+use crate::driver::Driver;
+use crate::op::{Direction, Op};
+use crate::ops::{OpKey, Owner};
+use crate::shared::Ready;
+use crate::sys::check_fd;
+
+type WatchCallback = Rc<RefCell<Box<dyn FnMut() + 'static>>>;
+
+struct Watcher {
+    callback: WatchCallback,
+    generation: u64,
+    /// The poll operation in flight, if armed.
+    key: Option<OpKey>,
+}
+
+/// The reader and writer watches, by fd.
+#[derive(Default)]
+pub(crate) struct Watches {
+    fds: HashMap<(RawFd, bool), Watcher>,
+    next_generation: u64,
+}
+
+fn slot(fd: RawFd, dir: Direction) -> (RawFd, bool) {
+    (fd, dir == Direction::Read)
+}
+
+impl<D: Driver> BaseEventLoop<D> {
+    /// Submits the poll operation of a watch; gives its key.
+    fn arm_watch(&self, fd: RawFd, dir: Direction) -> Result<OpKey, LoopError> {
+        let mut io = self.io.borrow_mut();
+        let io = io.as_mut().ok_or(LoopError::Closed)?;
+        let op = match dir {
+            Direction::Read => Op::PollReadable { fd },
+            Direction::Write => Op::PollWritable { fd },
+        };
+        let key = io.ops.insert(op, Owner::Watch);
+        if let Err(e) = io.driver.submit(&mut io.ops, key) {
+            io.ops.remove(key);
+            return Err(e.into());
+        }
+        Ok(key)
+    }
+
+    /// Cancels an armed watch's poll operation.
+    fn disarm(&self, key: OpKey) {
+        if let Ok(mut io) = self.io.try_borrow_mut()
+            && let Some(io) = io.as_mut()
+            && io.ops.orphan(key)
+        {
+            io.driver.cancel(&mut io.ops, key);
+        }
+    }
+
+    pub(crate) fn add_watch(
+        &self,
+        fd: RawFd,
+        dir: Direction,
+        callback: Box<dyn FnMut() + 'static>,
+    ) -> Result<(), LoopError> {
+        self.check_open()?;
+        check_fd(fd)?;
+        self.remove_watch(fd, dir);
+        let key = self.arm_watch(fd, dir)?;
+        let mut watches = self.watches.borrow_mut();
+        watches.next_generation += 1;
+        let generation = watches.next_generation;
+        watches.fds.insert(
+            slot(fd, dir),
+            Watcher {
+                callback: Rc::new(RefCell::new(callback)),
+                generation,
+                key: Some(key),
+            },
+        );
+        Ok(())
+    }
+
+    pub(crate) fn remove_watch(&self, fd: RawFd, dir: Direction) -> bool {
+        let removed = self.watches.borrow_mut().fds.remove(&slot(fd, dir));
+        match removed {
+            Some(w) => {
+                if let Some(key) = w.key {
+                    self.disarm(key);
+                }
+                drop(w);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Turns completed watch operations into ready callbacks.
+    pub(crate) fn queue_fired_watches(&self, fired: &mut Vec<OpKey>) {
+        let mut watches = self.watches.borrow_mut();
+        let mut io = self.io.borrow_mut();
+        let Some(io) = io.as_mut() else {
+            fired.clear();
+            return;
+        };
+        for key in fired.drain(..) {
+            let Some((_, op)) = io.ops.take_completed(key) else {
+                continue;
+            };
+            let (fd, dir) = (op.fd(), op.direction());
+            if let Some(w) = watches.fds.get_mut(&slot(fd, dir))
+                && w.key == Some(key)
+            {
+                w.key = None;
+                self.local.push(Ready::Watch {
+                    fd,
+                    dir,
+                    generation: w.generation,
+                });
+            }
+        }
+    }
+
+    /// Runs a watch's callback, then re-arms it if it is still the same watch.
+    pub(crate) fn run_watch(&self, fd: RawFd, dir: Direction, generation: u64) {
+        let callback = match self.watches.borrow().fds.get(&slot(fd, dir)) {
+            Some(w) if w.generation == generation => w.callback.clone(),
+            _ => return,
+        };
+        let ran = catch_unwind(AssertUnwindSafe(|| {
+            if let Ok(mut f) = callback.try_borrow_mut() {
+                f();
+            }
+        }));
+        if let Err(p) = ran {
+            self.call_handler(&ExceptionContext {
+                message: format!("Exception in {dir:?} callback of fd {fd}"),
+                panic: Some(loop_api::panic_message(&*p)),
+                callback: Some(format!("{dir:?} callback of fd {fd}")),
+                ..ExceptionContext::default()
+            });
+        }
+        let still_ours = matches!(
+            self.watches.borrow().fds.get(&slot(fd, dir)),
+            Some(w) if w.generation == generation && w.key.is_none()
+        );
+        if !still_ours || self.closed.get() {
+            return;
+        }
+        match self.arm_watch(fd, dir) {
+            Ok(key) => {
+                if let Some(w) = self.watches.borrow_mut().fds.get_mut(&slot(fd, dir)) {
+                    w.key = Some(key);
+                }
+            }
+            Err(e) => {
+                // The fd can no longer be watched (closed without remove_reader, say).
+                self.watches.borrow_mut().fds.remove(&slot(fd, dir));
+                self.call_handler(&ExceptionContext {
+                    message: format!(
+                        "{dir:?} watch of fd {fd} removed: it can no longer be watched (was it closed before remove_reader/remove_writer?)"
+                    ),
+                    error: Some(e.to_string()),
+                    ..ExceptionContext::default()
+                });
+            }
+        }
+    }
+}
