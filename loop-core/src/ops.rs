@@ -26,8 +26,9 @@ pub struct OpKey(pub usize);
 pub(crate) enum Owner {
     /// A future; woken on completion.
     Future(Option<Waker>),
-    /// The future was dropped: free the slot on completion (keeping any result for later).
-    Orphaned,
+    /// The future was dropped: free the slot on completion, keeping any result for the next
+    /// operation on the same socket (identified by device and inode, taken when orphaned).
+    Orphaned(Option<(u64, u64)>),
     /// A reader/writer watch of `add_reader`/`add_writer`; the core runs the callback.
     Watch,
 }
@@ -45,10 +46,11 @@ type Accepted = (OwnedFd, Box<crate::op::AddrBuf>);
 /// Things left behind by dropped operations, handed to the next operation on the same socket.
 #[derive(Debug, Default)]
 struct Leftovers {
-    /// Bytes a cancelled recv received, by socket (with the socket's identity).
-    received: HashMap<RawFd, ((u64, u64), VecDeque<u8>)>,
-    /// Connections a cancelled accept accepted, by listener.
-    accepted: HashMap<RawFd, ((u64, u64), VecDeque<Accepted>)>,
+    /// Bytes a cancelled recv received, by socket identity (device, inode): any fd of the
+    /// same socket gets them, a reused fd number of another socket does not.
+    received: HashMap<(u64, u64), VecDeque<u8>>,
+    /// Connections a cancelled accept accepted, by listener identity.
+    accepted: HashMap<(u64, u64), VecDeque<Accepted>>,
 }
 
 /// The table of in-flight operations.
@@ -116,9 +118,10 @@ impl Ops {
                 slot.result = Some(result);
                 self.fired_watches.push(key);
             }
-            Owner::Orphaned => {
+            Owner::Orphaned(identity) => {
+                let identity = *identity;
                 let slot = self.slots.remove(key.0);
-                self.keep_leftover(slot.op, result);
+                self.keep_leftover(slot.op, result, identity);
             }
         }
     }
@@ -154,14 +157,19 @@ impl Ops {
         let Some(slot) = self.slots.get_mut(key.0) else {
             return false;
         };
+        // Only a socket's received bytes or accepted connection are worth keeping.
+        let identity = match slot.op {
+            Op::Recv { fd, .. } | Op::Accept { fd, .. } => file_identity(fd),
+            _ => None,
+        };
         if slot.result.is_some() {
             let slot = self.slots.remove(key.0);
             if let Some(result) = slot.result {
-                self.keep_leftover(slot.op, result);
+                self.keep_leftover(slot.op, result, identity);
             }
             false
         } else {
-            slot.owner = Owner::Orphaned;
+            slot.owner = Owner::Orphaned(identity);
             true
         }
     }
@@ -174,33 +182,22 @@ impl Ops {
         out.append(&mut self.fired_watches);
     }
 
-    fn keep_leftover(&mut self, op: Op, result: io::Result<usize>) {
+    fn keep_leftover(&mut self, op: Op, result: io::Result<usize>, identity: Option<(u64, u64)>) {
         match (op, result) {
-            (Op::Recv { fd, buf }, Ok(n)) if n > 0 => {
-                let Some(id) = file_identity(fd) else { return };
-                let entry = self
-                    .leftovers
-                    .received
-                    .entry(fd)
-                    .or_insert_with(|| (id, VecDeque::new()));
-                if entry.0 != id {
-                    *entry = (id, VecDeque::new());
-                }
-                entry.1.extend(&buf[buf.len() - n..]);
+            (Op::Recv { buf, .. }, Ok(n)) if n > 0 => {
+                let Some(id) = identity else { return };
+                let bytes = &buf[buf.len().saturating_sub(n)..];
+                self.leftovers.received.entry(id).or_default().extend(bytes);
             }
-            (Op::Accept { fd, addr }, Ok(new_fd)) => {
+            (Op::Accept { addr, .. }, Ok(new_fd)) => {
                 // SAFETY: the kernel just returned `new_fd` from accept; nothing else owns it.
                 let conn = unsafe { OwnedFd::from_raw_fd(new_fd as RawFd) };
-                let Some(id) = file_identity(fd) else { return };
-                let entry = self
-                    .leftovers
+                let Some(id) = identity else { return };
+                self.leftovers
                     .accepted
-                    .entry(fd)
-                    .or_insert_with(|| (id, VecDeque::new()));
-                if entry.0 != id {
-                    *entry = (id, VecDeque::new());
-                }
-                entry.1.push_back((conn, addr));
+                    .entry(id)
+                    .or_default()
+                    .push_back((conn, addr));
             }
             _ => {}
         }
@@ -209,35 +206,39 @@ impl Ops {
     /// Bytes left by a cancelled recv on `fd` (the same socket), moved into `buf` up to its
     /// spare capacity.
     pub(crate) fn take_received(&mut self, fd: RawFd, buf: &mut Vec<u8>) -> Option<usize> {
-        let (id, bytes) = self.leftovers.received.get_mut(&fd)?;
-        if file_identity(fd) != Some(*id) {
-            self.leftovers.received.remove(&fd);
-            return None;
-        }
+        let id = file_identity(fd)?;
+        let bytes = self.leftovers.received.get_mut(&id)?;
         let n = (buf.capacity() - buf.len()).min(bytes.len());
         buf.extend(bytes.drain(..n));
         if bytes.is_empty() {
-            self.leftovers.received.remove(&fd);
+            self.leftovers.received.remove(&id);
         }
         Some(n)
     }
 
     /// A connection left by a cancelled accept on listener `fd`.
     pub(crate) fn take_accepted(&mut self, fd: RawFd) -> Option<Accepted> {
-        let (id, conns) = self.leftovers.accepted.get_mut(&fd)?;
-        if file_identity(fd) != Some(*id) {
-            self.leftovers.accepted.remove(&fd);
-            return None;
-        }
+        let id = file_identity(fd)?;
+        let conns = self.leftovers.accepted.get_mut(&id)?;
         let conn = conns.pop_front();
         if conns.is_empty() {
-            self.leftovers.accepted.remove(&fd);
+            self.leftovers.accepted.remove(&id);
         }
         conn
     }
 
     pub(crate) fn has_leftovers(&self) -> bool {
         !self.leftovers.received.is_empty() || !self.leftovers.accepted.is_empty()
+    }
+
+    /// Forgets (leaks) every operation still in flight: for a driver that could not get their
+    /// completions at shutdown, so memory the kernel may still write to is never freed.
+    pub fn forget_pending(&mut self) {
+        for key in self.pending_keys() {
+            if let Some(slot) = self.slots.try_remove(key.0) {
+                std::mem::forget(slot.op);
+            }
+        }
     }
 
     /// Drops everything (the loop is closing; the driver has drained its in-flight ops).

@@ -158,13 +158,13 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
         }
         let was_empty = queue.is_empty();
         queue.push_back(key);
-        if was_empty || is_watch {
-            if let Err(e) = self.arm(fd) {
-                if let Some(entry) = self.fds.get_mut(&fd) {
-                    entry.queue(dir).retain(|k| *k != key);
-                }
-                return Err(e);
+        if (was_empty || is_watch)
+            && let Err(e) = self.arm(fd)
+        {
+            if let Some(entry) = self.fds.get_mut(&fd) {
+                entry.queue(dir).retain(|k| *k != key);
             }
+            return Err(e);
         }
         Ok(())
     }

@@ -1,0 +1,297 @@
+//! [`UringDriver`]: a completion [`Driver`] over io_uring.
+//!
+//! Every [`Op`] becomes one SQE whose `user_data` is its [`OpKey`]. SQEs queued during a loop
+//! iteration are submitted together with the wait, in one `io_uring_enter`. Cross-thread
+//! wake-ups come through an eventfd whose read is kept in flight. Cancelling an op submits
+//! `ASYNC_CANCEL`; the op's own completion still arrives and is what frees its buffers.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use io_uring::types::{Fd, SubmitArgs, Timespec};
+use io_uring::{IoUring, opcode, squeue};
+use loop_core::{Driver, DriverWaker, Op, OpKey, Ops};
+
+/// `user_data` of the eventfd read that wakes the loop.
+const WAKE_TOKEN: u64 = u64::MAX;
+/// `user_data` of ASYNC_CANCEL requests (their own completions carry nothing we need).
+const CANCEL_TOKEN: u64 = u64::MAX - 1;
+/// Submission queue size.
+const ENTRIES: u32 = 256;
+/// How long closing the loop waits for cancelled operations to complete.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// A [`Driver`] over an io_uring instance.
+///
+/// # Invariant
+/// Every SQE pushed for a key points only into heap memory owned by the key's op in [`Ops`]
+/// (a `Vec`'s buffer, a `Box`), which the core keeps until [`Ops::complete`] is called for the
+/// key, and `wake_buf` lives as long as the ring (or is leaked with it).
+pub struct UringDriver {
+    ring: IoUring,
+    /// Submitted ops (by key) whose completion has not arrived.
+    in_flight: usize,
+    wake_fd: Arc<OwnedFd>,
+    wake_buf: Box<u64>,
+    wake_armed: bool,
+    defer_taskrun: bool,
+}
+
+impl std::fmt::Debug for UringDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UringDriver")
+            .field("in_flight", &self.in_flight)
+            .field("defer_taskrun", &self.defer_taskrun)
+            .finish()
+    }
+}
+
+fn build_ring() -> io::Result<(IoUring, bool)> {
+    let tuned = IoUring::builder()
+        .setup_single_issuer()
+        .setup_defer_taskrun()
+        .build(ENTRIES);
+    match tuned {
+        Ok(ring) => Ok((ring, true)),
+        Err(_) => IoUring::new(ENTRIES).map(|r| (r, false)),
+    }
+}
+
+impl UringDriver {
+    /// Creates the ring (SINGLE_ISSUER + DEFER_TASKRUN where the kernel has them) and the
+    /// wake-up eventfd. Call it on the thread that will run the loop.
+    ///
+    /// # Errors
+    /// The reason io_uring cannot run (see [`probe`](crate::probe)), or the eventfd failing.
+    pub fn new() -> Result<Self, loop_api::LoopError> {
+        crate::probe()?;
+        let (ring, defer_taskrun) = build_ring().map_err(|e| crate::probe::setup_error(&e))?;
+        // SAFETY: eventfd takes no pointers; the result is checked below.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error().into());
+        }
+        // SAFETY: `fd` was just created and is owned by nobody else.
+        let wake_fd = Arc::new(unsafe { OwnedFd::from_raw_fd(fd) });
+        Ok(UringDriver {
+            ring,
+            in_flight: 0,
+            wake_fd,
+            wake_buf: Box::new(0),
+            wake_armed: false,
+            defer_taskrun,
+        })
+    }
+
+    /// True if the ring runs completions only when the loop waits (DEFER_TASKRUN).
+    pub fn defer_taskrun(&self) -> bool {
+        self.defer_taskrun
+    }
+
+    /// Queues one SQE; when the queue is full, submits what is queued and tries again.
+    ///
+    /// # Safety
+    /// The memory `entry` points to must stay valid until its completion is reaped.
+    unsafe fn push(&mut self, entry: &squeue::Entry) -> io::Result<()> {
+        loop {
+            // SAFETY: the caller guarantees the entry's memory outlives the operation.
+            if unsafe { self.ring.submission().push(entry) }.is_ok() {
+                return Ok(());
+            }
+            match self.ring.submit() {
+                Ok(_) => {}
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                    // The completion queue is full: the caller's poll will reap; make room by
+                    // waiting for the kernel to accept entries.
+                    self.ring.submitter().squeue_wait()?;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn arm_wake(&mut self) -> io::Result<()> {
+        if self.wake_armed {
+            return Ok(());
+        }
+        let buf: *mut u64 = &mut *self.wake_buf;
+        let entry = opcode::Read::new(Fd(self.wake_fd.as_raw_fd()), buf.cast(), 8)
+            .build()
+            .user_data(WAKE_TOKEN);
+        // SAFETY: `wake_buf` is a Box owned by the driver; it is freed only after the ring
+        // (Drop order) or leaked at shutdown if the read is still in flight.
+        unsafe { self.push(&entry)? };
+        self.wake_armed = true;
+        Ok(())
+    }
+
+    /// Submits what is queued and waits up to `timeout` for at least one completion.
+    fn enter(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        let res = match timeout {
+            None => self.ring.submit_and_wait(1),
+            Some(d) => {
+                let ts = Timespec::from(d);
+                let args = SubmitArgs::new().timespec(&ts);
+                self.ring.submitter().submit_with_args(1, &args)
+            }
+        };
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) => match e.raw_os_error() {
+                // Timed out, interrupted (retried by the loop with a recomputed timeout), or the
+                // completion queue is full (reaping below makes room).
+                Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY) => Ok(()),
+                _ => Err(e),
+            },
+        }
+    }
+
+    /// Reports every completion in the queue.
+    fn reap(&mut self, ops: &mut Ops) {
+        let mut retry = Vec::new();
+        let completed: Vec<(u64, i32)> = self
+            .ring
+            .completion()
+            .map(|c| (c.user_data(), c.result()))
+            .collect();
+        for (user_data, res) in completed {
+            match user_data {
+                WAKE_TOKEN => self.wake_armed = false,
+                CANCEL_TOKEN => {}
+                key => {
+                    let key = OpKey(key as usize);
+                    if res == -libc::EINTR && ops.is_pending(key) {
+                        retry.push(key);
+                        continue;
+                    }
+                    self.in_flight = self.in_flight.saturating_sub(1);
+                    let result = if res < 0 {
+                        Err(io::Error::from_raw_os_error(-res))
+                    } else {
+                        Ok(res as usize)
+                    };
+                    if let (Ok(n), Some(Op::Recv { buf, .. })) = (&result, ops.op_mut(key)) {
+                        let len = buf.len() + n;
+                        // SAFETY: the kernel wrote `n` bytes into the spare capacity it was given.
+                        unsafe { buf.set_len(len) };
+                    }
+                    ops.complete(key, result);
+                }
+            }
+        }
+        for key in retry {
+            self.in_flight = self.in_flight.saturating_sub(1);
+            if let Err(e) = self.submit(ops, key) {
+                ops.complete(key, Err(e));
+            }
+        }
+    }
+}
+
+/// The SQE for `op`, pointing into the op's heap-allocated buffers.
+fn sqe_for(op: &mut Op) -> squeue::Entry {
+    match op {
+        Op::Accept { fd, addr } => {
+            addr.len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            let storage: *mut libc::sockaddr_storage = &mut addr.storage;
+            opcode::Accept::new(Fd(*fd), storage.cast(), &mut addr.len)
+                .flags(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
+                .build()
+        }
+        Op::Connect { sock, addr, .. } => {
+            opcode::Connect::new(Fd(sock.as_raw_fd()), addr.as_ptr().cast(), addr.len()).build()
+        }
+        Op::Recv { fd, buf } => {
+            let spare = buf.spare_capacity_mut();
+            let len = spare.len().min(u32::MAX as usize) as u32;
+            opcode::Recv::new(Fd(*fd), spare.as_mut_ptr().cast(), len).build()
+        }
+        Op::Send { fd, buf, pos } => {
+            let rest = &buf[(*pos).min(buf.len())..];
+            let len = rest.len().min(u32::MAX as usize) as u32;
+            opcode::Send::new(Fd(*fd), rest.as_ptr(), len)
+                .flags(libc::MSG_NOSIGNAL)
+                .build()
+        }
+        Op::PollReadable { fd } => opcode::PollAdd::new(Fd(*fd), libc::POLLIN as u32).build(),
+        Op::PollWritable { fd } => opcode::PollAdd::new(Fd(*fd), libc::POLLOUT as u32).build(),
+    }
+}
+
+impl Driver for UringDriver {
+    fn name(&self) -> &'static str {
+        "uring"
+    }
+
+    fn submit(&mut self, ops: &mut Ops, key: OpKey) -> io::Result<()> {
+        let Some(op) = ops.op_mut(key) else {
+            return Ok(());
+        };
+        let entry = sqe_for(op).user_data(key.0 as u64);
+        // SAFETY: the entry points into `ops[key]`'s heap buffers, which the core keeps until
+        // `complete(key)` (the type's invariant).
+        unsafe { self.push(&entry)? };
+        self.in_flight += 1;
+        Ok(())
+    }
+
+    fn cancel(&mut self, _ops: &mut Ops, key: OpKey) {
+        let entry = opcode::AsyncCancel::new(key.0 as u64)
+            .build()
+            .user_data(CANCEL_TOKEN);
+        // SAFETY: ASYNC_CANCEL references no memory. If it cannot be queued, the op simply
+        // completes on its own later; its buffers are kept until then either way.
+        let _ = unsafe { self.push(&entry) };
+    }
+
+    fn poll(&mut self, ops: &mut Ops, timeout: Option<Duration>) -> io::Result<()> {
+        self.arm_wake()?;
+        self.enter(timeout)?;
+        self.reap(ops);
+        Ok(())
+    }
+
+    fn waker(&self) -> DriverWaker {
+        let fd = self.wake_fd.clone();
+        Arc::new(move || {
+            let one: u64 = 1;
+            // SAFETY: writes 8 bytes from a valid u64 to the eventfd. EAGAIN (counter full)
+            // already means a wake-up is pending.
+            let _ = unsafe { libc::write(fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+        })
+    }
+
+    fn shutdown(&mut self, ops: &mut Ops) {
+        for key in ops.pending_keys() {
+            self.cancel(ops, key);
+        }
+        if self.wake_armed {
+            let entry = opcode::AsyncCancel::new(WAKE_TOKEN)
+                .build()
+                .user_data(CANCEL_TOKEN);
+            // SAFETY: ASYNC_CANCEL references no memory.
+            let _ = unsafe { self.push(&entry) };
+        }
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        while self.in_flight > 0 || self.wake_armed {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            if self.enter(Some(deadline - now)).is_err() {
+                break;
+            }
+            self.reap(ops);
+        }
+        if self.in_flight > 0 {
+            // The kernel still owns these buffers: never free them.
+            ops.forget_pending();
+        }
+        if self.wake_armed {
+            std::mem::forget(std::mem::replace(&mut self.wake_buf, Box::new(0)));
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! The io_uring backend: a completion-based [`Driver`](loop_core::Driver) for `loop-core`.
+//!
+//! Linux only (5.11+, with `IORING_FEAT_NODROP` and `IORING_FEAT_EXT_ARG`); elsewhere, or where
+//! io_uring is blocked, [`probe`] says why and [`new_event_loop`] returns
+//! `LoopError::Unavailable` with that reason.
+//!
+//! ```
+//! match loop_uring::new_event_loop() {
+//!     Ok(lp) => {
+//!         assert_eq!(lp.backend_name(), "uring");
+//!         assert_eq!(lp.run_until_complete(async { 1 + 1 })?, 2);
+//!         lp.close()?;
+//!     }
+//!     Err(e) => println!("no io_uring here: {e}"),
+//! }
+//! # Ok::<(), loop_api::LoopError>(())
+//! ```
+#![deny(missing_docs)]
+
+#[cfg(target_os = "linux")]
+mod driver;
+mod probe;
+
+#[cfg(target_os = "linux")]
+pub use driver::UringDriver;
+pub use probe::{Capabilities, DISABLE_VAR, Unavailable, is_supported, probe, probe_uncached};
+
+use loop_api::{EventLoop, LoopError};
+
+/// Makes a new loop on io_uring (not set as any thread's current loop).
+///
+/// # Errors
+/// `LoopError::Unavailable` with the probe's reason when io_uring cannot run here.
+pub fn new_event_loop() -> Result<EventLoop, LoopError> {
+    #[cfg(target_os = "linux")]
+    {
+        Ok(loop_core::event_loop_with(UringDriver::new()?))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        Err(probe()
+            .err()
+            .map(Into::into)
+            .unwrap_or(LoopError::NotSupported("io_uring".into())))
+    }
+}

@@ -1,0 +1,146 @@
+//! io_uring-specific behaviour: the probe's reasons, closing with operations in flight, fds.
+//! (The seccomp block and Auto's fallback are tested in loop-policy's tests/fallback.rs.)
+//!
+//! Tests that change the process (the environment, fd counts) run in a child process:
+//! the test binary re-runs itself with `URING_TEST_CHILD` naming the scenario.
+
+use std::net::{TcpListener, TcpStream};
+use std::process::Command;
+use std::time::Duration;
+
+const CHILD_VAR: &str = "URING_TEST_CHILD";
+
+/// Runs this test binary again, only `test`, with `CHILD_VAR=scenario`; returns its stdout.
+fn run_child(test: &str, scenario: &str, env: &[(&str, &str)]) -> String {
+    let exe = std::env::current_exe().unwrap();
+    let mut cmd = Command::new(exe);
+    cmd.args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_VAR, scenario);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "child {scenario} failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn probe_honours_loop_uring_off() {
+    match std::env::var(CHILD_VAR).as_deref() {
+        Ok("off") => {
+            let err = loop_uring::new_event_loop().unwrap_err();
+            println!("ERR: {err}");
+        }
+        Ok(_) => {}
+        Err(_) => {
+            let out = run_child(
+                "probe_honours_loop_uring_off",
+                "off",
+                &[("LOOP_URING", "off")],
+            );
+            assert!(out.contains("ERR: event loop backend 'uring' is unavailable: io_uring is turned off by LOOP_URING=off"), "{out}");
+        }
+    }
+}
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// Closing a loop with receives and accepts in flight cancels and drains them: the loop's own
+/// fds are released and nothing hangs. Runs in a child so no other test's fds interfere.
+#[test]
+fn close_with_operations_in_flight() {
+    match std::env::var(CHILD_VAR).as_deref() {
+        Ok("close") => {
+            let before = open_fds();
+            for _ in 0..20 {
+                let lp = loop_uring::new_event_loop().unwrap();
+                let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+                let addr = listener.local_addr().unwrap();
+                let client = TcpStream::connect(addr).unwrap();
+                let (server, _) = listener.accept().unwrap();
+                let lp2 = lp.clone();
+                let server2 = server.try_clone().unwrap();
+                let recv = lp.create_task(async move {
+                    lp2.sock_recv(&server2, Vec::with_capacity(64))
+                        .await
+                        .0
+                        .is_ok()
+                });
+                let lp3 = lp.clone();
+                let accept =
+                    lp.create_task(async move { lp3.sock_accept(&listener).await.is_ok() });
+                let lp4 = lp.clone();
+                lp.run_until_complete(async move {
+                    loop_api::sleep(Duration::from_millis(2)).await;
+                    drop(lp4)
+                })
+                .unwrap();
+                assert!(!recv.as_ref().unwrap().done());
+                lp.close().unwrap();
+                assert!(recv.unwrap().done());
+                assert!(accept.unwrap().done());
+                drop((client, server));
+            }
+            let after = open_fds();
+            println!("FDS: {before} {after}");
+        }
+        Ok(_) => {}
+        Err(_) => {
+            let out = run_child("close_with_operations_in_flight", "close", &[]);
+            let at = out.find("FDS: ").unwrap_or_else(|| panic!("{out}"));
+            let line = out[at + 5..].lines().next().unwrap_or_default();
+            let nums: Vec<usize> = line.split(' ').map(|n| n.trim().parse().unwrap()).collect();
+            assert_eq!(
+                nums[0], nums[1],
+                "fds before and after 20 loops closed with ops in flight"
+            );
+        }
+    }
+}
+
+/// A receive cancelled while in flight, with data arriving around the cancellation, loses no
+/// byte: the next receive gets everything, in order.
+#[test]
+fn cancelled_recv_loses_no_bytes() {
+    let lp = loop_uring::new_event_loop().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    let lp2 = lp.clone();
+    let got = lp
+        .run_until_complete(async move {
+            let mut expected = Vec::new();
+            let mut got = Vec::new();
+            for round in 0..50u8 {
+                let s = server.try_clone().unwrap();
+                let lp3 = lp2.clone();
+                let t = lp2
+                    .create_task(async move { lp3.sock_recv(&s, Vec::with_capacity(16)).await })
+                    .unwrap();
+                loop_api::yield_now().await;
+                // Data arrives and the receive is cancelled in the same iteration.
+                std::io::Write::write_all(&mut client, &[round]).unwrap();
+                expected.push(round);
+                t.cancel();
+                if let Ok((Ok(_), buf)) = t.await {
+                    got.extend_from_slice(&buf);
+                }
+                if got.len() < expected.len() {
+                    let (r, buf) = lp2.sock_recv(&server, Vec::with_capacity(16)).await;
+                    r.unwrap();
+                    got.extend_from_slice(&buf);
+                }
+            }
+            (expected, got)
+        })
+        .unwrap();
+    assert_eq!(got.0, got.1);
+    lp.close().unwrap();
+}
