@@ -1,1 +1,17 @@
-//! Shared helpers for the examples.
+//! What the example programs share, kept here so the tests in `tests/` can run it.
+//!
+//! - [`echo`]: the TCP echo server of `cargo run --example echo_server` (one task per
+//!   connection over `sock_accept`/`sock_recv`/`sock_sendall`).
+//! - [`fib`]: the stdin Fibonacci handler of `cargo run --example fib_stdin`, which computes
+//!   big Fibonacci numbers in small steps so the loop never stalls.
+//!
+//! The programs themselves are in `examples/`; run one from the workspace root:
+//!
+//! ```text
+//! cargo run --release --example echo_server -- 127.0.0.1:8888
+//! cargo run --example hello_world
+//! ```
+#![deny(missing_docs)]
+
+pub mod echo;
+pub mod fib;
