@@ -91,7 +91,9 @@ pub(crate) struct Shared {
     pub(crate) notified: AtomicBool,
     pub(crate) stop_requested: AtomicBool,
     pub(crate) closed: AtomicBool,
-    driver_waker: DriverWaker,
+    /// Dropped at close, so the driver's wake-up fd closes with the loop even while handles
+    /// to the loop live on.
+    driver_waker: Mutex<Option<DriverWaker>>,
 }
 
 impl Shared {
@@ -102,7 +104,7 @@ impl Shared {
             notified: AtomicBool::new(false),
             stop_requested: AtomicBool::new(false),
             closed: AtomicBool::new(false),
-            driver_waker,
+            driver_waker: Mutex::new(Some(driver_waker)),
         }
     }
 
@@ -112,7 +114,14 @@ impl Shared {
 
     fn notify(&self) {
         if !self.notified.swap(true, Ordering::AcqRel) {
-            (self.driver_waker)();
+            let waker = self
+                .driver_waker
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            if let Some(wake) = waker {
+                wake();
+            }
         }
     }
 
@@ -138,6 +147,12 @@ impl Shared {
         self.closed.store(true, Ordering::Release);
         let items = std::mem::take(&mut *self.lock());
         drop(items);
+        let waker = self
+            .driver_waker
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        drop(waker);
     }
 }
 

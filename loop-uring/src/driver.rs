@@ -37,6 +37,9 @@ pub struct UringDriver {
     wake_buf: Box<u64>,
     wake_armed: bool,
     defer_taskrun: bool,
+    /// Completions taken off the ring early (to make room when the kernel said EBUSY), not
+    /// yet reported.
+    reaped: Vec<(u64, i32)>,
 }
 
 impl std::fmt::Debug for UringDriver {
@@ -82,6 +85,7 @@ impl UringDriver {
             wake_buf: Box::new(0),
             wake_armed: false,
             defer_taskrun,
+            reaped: Vec::new(),
         })
     }
 
@@ -103,9 +107,10 @@ impl UringDriver {
             match self.ring.submit() {
                 Ok(_) => {}
                 Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
-                    // The completion queue is full: the caller's poll will reap; make room by
-                    // waiting for the kernel to accept entries.
-                    self.ring.submitter().squeue_wait()?;
+                    // The completion queue is full and the kernel holds overflowed entries:
+                    // take the completions off the ring (they are reported at the next reap)
+                    // so the kernel can flush and accept our entries.
+                    self.take_completions();
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
@@ -149,15 +154,18 @@ impl UringDriver {
         }
     }
 
-    /// Reports every completion in the queue.
+    /// Moves every completion on the ring into `reaped`.
+    fn take_completions(&mut self) {
+        let reaped = &mut self.reaped;
+        reaped.extend(self.ring.completion().map(|c| (c.user_data(), c.result())));
+    }
+
+    /// Reports every completion taken off the ring or waiting on it.
     fn reap(&mut self, ops: &mut Ops) {
         let mut retry = Vec::new();
-        let completed: Vec<(u64, i32)> = self
-            .ring
-            .completion()
-            .map(|c| (c.user_data(), c.result()))
-            .collect();
-        for (user_data, res) in completed {
+        self.take_completions();
+        let mut completed = std::mem::take(&mut self.reaped);
+        for (user_data, res) in completed.drain(..) {
             match user_data {
                 WAKE_TOKEN => self.wake_armed = false,
                 CANCEL_TOKEN => {}
@@ -181,6 +189,10 @@ impl UringDriver {
                     ops.complete(key, result);
                 }
             }
+        }
+        // Keep the allocation for the next iteration.
+        if self.reaped.is_empty() {
+            self.reaped = completed;
         }
         for key in retry {
             self.in_flight = self.in_flight.saturating_sub(1);

@@ -144,3 +144,48 @@ fn cancelled_recv_loses_no_bytes() {
     assert_eq!(got.0, got.1);
     lp.close().unwrap();
 }
+
+/// More operations in one iteration than the submission queue holds (256), and more
+/// completions than the completion queue holds (512): all are submitted, none is lost.
+#[test]
+fn more_ops_than_the_rings_hold() {
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
+    const N: usize = 700;
+    let lp = loop_uring::new_event_loop().unwrap();
+    let pairs: Vec<(UnixStream, UnixStream)> =
+        (0..N).map(|_| UnixStream::pair().unwrap()).collect();
+    let lp2 = lp.clone();
+    let total = lp
+        .run_until_complete(async move {
+            let mut tasks = Vec::new();
+            for (i, (a, _)) in pairs.iter().enumerate() {
+                let a = a.try_clone().unwrap();
+                let lp = lp2.clone();
+                tasks.push(
+                    lp2.create_task(async move {
+                        let fd = std::os::fd::AsRawFd::as_raw_fd(&a);
+                        let (r, buf) = lp.as_abstract().sock_recv(fd, Vec::with_capacity(8)).await;
+                        assert_eq!(r.unwrap(), 2);
+                        assert_eq!(buf, (i as u16).to_le_bytes());
+                        1usize
+                    })
+                    .unwrap(),
+                );
+            }
+            // Every receive is now in flight; answer them all at once.
+            loop_api::yield_now().await;
+            loop_api::yield_now().await;
+            for (i, (_, b)) in pairs.iter().enumerate() {
+                (&*b).write_all(&(i as u16).to_le_bytes()).unwrap();
+            }
+            let mut total = 0;
+            for t in tasks {
+                total += t.await.unwrap();
+            }
+            total
+        })
+        .unwrap();
+    assert_eq!(total, N);
+    lp.close().unwrap();
+}
