@@ -63,6 +63,8 @@ pub trait AbstractEventLoop {
     /// # Errors
     /// [`LoopError::Closed`].
     fn spawn(&self, task: Rc<dyn Runnable>) -> Result<(), LoopError>;
+    /// The tasks spawned on this loop that have not finished (asyncio's `all_tasks`).
+    fn all_tasks(&self) -> Vec<Rc<dyn Runnable>>;
 
     /// Calls `callback` on every iteration while `fd` is readable (level-triggered). Replaces
     /// an earlier reader of `fd`.

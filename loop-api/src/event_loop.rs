@@ -20,7 +20,7 @@ use crate::handle::{Handle, TimerHandle};
 use crate::process::Process;
 use crate::remote::LoopHandle;
 use crate::running::{self, RunningGuard};
-use crate::task::{Runnable, Task, TaskCell};
+use crate::task::{AnyTask, Runnable, Task, TaskCell};
 
 /// The loop a user holds: a cheap, cloneable, `!Send` handle to an `Rc<dyn AbstractEventLoop>`.
 ///
@@ -258,6 +258,17 @@ impl EventLoop {
         let cell = TaskCell::new(fut, Some(name.into()));
         self.inner.spawn(cell.clone())?;
         Ok(Task::from_cell(cell))
+    }
+
+    /// The unfinished tasks of this loop (asyncio's `all_tasks()`), e.g. to cancel them all
+    /// before closing, as `asyncio.run` does.
+    pub fn all_tasks(&self) -> Vec<AnyTask> {
+        self.inner
+            .all_tasks()
+            .into_iter()
+            .filter(|t| !t.done())
+            .map(AnyTask::new)
+            .collect()
     }
 
     /// Calls `f` on every iteration while `fd` is readable (level-triggered, like asyncio).

@@ -45,7 +45,7 @@ pub use policy::LoopPolicy;
 pub use process::{ChildProcess, Communicated, Process};
 pub use remote::{LoopHandle, ThreadSafeScheduler};
 pub use running::{Sleep, YieldNow, get_running_loop, sleep, yield_now};
-pub use task::{Runnable, Task};
+pub use task::{AnyTask, Runnable, Task};
 
 /// A scheduled callback (what `call_soon` boxes).
 pub type Callback = Box<dyn FnOnce() + 'static>;

@@ -27,6 +27,48 @@ pub trait Runnable {
     fn abort(&self);
     /// The task's name (`Task-N` unless one was given).
     fn name(&self) -> String;
+    /// Requests cancellation (see [`Task::cancel`]); false if the task had finished.
+    fn cancel(&self) -> bool;
+    /// True once the task has finished.
+    fn done(&self) -> bool;
+}
+
+/// A task of any output type, as [`EventLoop::all_tasks`](crate::EventLoop::all_tasks) lists
+/// them (asyncio's `all_tasks()`).
+#[derive(Clone)]
+pub struct AnyTask {
+    inner: Rc<dyn Runnable>,
+}
+
+impl AnyTask {
+    /// Wraps a loop's task.
+    pub fn new(inner: Rc<dyn Runnable>) -> Self {
+        AnyTask { inner }
+    }
+
+    /// Requests cancellation; false if the task had finished.
+    pub fn cancel(&self) -> bool {
+        self.inner.cancel()
+    }
+
+    /// True once the task has finished.
+    pub fn done(&self) -> bool {
+        self.inner.done()
+    }
+
+    /// The task's name.
+    pub fn name(&self) -> String {
+        self.inner.name()
+    }
+}
+
+impl fmt::Debug for AnyTask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AnyTask")
+            .field("name", &self.inner.name())
+            .field("done", &self.inner.done())
+            .finish()
+    }
 }
 
 static NEXT_TASK_ID: AtomicU64 = AtomicU64::new(1);
@@ -189,6 +231,14 @@ impl<F: Future + 'static> Runnable for TaskCell<F> {
             Some(n) => n.to_string(),
             None => format!("Task-{}", self.id),
         }
+    }
+
+    fn cancel(&self) -> bool {
+        TaskOutcome::cancel(self)
+    }
+
+    fn done(&self) -> bool {
+        TaskOutcome::done(self)
     }
 }
 

@@ -74,6 +74,14 @@ impl<D: Driver> AbstractEventLoop for BaseEventLoop<D> {
         self.spawn_impl(task)
     }
 
+    fn all_tasks(&self) -> Vec<Rc<dyn Runnable>> {
+        self.tasks
+            .borrow()
+            .iter()
+            .map(|(_, t)| t.runnable.clone())
+            .collect()
+    }
+
     fn add_reader(&self, fd: RawFd, callback: Box<dyn FnMut() + 'static>) -> Result<(), LoopError> {
         self.add_watch(fd, Direction::Read, callback)
     }

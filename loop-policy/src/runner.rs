@@ -173,8 +173,13 @@ impl Runner {
             return Ok(());
         };
         if !lp.is_closed() {
-            // One iteration (stop before run_forever): callbacks already scheduled run, tasks
-            // woken by a cancel finish. Its errors do not matter: the loop is closed next.
+            // As asyncio.run: cancel the tasks still pending and let them finish their
+            // cancellation inside the running loop (a cancelled task is dropped the next time
+            // the loop gets to it, so one iteration is enough; what is left after it ends
+            // `Cancelled` at close). Its errors do not matter: the loop is closed next.
+            for task in lp.all_tasks() {
+                task.cancel();
+            }
             lp.stop();
             let _ = lp.run_forever();
         }

@@ -186,3 +186,40 @@ fn runner_factory_error_is_returned() {
     ));
     runner.close().unwrap();
 }
+
+/// Records whether it was dropped inside the running loop.
+struct DropInLoop(Rc<Cell<Option<bool>>>);
+
+impl Drop for DropInLoop {
+    fn drop(&mut self) {
+        self.0.set(Some(get_running_loop().is_ok()));
+    }
+}
+
+#[test]
+fn run_cancels_leftover_tasks_inside_the_running_loop() {
+    let _g = with_mio_policy();
+    let seen = Rc::new(Cell::new(None));
+    let s = seen.clone();
+    let pending = loop_policy::run(async move {
+        let lp = get_running_loop().unwrap();
+        let flag = DropInLoop(s);
+        lp.create_task(async move {
+            let _flag = flag;
+            loop_api::sleep(Duration::from_secs(3600)).await;
+        })
+        .unwrap();
+        loop_api::yield_now().await;
+        lp.all_tasks().len()
+    })
+    .unwrap();
+    assert_eq!(
+        pending, 2,
+        "all_tasks lists the main task and the leftover one"
+    );
+    assert_eq!(
+        seen.get(),
+        Some(true),
+        "the leftover task finished its cancellation in the running loop, as asyncio.run does"
+    );
+}

@@ -77,6 +77,9 @@ impl AbstractEventLoop for NullLoop {
     fn handle(&self) -> LoopHandle {
         LoopHandle::new(Arc::new(NullScheduler))
     }
+    fn all_tasks(&self) -> Vec<Rc<dyn Runnable>> {
+        Vec::new()
+    }
     fn spawn(&self, _task: Rc<dyn Runnable>) -> Result<(), LoopError> {
         unsupported()
     }
