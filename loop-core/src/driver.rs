@@ -99,8 +99,8 @@ pub const WAKER_TOKEN: usize = usize::MAX;
 /// An OS readiness multiplexer (epoll, kqueue, poll(2), ...): what a backend crate implements
 /// to get a complete loop through [`ReadinessDriver`](crate::ReadinessDriver).
 ///
-/// Registrations are edge-triggered (or one-shot): an event is reported when readiness
-/// appears. `reregister` must re-evaluate the fd's current readiness and report it again if it
+/// Registrations are edge-triggered, or one-shot (then say so with [`Selector::is_oneshot`]):
+/// an event is reported when readiness appears. `reregister` must re-evaluate the fd's current readiness and report it again if it
 /// is ready now (epoll_ctl MOD, kqueue EV_ADD and poll(2) all do), which is how the core
 /// re-arms a watch and survives an fd number being closed and reused.
 pub trait Selector: 'static {
@@ -129,4 +129,10 @@ pub trait Selector: 'static {
     fn select(&mut self, events: &mut Vec<Event>, timeout: Option<Duration>) -> io::Result<()>;
     /// A thread-safe way to end a blocked `select`.
     fn waker(&self) -> DriverWaker;
+    /// True if a registration is disarmed once it reports an event (one-shot mode, e.g. the
+    /// `polling` crate, or poll(2)); the driver then re-arms an fd after each event while ops
+    /// still wait on it. False (the default) for edge-triggered registrations.
+    fn is_oneshot(&self) -> bool {
+        false
+    }
 }

@@ -110,6 +110,16 @@ impl<S: Selector> ReadinessDriver<S> {
         res
     }
 
+    /// Completes every op waiting on `fd` with `err` (the fd can no longer be watched).
+    fn fail_waiters(&mut self, ops: &mut Ops, fd: RawFd, err: &io::Error) {
+        if let Some(entry) = self.fds.get_mut(&fd) {
+            for key in entry.readers.drain(..).chain(entry.writers.drain(..)) {
+                let e = io::Error::new(err.kind(), err.to_string());
+                ops.complete(key, Err(e));
+            }
+        }
+    }
+
     /// Retries the ops waiting on `fd` in direction `dir`, in order, until one would block.
     fn retry(&mut self, ops: &mut Ops, fd: RawFd, dir: Direction) {
         let Some(entry) = self.fds.get_mut(&fd) else {
@@ -193,6 +203,7 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
                 return Err(e);
             }
         }
+        let oneshot = self.selector.is_oneshot();
         for ev in &events {
             let fd = ev.token as RawFd;
             if ev.ready.is_readable() {
@@ -200,6 +211,11 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
             }
             if ev.ready.is_writable() {
                 self.retry(ops, fd, Direction::Write);
+            }
+            // A one-shot registration is now disarmed: re-arm it for the ops still waiting
+            // (if that fails, the fd is gone; its ops fail with the error).
+            if oneshot && let Err(e) = self.arm(fd) {
+                self.fail_waiters(ops, fd, &e);
             }
         }
         self.events = events;
