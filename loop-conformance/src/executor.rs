@@ -1,0 +1,192 @@
+//! `run_in_executor`: blocking work on the loop's thread pool (CONFORMANCE 24).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::task::Poll;
+use std::thread;
+use std::time::Duration;
+
+use loop_api::{TaskError, yield_now};
+
+use crate::Factory;
+use crate::util::{block_on, close, new_loop, poll_once, thread_sleep};
+
+/// Long enough never to fire on a working backend; turns a deadlock into a clear failure.
+const RENDEZVOUS: Duration = Duration::from_secs(30);
+
+/// `run_in_executor` runs the job on another thread and gives its value.
+pub fn run_in_executor_returns_value_from_other_thread(factory: Factory) {
+    let lp = new_loop(factory);
+    let lp2 = lp.clone();
+    let (job_thread, value) = block_on(&lp, async move {
+        lp2.run_in_executor(|| (thread::current().id(), 6 * 7))
+            .await
+            .expect("executor job")
+    });
+    assert_eq!(value, 42);
+    assert_ne!(
+        job_thread,
+        thread::current().id(),
+        "the job ran on the loop's thread"
+    );
+    close(&lp);
+}
+
+/// A job that panics gives `Panicked(message)`; the loop and the executor go on.
+pub fn run_in_executor_reports_panic(factory: Factory) {
+    let lp = new_loop(factory);
+    let lp2 = lp.clone();
+    let (failed, after) = block_on(&lp, async move {
+        let failed = lp2
+            .run_in_executor(|| {
+                if thread::current().name() != Some("never") {
+                    panic!("executor-boom");
+                }
+                1
+            })
+            .await;
+        let after = lp2.run_in_executor(|| 2).await;
+        (failed, after)
+    });
+    match failed {
+        Err(TaskError::Panicked(m)) => assert!(m.contains("executor-boom"), "message: {m}"),
+        other => panic!("expected Panicked, got {other:?}"),
+    }
+    assert_eq!(
+        after,
+        Ok(2),
+        "the executor stopped working after a job panicked"
+    );
+    close(&lp);
+}
+
+/// On a closed loop the job does not run and the future gives `Cancelled`.
+pub fn run_in_executor_on_closed_loop_is_cancelled(factory: Factory) {
+    let lp = new_loop(factory);
+    close(&lp);
+    let ran = Arc::new(AtomicBool::new(false));
+    let r = ran.clone();
+    match poll_once(lp.run_in_executor(move || r.store(true, Ordering::SeqCst))) {
+        Poll::Ready(Err(TaskError::Cancelled)) => {}
+        other => panic!("run_in_executor on a closed loop gave {other:?}, expected Cancelled"),
+    }
+    thread_sleep(10);
+    assert!(
+        !ran.load(Ordering::SeqCst),
+        "a job given to a closed loop ran"
+    );
+}
+
+/// Signals on a channel when dropped (the job's result is dropped after it was delivered).
+struct SignalOnDrop(mpsc::Sender<()>);
+
+impl Drop for SignalOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.send(());
+    }
+}
+
+/// A job that finishes after its awaiting task was cancelled and the loop closed (and
+/// dropped) does not crash or touch the dead loop.
+pub fn executor_job_outliving_cancelled_task_is_safe(factory: Factory) {
+    for drop_loop in [false, true] {
+        let lp = new_loop(factory);
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let (dropped_tx, dropped_rx) = mpsc::channel::<()>();
+        let job = lp.run_in_executor(move || {
+            let _ = release_rx.recv_timeout(RENDEZVOUS);
+            SignalOnDrop(dropped_tx)
+        });
+        let task = lp.create_task(job).expect("create_task");
+        let lp2 = lp.clone();
+        let outcome = block_on(&lp, async move {
+            yield_now().await; // the task awaits the job and stores its waker
+            yield_now().await;
+            task.cancel();
+            let outcome = task.await;
+            lp2.stop();
+            outcome.map(drop)
+        });
+        assert_eq!(outcome, Err(TaskError::Cancelled));
+        // Release the job a little after close() began (close may wait for it).
+        let releaser = thread::spawn(move || {
+            thread_sleep(30);
+            let _ = release_tx.send(());
+        });
+        close(&lp);
+        if drop_loop {
+            drop(lp);
+        }
+        releaser.join().expect("releaser thread");
+        dropped_rx
+            .recv_timeout(RENDEZVOUS)
+            .expect("the job's result was never delivered and dropped");
+    }
+}
+
+/// The job starts at once, without the future being awaited or the loop running.
+pub fn executor_job_starts_without_being_awaited(factory: Factory) {
+    let lp = new_loop(factory);
+    let (tx, rx) = mpsc::channel();
+    let fut = lp.run_in_executor(move || tx.send(()).expect("send"));
+    rx.recv_timeout(RENDEZVOUS)
+        .expect("a job did not start until its future was awaited");
+    assert_eq!(block_on(&lp, fut), Ok(()));
+    close(&lp);
+}
+
+/// A blocking job does not block the loop: a job waits for a message that a loop timer sends.
+pub fn executor_does_not_block_loop(factory: Factory) {
+    let lp = new_loop(factory);
+    let (tx, rx) = mpsc::channel::<()>();
+    let lp2 = lp.clone();
+    let got = block_on(&lp, async move {
+        let job = lp2.run_in_executor(move || rx.recv_timeout(RENDEZVOUS).is_ok());
+        lp2.call_later(Duration::from_millis(5), move || tx.send(()).expect("send"))
+            .expect("call_later");
+        job.await.expect("executor job")
+    });
+    assert!(
+        got,
+        "the loop did not run its timer while a job was blocked"
+    );
+    close(&lp);
+}
+
+/// The executor runs jobs in parallel: two jobs that wait for each other both finish.
+pub fn executor_runs_jobs_in_parallel(factory: Factory) {
+    let lp = new_loop(factory);
+    let (a_tx, a_rx) = mpsc::channel::<()>();
+    let (b_tx, b_rx) = mpsc::channel::<()>();
+    let lp2 = lp.clone();
+    let (a, b) = block_on(&lp, async move {
+        let a = lp2.run_in_executor(move || {
+            a_tx.send(()).is_ok() && b_rx.recv_timeout(RENDEZVOUS).is_ok()
+        });
+        let b = lp2.run_in_executor(move || {
+            b_tx.send(()).is_ok() && a_rx.recv_timeout(RENDEZVOUS).is_ok()
+        });
+        (a.await.expect("job a"), b.await.expect("job b"))
+    });
+    assert!(a && b, "two executor jobs could not run at the same time");
+    close(&lp);
+}
+
+/// A thousand jobs all complete with their own values.
+pub fn many_executor_jobs_all_complete(factory: Factory) {
+    let lp = new_loop(factory);
+    let lp2 = lp.clone();
+    let outs = block_on(&lp, async move {
+        let futs: Vec<_> = (0..1000u64)
+            .map(|i| lp2.run_in_executor(move || i * 2))
+            .collect();
+        let mut outs = Vec::new();
+        for f in futs {
+            outs.push(f.await.expect("job"));
+        }
+        outs
+    });
+    assert_eq!(outs, (0..1000u64).map(|i| i * 2).collect::<Vec<_>>());
+    close(&lp);
+}

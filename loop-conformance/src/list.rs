@@ -1,0 +1,116 @@
+//! The list of behaviours: the one place a new behaviour is added.
+
+/// Hands the list of behaviours to `__behaviour_expand!` with `$mode` (`table` or `tests`).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __behaviour_list {
+    (table) => {
+        $crate::__behaviour_list!(@expand table)
+    };
+    (tests) => {
+        $crate::__behaviour_list! { @expand tests }
+    };
+    (@expand $mode:ident) => {
+        $crate::__behaviour_expand! { $mode
+            scheduling {
+                call_soon_runs_in_fifo_order: Shared,
+                call_soon_never_runs_inline: Shared,
+                iteration_runs_only_ready_callbacks: Shared,
+                stop_lets_iteration_finish: Shared,
+                stop_before_run_forever_runs_one_iteration: Shared,
+                stop_restart_runs_each_callback_once: Shared,
+                cancelled_handle_never_runs: Shared,
+                handle_cancel_reports_cancelled: Shared,
+            }
+            timers {
+                timers_never_fire_early: Shared,
+                sub_millisecond_timers_never_fire_early: Shared,
+                sleep_never_returns_early: Shared,
+                loop_time_is_monotonic: Shared,
+                past_deadlines_run_next_iteration_in_order: Shared,
+                equal_deadlines_keep_insertion_order: Shared,
+                timers_fire_in_deadline_order: Shared,
+                cancelled_timer_never_runs: Shared,
+                timer_handle_when_and_cancel: Shared,
+                many_cancelled_timers_do_not_run: Shared,
+                huge_delays_accepted_and_cancellable: Shared,
+            }
+            lifecycle {
+                run_until_complete_returns_output: Shared,
+                run_until_complete_stopped_before_complete: Shared,
+                nested_run_is_already_running: Shared,
+                run_until_complete_reports_panic: Shared,
+                panicking_callback_goes_to_exception_handler: Shared,
+                panicking_exception_handler_is_contained: Shared,
+                debug_mode_reports_slow_callback: Shared,
+                close_twice_is_ok: Shared,
+                close_while_running_is_refused: Shared,
+                closed_loop_refuses_everything: Shared,
+                close_drops_pending_callbacks_and_cancels_tasks: Shared,
+                loop_equality_is_identity: Shared,
+            }
+            tasks {
+                tasks_start_in_creation_order: Shared,
+                awaiting_task_gives_output: Shared,
+                cancelled_task_gives_cancelled: Shared,
+                panicking_task_gives_panicked: Shared,
+                dropping_task_does_not_cancel_it: Shared,
+                cancel_is_prompt: Shared,
+                waker_from_other_thread_resumes_task: Shared,
+                yield_now_interleaves_tasks: Shared,
+                get_running_loop_inside_and_outside: Shared,
+            }
+            threads {
+                call_soon_threadsafe_wakes_blocked_loop: Shared,
+                call_soon_threadsafe_keeps_fifo_with_call_soon: Shared,
+                threadsafe_calls_mixed_with_timers_run_once: Shared,
+                loop_handle_stop_wakes_blocked_loop: Shared,
+                threadsafe_call_before_run_forever_runs: Shared,
+                loop_handle_after_close_is_closed: Shared,
+            }
+            readers {
+                reader_runs_every_iteration_while_readable: Shared,
+                reader_tolerates_spurious_readiness: Shared,
+                re_adding_reader_replaces_it: Shared,
+                remove_reader_true_then_false: Shared,
+                remove_reader_then_close_is_safe: Shared,
+                readiness_returns_after_drain: Shared,
+                writer_fires_when_writable: Shared,
+                reader_and_writer_share_an_fd: Shared,
+                reader_on_pipe_sees_data_and_eof: Shared,
+                add_reader_bad_fd_is_error: Shared,
+            }
+            sockets {
+                sock_sendall_1mib_arrives_byte_exact: Shared,
+                sock_recv_fills_up_to_capacity: Shared,
+                sock_recv_gives_zero_at_peer_close: Shared,
+                sock_connect_refused: Shared,
+                sock_accept_returns_peer_address: Shared,
+                cancelled_sock_recv_loses_no_data: Shared,
+                cancelled_sock_accept_loses_no_connection: Shared,
+                cancelled_sock_connect_can_be_retried: Shared,
+                cancelled_sock_sendall_keeps_stream_consistent: Shared,
+                concurrent_connections_echo: Shared,
+                peer_reset_is_error_on_that_connection_only: Shared,
+            }
+            executor {
+                run_in_executor_returns_value_from_other_thread: Shared,
+                run_in_executor_reports_panic: Shared,
+                run_in_executor_on_closed_loop_is_cancelled: Shared,
+                executor_job_outliving_cancelled_task_is_safe: Shared,
+                executor_job_starts_without_being_awaited: Shared,
+                executor_does_not_block_loop: Shared,
+                executor_runs_jobs_in_parallel: Shared,
+                many_executor_jobs_all_complete: Shared,
+            }
+            fds {
+                close_releases_loop_fds: Exclusive,
+                hundred_loops_do_not_leak_fds: Exclusive,
+                hundred_connections_do_not_leak_fds: Exclusive,
+                remove_reader_then_close_leaks_nothing: Exclusive,
+                loop_owned_fds_are_cloexec: Exclusive,
+                accept_under_emfile_is_error: Exclusive,
+            }
+        }
+    };
+}
