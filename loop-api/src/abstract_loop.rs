@@ -2,18 +2,19 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpStream};
-use std::os::fd::RawFd;
+use std::os::fd::{OwnedFd, RawFd};
 use std::process::Command;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use crate::LocalBoxFuture;
 use crate::context::{ExceptionContext, ExceptionHandler};
 use crate::error::LoopError;
 use crate::handle::{Handle, TimerHandle};
 use crate::process::Process;
 use crate::remote::LoopHandle;
 use crate::task::Runnable;
+use crate::{BufResult, LocalBoxFuture};
+use socket2::SockAddr;
 
 /// What every loop implements (asyncio's `AbstractEventLoop`), as object-safe primitives.
 ///
@@ -96,6 +97,32 @@ pub trait AbstractEventLoop {
     fn sock_recv(&self, sock: RawFd, buf: Vec<u8>) -> LocalBoxFuture<(io::Result<usize>, Vec<u8>)>;
     /// Sends all of `buf`.
     fn sock_sendall(&self, sock: RawFd, buf: Vec<u8>) -> LocalBoxFuture<(io::Result<()>, Vec<u8>)>;
+    /// Sends as much of `buf` as the socket takes at once (at least one byte unless it fails).
+    fn sock_send(&self, sock: RawFd, buf: Vec<u8>) -> LocalBoxFuture<(io::Result<usize>, Vec<u8>)>;
+    /// Accepts a connection on any listening socket (TCP or Unix): the new socket, non-blocking
+    /// and close-on-exec, with the peer's address.
+    fn sock_accept_raw(&self, listener: RawFd) -> LocalBoxFuture<io::Result<(OwnedFd, SockAddr)>>;
+    /// Connects `sock` (a socket the caller made, of `addr`'s family) to `addr` and gives it
+    /// back connected (dropping the future closes it).
+    fn sock_connect_raw(
+        &self,
+        sock: OwnedFd,
+        addr: SockAddr,
+    ) -> LocalBoxFuture<io::Result<OwnedFd>>;
+    /// Receives one datagram (or stream bytes) into `buf` (up to its capacity; its length is
+    /// set to the count) with the sender's address.
+    fn sock_recvfrom(
+        &self,
+        sock: RawFd,
+        buf: Vec<u8>,
+    ) -> LocalBoxFuture<BufResult<(usize, SockAddr)>>;
+    /// Sends `buf` as one datagram to `addr`; gives the count sent.
+    fn sock_sendto(
+        &self,
+        sock: RawFd,
+        buf: Vec<u8>,
+        addr: SockAddr,
+    ) -> LocalBoxFuture<(io::Result<usize>, Vec<u8>)>;
 
     /// Sets (or with `None`, resets to the default) the exception handler.
     fn set_exception_handler(&self, handler: Option<ExceptionHandler>);

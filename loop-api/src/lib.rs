@@ -32,6 +32,7 @@ mod process;
 mod remote;
 mod running;
 mod task;
+mod timeout;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -46,9 +47,18 @@ pub use process::{ChildProcess, Communicated, Process};
 pub use remote::{LoopHandle, ThreadSafeScheduler};
 pub use running::{Sleep, YieldNow, get_running_loop, sleep, yield_now};
 pub use task::{AnyTask, Runnable, Task};
+pub use timeout::{Elapsed, WaitFor, wait_for};
+
+/// A socket address of any family (re-exported from `socket2`), as the raw socket primitives
+/// take and give it.
+pub use socket2::SockAddr;
 
 /// A scheduled callback (what `call_soon` boxes).
 pub type Callback = Box<dyn FnOnce() + 'static>;
+
+/// The outcome of an operation on an owned buffer: the result and the buffer, given back in
+/// every case.
+pub type BufResult<T> = (std::io::Result<T>, Vec<u8>);
 
 /// A boxed, `!Send` future (what the loop's socket primitives return).
 pub type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T> + 'static>>;

@@ -63,6 +63,7 @@ pub mod lifecycle;
 pub mod readers;
 pub mod scheduling;
 pub mod sockets;
+pub mod streams;
 pub mod tasks;
 pub mod threads;
 pub mod timers;

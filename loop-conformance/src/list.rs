@@ -12,6 +12,18 @@ macro_rules! __behaviour_list {
     };
     (@expand $mode:ident) => {
         $crate::__behaviour_expand! { $mode
+            streams {
+                tcp_split_halves_echo: Shared,
+                tcp_half_close_and_addresses: Shared,
+                reuse_port_shares_a_port: Shared,
+                listener_rebinds_after_close: Shared,
+                unix_stream_echo: Shared,
+                udp_datagrams: Shared,
+                wait_for_times_out_without_losing_data: Shared,
+                getaddrinfo_and_connect_host: Shared,
+                broken_pipe_and_wrong_kind_are_errors: Shared,
+                stream_server_echoes_many_clients: Shared,
+            }
             scheduling {
                 call_soon_runs_in_fifo_order: Shared,
                 call_soon_never_runs_inline: Shared,

@@ -2,14 +2,14 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpStream};
-use std::os::fd::RawFd;
+use std::os::fd::{OwnedFd, RawFd};
 use std::process::Command;
 use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
 use loop_api::{
-    AbstractEventLoop, ExceptionContext, ExceptionHandler, Handle, LocalBoxFuture, LoopError,
-    LoopHandle, Process, Runnable, TimerCancelled, TimerHandle,
+    AbstractEventLoop, BufResult, ExceptionContext, ExceptionHandler, Handle, LocalBoxFuture,
+    LoopError, LoopHandle, Process, Runnable, SockAddr, TimerCancelled, TimerHandle,
 };
 
 use crate::base_loop::BaseEventLoop;
@@ -136,6 +136,54 @@ impl<D: Driver> AbstractEventLoop for BaseEventLoop<D> {
             return closed_future((Err(closed_io()), buf));
         }
         net::sock_sendall(self.io.clone(), sock, buf)
+    }
+
+    fn sock_send(&self, sock: RawFd, buf: Vec<u8>) -> LocalBoxFuture<BufResult<usize>> {
+        if self.closed.get() {
+            return closed_future((Err(closed_io()), buf));
+        }
+        net::sock_send(self.io.clone(), sock, buf)
+    }
+
+    fn sock_accept_raw(&self, listener: RawFd) -> LocalBoxFuture<io::Result<(OwnedFd, SockAddr)>> {
+        if self.closed.get() {
+            return closed_future(Err(closed_io()));
+        }
+        net::sock_accept_raw(self.io.clone(), listener)
+    }
+
+    fn sock_connect_raw(
+        &self,
+        sock: OwnedFd,
+        addr: SockAddr,
+    ) -> LocalBoxFuture<io::Result<OwnedFd>> {
+        if self.closed.get() {
+            return closed_future(Err(closed_io()));
+        }
+        net::sock_connect_raw(self.io.clone(), sock, addr)
+    }
+
+    fn sock_recvfrom(
+        &self,
+        sock: RawFd,
+        buf: Vec<u8>,
+    ) -> LocalBoxFuture<BufResult<(usize, SockAddr)>> {
+        if self.closed.get() {
+            return closed_future((Err(closed_io()), buf));
+        }
+        net::sock_recvfrom(self.io.clone(), sock, buf)
+    }
+
+    fn sock_sendto(
+        &self,
+        sock: RawFd,
+        buf: Vec<u8>,
+        addr: SockAddr,
+    ) -> LocalBoxFuture<BufResult<usize>> {
+        if self.closed.get() {
+            return closed_future((Err(closed_io()), buf));
+        }
+        net::sock_sendto(self.io.clone(), sock, buf, addr)
     }
 
     fn set_exception_handler(&self, handler: Option<ExceptionHandler>) {

@@ -51,7 +51,7 @@ mod watch;
 pub use base_loop::{BaseEventLoop, DEFAULT_SLOW_CALLBACK};
 pub use driver::{Driver, DriverWaker, Event, Interest, Selector, WAKER_TOKEN};
 pub use executor::{ThreadPool, default_max_workers};
-pub use op::{AddrBuf, Direction, Op};
+pub use op::{AddrBuf, Direction, MsgBuf, Op};
 pub use ops::{OpKey, Ops};
 pub use readiness::ReadinessDriver;
 

@@ -9,11 +9,11 @@ use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use loop_api::LocalBoxFuture;
+use loop_api::{BufResult, LocalBoxFuture, SockAddr};
 
 use crate::base_loop::IoCell;
 use crate::driver::Driver;
-use crate::op::{AddrBuf, Op};
+use crate::op::{AddrBuf, MsgBuf, Op};
 use crate::ops::{OpKey, Owner};
 use crate::sys::set_nonblocking;
 
@@ -154,20 +154,27 @@ pub(crate) fn sock_sendall<D: Driver>(
     })
 }
 
-fn into_stream(fd: OwnedFd, addr: &AddrBuf) -> io::Result<(TcpStream, SocketAddr)> {
-    match addr.to_socket_addr() {
-        Some(peer) => Ok((TcpStream::from(fd), peer)),
-        None => Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "sock_accept: the listener is not a TCP (IPv4/IPv6) socket",
-        )),
-    }
-}
-
 pub(crate) fn sock_accept<D: Driver>(
     io: IoCell<D>,
     fd: RawFd,
 ) -> LocalBoxFuture<io::Result<(TcpStream, SocketAddr)>> {
+    let accept = sock_accept_raw(io, fd);
+    Box::pin(async move {
+        let (conn, addr) = accept.await?;
+        match addr.as_socket() {
+            Some(peer) => Ok((TcpStream::from(conn), peer)),
+            None => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "sock_accept: the listener is not a TCP (IPv4/IPv6) socket; use sock_accept_raw",
+            )),
+        }
+    })
+}
+
+pub(crate) fn sock_accept_raw<D: Driver>(
+    io: IoCell<D>,
+    fd: RawFd,
+) -> LocalBoxFuture<io::Result<(OwnedFd, SockAddr)>> {
     Box::pin(async move {
         set_nonblocking(fd)?;
         {
@@ -176,7 +183,7 @@ pub(crate) fn sock_accept<D: Driver>(
                 && state.ops.has_leftovers()
                 && let Some((conn, addr)) = state.ops.take_accepted(fd)
             {
-                return into_stream(conn, &addr);
+                return Ok((conn, addr_of(&addr)));
             }
         }
         let op = Op::Accept {
@@ -184,19 +191,23 @@ pub(crate) fn sock_accept<D: Driver>(
             addr: AddrBuf::new_boxed(),
         };
         match OpFuture::new(io, op).await {
-            (Ok(new_fd), Some(Op::Accept { addr, .. })) => {
+            (Ok(new_fd), op) => {
                 // SAFETY: accept4 just returned `new_fd`; nothing else owns it.
                 let conn = unsafe { OwnedFd::from_raw_fd(new_fd as RawFd) };
-                into_stream(conn, &addr)
-            }
-            (Ok(new_fd), _) => {
-                // SAFETY: as above; the loop closed, so close the connection.
-                drop(unsafe { OwnedFd::from_raw_fd(new_fd as RawFd) });
-                Err(closed_error())
+                match op {
+                    Some(Op::Accept { addr, .. }) => Ok((conn, addr_of(&addr))),
+                    // The loop closed: the connection is closed with `conn`.
+                    _ => Err(closed_error()),
+                }
             }
             (Err(e), _) => Err(e),
         }
     })
+}
+
+fn addr_of(addr: &AddrBuf) -> SockAddr {
+    // SAFETY: `storage` holds `len` bytes of a socket address written by the kernel.
+    unsafe { SockAddr::new(addr.storage, addr.len) }
 }
 
 pub(crate) fn sock_connect<D: Driver>(
@@ -209,16 +220,90 @@ pub(crate) fn sock_connect<D: Driver>(
             socket2::Type::STREAM,
             None,
         )?;
-        sock.set_nonblocking(true)?;
+        let fd = sock_connect_raw(io, OwnedFd::from(sock), SockAddr::from(addr)).await?;
+        Ok(TcpStream::from(fd))
+    })
+}
+
+pub(crate) fn sock_connect_raw<D: Driver>(
+    io: IoCell<D>,
+    sock: OwnedFd,
+    addr: SockAddr,
+) -> LocalBoxFuture<io::Result<OwnedFd>> {
+    Box::pin(async move {
+        set_nonblocking(std::os::fd::AsRawFd::as_raw_fd(&sock))?;
         let op = Op::Connect {
-            sock: OwnedFd::from(sock),
-            addr: Box::new(socket2::SockAddr::from(addr)),
+            sock,
+            addr: Box::new(addr),
             started: false,
         };
         match OpFuture::new(io, op).await {
-            (Ok(_), Some(Op::Connect { sock, .. })) => Ok(TcpStream::from(sock)),
+            (Ok(_), Some(Op::Connect { sock, .. })) => Ok(sock),
             (Ok(_), _) => Err(closed_error()),
             (Err(e), _) => Err(e),
+        }
+    })
+}
+
+pub(crate) fn sock_send<D: Driver>(
+    io: IoCell<D>,
+    fd: RawFd,
+    buf: Vec<u8>,
+) -> LocalBoxFuture<BufResult<usize>> {
+    Box::pin(async move {
+        if buf.is_empty() {
+            return (Ok(0), buf);
+        }
+        match OpFuture::new(io, Op::Send { fd, buf, pos: 0 }).await {
+            (res, Some(Op::Send { buf, .. })) => (res, buf),
+            (res, _) => (res, Vec::new()),
+        }
+    })
+}
+
+pub(crate) fn sock_recvfrom<D: Driver>(
+    io: IoCell<D>,
+    fd: RawFd,
+    mut buf: Vec<u8>,
+) -> LocalBoxFuture<BufResult<(usize, SockAddr)>> {
+    Box::pin(async move {
+        if buf.capacity() == 0 {
+            let e = io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "sock_recvfrom needs a buffer with capacity: pass Vec::with_capacity(n)",
+            );
+            return (Err(e), buf);
+        }
+        buf.clear();
+        let op = Op::RecvFrom {
+            fd,
+            buf,
+            msg: MsgBuf::new_boxed(),
+        };
+        match OpFuture::new(io, op).await {
+            (Ok(n), Some(Op::RecvFrom { buf, msg, .. })) => (Ok((n, msg.peer())), buf),
+            (Err(e), Some(Op::RecvFrom { buf, .. })) => (Err(e), buf),
+            (Ok(_), _) => (Err(closed_error()), Vec::new()),
+            (Err(e), _) => (Err(e), Vec::new()),
+        }
+    })
+}
+
+pub(crate) fn sock_sendto<D: Driver>(
+    io: IoCell<D>,
+    fd: RawFd,
+    buf: Vec<u8>,
+    addr: SockAddr,
+) -> LocalBoxFuture<BufResult<usize>> {
+    Box::pin(async move {
+        let op = Op::SendTo {
+            fd,
+            buf,
+            msg: MsgBuf::to_addr(&addr),
+        };
+        match OpFuture::new(io, op).await {
+            (res, Some(Op::SendTo { buf, .. })) => (res, buf),
+            (res, _) => (res, Vec::new()),
         }
     })
 }

@@ -46,6 +46,85 @@ impl std::fmt::Debug for AddrBuf {
     }
 }
 
+/// A `msghdr` with its address storage and one `iovec`, boxed with the op so a completion
+/// driver can hand the kernel pointers to it (recvmsg/sendmsg).
+pub struct MsgBuf {
+    /// The peer address (filled by recvmsg, read by sendmsg).
+    pub addr: libc::sockaddr_storage,
+    /// The address length.
+    pub addr_len: libc::socklen_t,
+    /// The one buffer of the message.
+    pub iov: libc::iovec,
+    /// The message header, pointing at `addr` and `iov` once prepared.
+    pub hdr: libc::msghdr,
+}
+
+impl MsgBuf {
+    /// An empty message buffer (for receiving).
+    pub fn new_boxed() -> Box<MsgBuf> {
+        // SAFETY: all four fields are plain C structs for which all-zero is a valid value.
+        Box::new(unsafe { mem::zeroed() })
+    }
+
+    /// A message buffer addressed to `addr` (for sending).
+    pub fn to_addr(addr: &socket2::SockAddr) -> Box<MsgBuf> {
+        let mut m = MsgBuf::new_boxed();
+        let len = (addr.len() as usize).min(mem::size_of::<libc::sockaddr_storage>());
+        // SAFETY: copies `len` bytes of `addr`'s storage into ours; both are at least `len` long.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                addr.as_ptr().cast::<u8>(),
+                (&mut m.addr as *mut libc::sockaddr_storage).cast::<u8>(),
+                len,
+            )
+        };
+        m.addr_len = len as libc::socklen_t;
+        m
+    }
+
+    /// Points the header at the address storage and at `buf`'s spare capacity (receiving).
+    pub fn prepare_recv(&mut self, buf: &mut Vec<u8>) -> *mut libc::msghdr {
+        let spare = buf.spare_capacity_mut();
+        self.iov = libc::iovec {
+            iov_base: spare.as_mut_ptr().cast(),
+            iov_len: spare.len(),
+        };
+        self.addr_len = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        self.point_header()
+    }
+
+    /// Points the header at the address and at `bytes` (sending).
+    pub fn prepare_send(&mut self, bytes: &[u8]) -> *mut libc::msghdr {
+        self.iov = libc::iovec {
+            iov_base: bytes.as_ptr() as *mut libc::c_void,
+            iov_len: bytes.len(),
+        };
+        self.point_header()
+    }
+
+    fn point_header(&mut self) -> *mut libc::msghdr {
+        self.hdr.msg_name = (&mut self.addr as *mut libc::sockaddr_storage).cast();
+        self.hdr.msg_namelen = self.addr_len;
+        self.hdr.msg_iov = &mut self.iov;
+        self.hdr.msg_iovlen = 1;
+        &mut self.hdr
+    }
+
+    /// The sender's address after a receive.
+    pub fn peer(&self) -> socket2::SockAddr {
+        // SAFETY: the kernel wrote `msg_namelen` bytes of a socket address into `addr`.
+        unsafe { socket2::SockAddr::new(self.addr, self.hdr.msg_namelen) }
+    }
+}
+
+impl std::fmt::Debug for MsgBuf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MsgBuf")
+            .field("addr_len", &self.addr_len)
+            .finish()
+    }
+}
+
 /// Which readiness an operation waits for on a readiness backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
@@ -92,6 +171,25 @@ pub enum Op {
         /// Where in `buf` to start.
         pos: usize,
     },
+    /// Receive one message into `buf`'s spare capacity with the sender's address in `msg`;
+    /// the result is the count (the buffer's length is set).
+    RecvFrom {
+        /// The socket.
+        fd: RawFd,
+        /// The buffer.
+        buf: Vec<u8>,
+        /// The message header and the sender's address.
+        msg: Box<MsgBuf>,
+    },
+    /// Send `buf` as one message to the address in `msg`; the result is the count sent.
+    SendTo {
+        /// The socket.
+        fd: RawFd,
+        /// The bytes.
+        buf: Vec<u8>,
+        /// The message header and the destination address.
+        msg: Box<MsgBuf>,
+    },
     /// Complete when `fd` is readable (add_reader); the result is 0.
     PollReadable {
         /// The fd watched.
@@ -111,6 +209,8 @@ impl Op {
             Op::Accept { fd, .. }
             | Op::Recv { fd, .. }
             | Op::Send { fd, .. }
+            | Op::RecvFrom { fd, .. }
+            | Op::SendTo { fd, .. }
             | Op::PollReadable { fd }
             | Op::PollWritable { fd } => *fd,
             Op::Connect { sock, .. } => sock.as_raw_fd(),
@@ -120,8 +220,12 @@ impl Op {
     /// The readiness a readiness driver waits for before retrying the operation.
     pub fn direction(&self) -> Direction {
         match self {
-            Op::Accept { .. } | Op::Recv { .. } | Op::PollReadable { .. } => Direction::Read,
-            Op::Connect { .. } | Op::Send { .. } | Op::PollWritable { .. } => Direction::Write,
+            Op::Accept { .. } | Op::Recv { .. } | Op::RecvFrom { .. } | Op::PollReadable { .. } => {
+                Direction::Read
+            }
+            Op::Connect { .. } | Op::Send { .. } | Op::SendTo { .. } | Op::PollWritable { .. } => {
+                Direction::Write
+            }
         }
     }
 
@@ -194,6 +298,20 @@ impl Op {
                 ))?;
                 Ok(n as usize)
             }
+            Op::RecvFrom { fd, buf, msg } => {
+                let hdr = msg.prepare_recv(buf);
+                // SAFETY (inside syscall!): `hdr` points into `msg` and `buf`'s spare capacity.
+                let n = syscall!(recvmsg(*fd, hdr, libc::MSG_DONTWAIT))? as usize;
+                // SAFETY: the kernel initialised `n` bytes after the old length.
+                unsafe { buf.set_len(buf.len() + n) };
+                Ok(n)
+            }
+            Op::SendTo { fd, buf, msg } => {
+                let hdr = msg.prepare_send(buf);
+                // SAFETY (inside syscall!): `hdr` points into `msg` and `buf`.
+                let n = syscall!(sendmsg(*fd, hdr, libc::MSG_DONTWAIT | MSG_NOSIGNAL))?;
+                Ok(n as usize)
+            }
             Op::PollReadable { .. } | Op::PollWritable { .. } => {
                 if ready {
                     Ok(0)
@@ -201,6 +319,22 @@ impl Op {
                     Err(io::ErrorKind::WouldBlock.into())
                 }
             }
+        }
+    }
+}
+
+impl Op {
+    /// Records that the kernel wrote `n` bytes into a receiving op's buffer (and, for
+    /// `RecvFrom`, the sender's address into its header). For completion drivers; readiness
+    /// drivers get this done by [`Op::perform`].
+    ///
+    /// # Safety
+    /// The kernel must have written `n` initialised bytes after the buffer's length.
+    pub unsafe fn assume_received(&mut self, n: usize) {
+        if let Op::Recv { buf, .. } | Op::RecvFrom { buf, .. } = self {
+            let len = (buf.len() + n).min(buf.capacity());
+            // SAFETY: the caller guarantees those bytes were written.
+            unsafe { buf.set_len(len) };
         }
     }
 }

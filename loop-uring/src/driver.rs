@@ -181,10 +181,10 @@ impl UringDriver {
                     } else {
                         Ok(res as usize)
                     };
-                    if let (Ok(n), Some(Op::Recv { buf, .. })) = (&result, ops.op_mut(key)) {
-                        let len = buf.len() + n;
-                        // SAFETY: the kernel wrote `n` bytes into the spare capacity it was given.
-                        unsafe { buf.set_len(len) };
+                    if let (Ok(n), Some(op)) = (&result, ops.op_mut(key)) {
+                        // SAFETY: for a receive, the kernel wrote `n` bytes into the spare
+                        // capacity (and the address into the header) it was given.
+                        unsafe { op.assume_received(*n) };
                     }
                     ops.complete(key, result);
                 }
@@ -228,6 +228,12 @@ fn sqe_for(op: &mut Op) -> squeue::Entry {
                 .flags(libc::MSG_NOSIGNAL)
                 .build()
         }
+        Op::RecvFrom { fd, buf, msg } => {
+            opcode::RecvMsg::new(Fd(*fd), msg.prepare_recv(buf)).build()
+        }
+        Op::SendTo { fd, buf, msg } => opcode::SendMsg::new(Fd(*fd), msg.prepare_send(buf))
+            .flags(libc::MSG_NOSIGNAL as u32)
+            .build(),
         Op::PollReadable { fd } => opcode::PollAdd::new(Fd(*fd), libc::POLLIN as u32).build(),
         Op::PollWritable { fd } => opcode::PollAdd::new(Fd(*fd), libc::POLLOUT as u32).build(),
     }

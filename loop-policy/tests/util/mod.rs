@@ -110,6 +110,37 @@ impl AbstractEventLoop for NullLoop {
     fn sock_sendall(&self, _s: RawFd, buf: Vec<u8>) -> LocalBoxFuture<(io::Result<()>, Vec<u8>)> {
         Box::pin(async { (Err(io::Error::from(io::ErrorKind::Unsupported)), buf) })
     }
+    fn sock_send(&self, _s: RawFd, buf: Vec<u8>) -> LocalBoxFuture<loop_api::BufResult<usize>> {
+        Box::pin(async { (Err(io::Error::from(io::ErrorKind::Unsupported)), buf) })
+    }
+    fn sock_accept_raw(
+        &self,
+        _l: RawFd,
+    ) -> LocalBoxFuture<io::Result<(std::os::fd::OwnedFd, loop_api::SockAddr)>> {
+        io_unsupported()
+    }
+    fn sock_connect_raw(
+        &self,
+        _s: std::os::fd::OwnedFd,
+        _a: loop_api::SockAddr,
+    ) -> LocalBoxFuture<io::Result<std::os::fd::OwnedFd>> {
+        io_unsupported()
+    }
+    fn sock_recvfrom(
+        &self,
+        _s: RawFd,
+        buf: Vec<u8>,
+    ) -> LocalBoxFuture<loop_api::BufResult<(usize, loop_api::SockAddr)>> {
+        Box::pin(async { (Err(io::Error::from(io::ErrorKind::Unsupported)), buf) })
+    }
+    fn sock_sendto(
+        &self,
+        _s: RawFd,
+        buf: Vec<u8>,
+        _a: loop_api::SockAddr,
+    ) -> LocalBoxFuture<loop_api::BufResult<usize>> {
+        Box::pin(async { (Err(io::Error::from(io::ErrorKind::Unsupported)), buf) })
+    }
     fn set_exception_handler(&self, _h: Option<ExceptionHandler>) {}
     fn call_exception_handler(&self, _context: &ExceptionContext) {}
     fn set_debug(&self, _on: bool) {}

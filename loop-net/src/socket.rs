@@ -1,0 +1,115 @@
+//! What every socket type shares: the OS socket and the loop its operations run on.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::rc::Rc;
+
+use loop_api::{BufResult, EventLoop, LoopError, SockAddr};
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// Options for binding a listening or datagram socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BindOptions {
+    /// `SO_REUSEADDR` (default true for listeners: restart without waiting out TIME_WAIT).
+    pub reuse_address: bool,
+    /// `SO_REUSEPORT` (default false): several sockets, e.g. one per thread with its own loop,
+    /// share the port and the kernel spreads connections across them.
+    pub reuse_port: bool,
+    /// The listen backlog (default 1024).
+    pub backlog: i32,
+}
+
+impl Default for BindOptions {
+    fn default() -> Self {
+        BindOptions {
+            reuse_address: true,
+            reuse_port: false,
+            backlog: 1024,
+        }
+    }
+}
+
+/// The loop of the calling task (what a socket made without an explicit loop uses).
+pub(crate) fn running_loop() -> io::Result<EventLoop> {
+    loop_api::get_running_loop().map_err(|e: LoopError| {
+        io::Error::other(format!(
+            "{e}: make sockets inside a task, or pass a loop to the *_on constructor"
+        ))
+    })
+}
+
+/// A non-blocking, close-on-exec socket bound to `addr` with `opts`.
+pub(crate) fn bound(addr: &SockAddr, ty: Type, opts: BindOptions) -> io::Result<Socket> {
+    let proto = match addr.domain() {
+        Domain::UNIX => None,
+        _ if ty == Type::STREAM => Some(Protocol::TCP),
+        _ => Some(Protocol::UDP),
+    };
+    let sock = Socket::new(addr.domain(), ty, proto)?;
+    sock.set_nonblocking(true)?;
+    if addr.domain() != Domain::UNIX {
+        sock.set_reuse_address(opts.reuse_address)?;
+        if opts.reuse_port {
+            set_reuse_port(&sock)?;
+        }
+    }
+    sock.bind(addr)?;
+    Ok(sock)
+}
+
+#[cfg(unix)]
+fn set_reuse_port(sock: &Socket) -> io::Result<()> {
+    sock.set_reuse_port(true)
+}
+
+/// Converts an address given back by the kernel to an IP address, or says what it was.
+pub(crate) fn inet(addr: &SockAddr) -> io::Result<SocketAddr> {
+    addr.as_socket().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "expected an IPv4/IPv6 socket address (is this a Unix socket?)",
+        )
+    })
+}
+
+/// An OS socket (as a std type `S`) and the loop its operations run on.
+#[derive(Debug)]
+pub(crate) struct Shared<S> {
+    pub(crate) io: S,
+    pub(crate) lp: EventLoop,
+}
+
+impl<S: AsRawFd> Shared<S> {
+    pub(crate) fn new(io: S, lp: EventLoop) -> Rc<Self> {
+        Rc::new(Shared { io, lp })
+    }
+
+    pub(crate) fn fd(&self) -> RawFd {
+        self.io.as_raw_fd()
+    }
+
+    pub(crate) async fn read(&self, buf: Vec<u8>) -> BufResult<usize> {
+        self.lp.as_abstract().sock_recv(self.fd(), buf).await
+    }
+
+    pub(crate) async fn write(&self, buf: Vec<u8>) -> BufResult<usize> {
+        self.lp.as_abstract().sock_send(self.fd(), buf).await
+    }
+
+    pub(crate) async fn write_all(&self, buf: Vec<u8>) -> BufResult<()> {
+        self.lp.as_abstract().sock_sendall(self.fd(), buf).await
+    }
+
+    pub(crate) async fn accept(&self) -> io::Result<(OwnedFd, SockAddr)> {
+        self.lp.as_abstract().sock_accept_raw(self.fd()).await
+    }
+}
+
+/// Connects a new socket of `addr`'s family and type `ty` to `addr` on `lp`.
+pub(crate) async fn connect(lp: &EventLoop, addr: SockAddr, ty: Type) -> io::Result<OwnedFd> {
+    let sock = Socket::new(addr.domain(), ty, None)?;
+    lp.as_abstract()
+        .sock_connect_raw(OwnedFd::from(sock), addr)
+        .await
+}

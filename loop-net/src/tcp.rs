@@ -1,0 +1,212 @@
+//! TCP: [`TcpListener`], [`TcpStream`] and its owned halves.
+
+use std::io;
+use std::net::{Shutdown, SocketAddr};
+use std::rc::Rc;
+use std::time::Duration;
+
+use loop_api::{BufResult, EventLoop, SockAddr};
+use socket2::Type;
+
+use crate::socket::{self, BindOptions, Shared, inet, running_loop};
+
+/// A TCP listening socket (asyncio's `start_server` counterpart).
+#[derive(Debug)]
+pub struct TcpListener {
+    inner: Rc<Shared<std::net::TcpListener>>,
+}
+
+impl TcpListener {
+    /// Binds to `addr` (with `SO_REUSEADDR`) on the running loop.
+    ///
+    /// # Errors
+    /// No running loop; the OS refusing the bind (address in use, permission).
+    pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+        Self::bind_on(&running_loop()?, addr, BindOptions::default())
+    }
+
+    /// Binds to `addr` with `opts` on loop `lp`.
+    ///
+    /// # Errors
+    /// The OS refusing the socket, an option or the bind.
+    pub fn bind_on(lp: &EventLoop, addr: SocketAddr, opts: BindOptions) -> io::Result<TcpListener> {
+        let sock = socket::bound(&SockAddr::from(addr), Type::STREAM, opts)?;
+        sock.listen(opts.backlog)?;
+        Ok(TcpListener {
+            inner: Shared::new(std::net::TcpListener::from(sock), lp.clone()),
+        })
+    }
+
+    /// Accepts the next connection.
+    ///
+    /// # Errors
+    /// The accept failing (EMFILE when out of fds, ...); the listener stays usable.
+    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let (fd, addr) = self.inner.accept().await?;
+        let stream = TcpStream::from_std_on(&self.inner.lp, std::net::TcpStream::from(fd));
+        Ok((stream, inet(&addr)?))
+    }
+
+    /// The address the listener is bound to.
+    ///
+    /// # Errors
+    /// The OS call failing.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.io.local_addr()
+    }
+}
+
+/// A TCP connection with owned-buffer reads and writes (asyncio's `StreamReader`/`Writer`
+/// pair in one object).
+#[derive(Debug)]
+pub struct TcpStream {
+    inner: Rc<Shared<std::net::TcpStream>>,
+}
+
+impl TcpStream {
+    /// Connects to `addr` on the running loop.
+    ///
+    /// # Errors
+    /// No running loop; `ConnectionRefused`, unreachable, ...
+    pub async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
+        Self::connect_on(&running_loop()?, addr).await
+    }
+
+    /// Connects to `addr` on the running loop, giving up after `limit` (`TimedOut`).
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect); `TimedOut` when `limit` passes first.
+    pub async fn connect_timeout(addr: SocketAddr, limit: Duration) -> io::Result<TcpStream> {
+        loop_api::wait_for(limit, Self::connect(addr)).await?
+    }
+
+    /// Connects to `addr` on loop `lp`.
+    ///
+    /// # Errors
+    /// `ConnectionRefused`, unreachable, ...
+    pub async fn connect_on(lp: &EventLoop, addr: SocketAddr) -> io::Result<TcpStream> {
+        let fd = socket::connect(lp, SockAddr::from(addr), Type::STREAM).await?;
+        Ok(Self::from_std_on(lp, std::net::TcpStream::from(fd)))
+    }
+
+    /// Wraps a connected std stream for loop `lp`.
+    pub fn from_std_on(lp: &EventLoop, stream: std::net::TcpStream) -> TcpStream {
+        TcpStream {
+            inner: Shared::new(stream, lp.clone()),
+        }
+    }
+
+    /// Reads up to `buf.capacity()` bytes (0 at end of stream). The buffer comes back always.
+    pub async fn read(&self, buf: Vec<u8>) -> BufResult<usize> {
+        self.inner.read(buf).await
+    }
+
+    /// Writes what the socket takes now (at least one byte unless it fails).
+    pub async fn write(&self, buf: Vec<u8>) -> BufResult<usize> {
+        self.inner.write(buf).await
+    }
+
+    /// Writes all of `buf`.
+    pub async fn write_all(&self, buf: Vec<u8>) -> BufResult<()> {
+        self.inner.write_all(buf).await
+    }
+
+    /// The peer's address.
+    ///
+    /// # Errors
+    /// `NotConnected` and other OS errors.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.io.peer_addr()
+    }
+
+    /// The local address.
+    ///
+    /// # Errors
+    /// The OS call failing.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.io.local_addr()
+    }
+
+    /// Sets `TCP_NODELAY` (no Nagle delay for small writes).
+    ///
+    /// # Errors
+    /// The OS call failing.
+    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        self.inner.io.set_nodelay(on)
+    }
+
+    /// Shuts down reading, writing or both (`Shutdown::Write` is a half-close: the peer reads
+    /// end of stream, and can still send).
+    ///
+    /// # Errors
+    /// The OS call failing (`NotConnected`, ...).
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.inner.io.shutdown(how)
+    }
+
+    /// Splits into a read half and a write half, for a reader task and a writer task. Dropping
+    /// the write half shuts the connection down for writing; the socket closes when both are
+    /// gone.
+    pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+        (
+            OwnedReadHalf {
+                inner: self.inner.clone(),
+            },
+            OwnedWriteHalf { inner: self.inner },
+        )
+    }
+}
+
+/// The read half of a [`TcpStream`].
+#[derive(Debug)]
+pub struct OwnedReadHalf {
+    inner: Rc<Shared<std::net::TcpStream>>,
+}
+
+impl OwnedReadHalf {
+    /// Reads up to `buf.capacity()` bytes (0 at end of stream).
+    pub async fn read(&self, buf: Vec<u8>) -> BufResult<usize> {
+        self.inner.read(buf).await
+    }
+
+    /// The peer's address.
+    ///
+    /// # Errors
+    /// The OS call failing.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.io.peer_addr()
+    }
+}
+
+/// The write half of a [`TcpStream`]; dropping it shuts the connection down for writing.
+#[derive(Debug)]
+pub struct OwnedWriteHalf {
+    inner: Rc<Shared<std::net::TcpStream>>,
+}
+
+impl OwnedWriteHalf {
+    /// Writes all of `buf`.
+    pub async fn write_all(&self, buf: Vec<u8>) -> BufResult<()> {
+        self.inner.write_all(buf).await
+    }
+
+    /// Writes what the socket takes now.
+    pub async fn write(&self, buf: Vec<u8>) -> BufResult<usize> {
+        self.inner.write(buf).await
+    }
+
+    /// The peer's address.
+    ///
+    /// # Errors
+    /// The OS call failing.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.io.peer_addr()
+    }
+}
+
+impl Drop for OwnedWriteHalf {
+    fn drop(&mut self) {
+        // The peer sees end of stream; errors (already closed by the peer) do not matter.
+        let _ = self.inner.io.shutdown(Shutdown::Write);
+    }
+}

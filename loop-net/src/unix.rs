@@ -1,0 +1,132 @@
+//! Unix domain stream sockets: [`UnixListener`], [`UnixStream`].
+
+use std::io;
+use std::net::Shutdown;
+use std::os::unix::net;
+use std::path::Path;
+use std::rc::Rc;
+
+use loop_api::{BufResult, EventLoop, SockAddr};
+use socket2::Type;
+
+use crate::socket::{self, BindOptions, Shared, running_loop};
+
+/// A listening Unix stream socket.
+#[derive(Debug)]
+pub struct UnixListener {
+    inner: Rc<Shared<net::UnixListener>>,
+}
+
+impl UnixListener {
+    /// Binds to the filesystem path `path` on the running loop (the path must not exist).
+    ///
+    /// # Errors
+    /// No running loop; `AddrInUse` if the path exists; other OS errors.
+    pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
+        Self::bind_on(&running_loop()?, path)
+    }
+
+    /// Binds to `path` on loop `lp`.
+    ///
+    /// # Errors
+    /// As [`bind`](Self::bind).
+    pub fn bind_on(lp: &EventLoop, path: impl AsRef<Path>) -> io::Result<UnixListener> {
+        let addr = SockAddr::unix(path)?;
+        let opts = BindOptions::default();
+        let sock = socket::bound(&addr, Type::STREAM, opts)?;
+        sock.listen(opts.backlog)?;
+        Ok(UnixListener {
+            inner: Shared::new(
+                net::UnixListener::from(std::os::fd::OwnedFd::from(sock)),
+                lp.clone(),
+            ),
+        })
+    }
+
+    /// Accepts the next connection.
+    ///
+    /// # Errors
+    /// The accept failing; the listener stays usable.
+    pub async fn accept(&self) -> io::Result<(UnixStream, SockAddr)> {
+        let (fd, addr) = self.inner.accept().await?;
+        Ok((
+            UnixStream::from_std_on(&self.inner.lp, net::UnixStream::from(fd)),
+            addr,
+        ))
+    }
+
+    /// The address the listener is bound to.
+    ///
+    /// # Errors
+    /// The OS call failing.
+    pub fn local_addr(&self) -> io::Result<net::SocketAddr> {
+        self.inner.io.local_addr()
+    }
+}
+
+/// A connected Unix stream socket with owned-buffer reads and writes.
+#[derive(Debug)]
+pub struct UnixStream {
+    inner: Rc<Shared<net::UnixStream>>,
+}
+
+impl UnixStream {
+    /// Connects to the socket at `path` on the running loop.
+    ///
+    /// # Errors
+    /// No running loop; `NotFound`, `ConnectionRefused`, ...
+    pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
+        let lp = running_loop()?;
+        let fd = socket::connect(&lp, SockAddr::unix(path)?, Type::STREAM).await?;
+        Ok(Self::from_std_on(&lp, net::UnixStream::from(fd)))
+    }
+
+    /// A connected pair on loop `lp` (like `socketpair(2)`).
+    ///
+    /// # Errors
+    /// The OS call failing.
+    pub fn pair_on(lp: &EventLoop) -> io::Result<(UnixStream, UnixStream)> {
+        let (a, b) = net::UnixStream::pair()?;
+        a.set_nonblocking(true)?;
+        b.set_nonblocking(true)?;
+        Ok((Self::from_std_on(lp, a), Self::from_std_on(lp, b)))
+    }
+
+    /// Wraps a connected std stream for loop `lp`.
+    pub fn from_std_on(lp: &EventLoop, stream: net::UnixStream) -> UnixStream {
+        UnixStream {
+            inner: Shared::new(stream, lp.clone()),
+        }
+    }
+
+    /// Reads up to `buf.capacity()` bytes (0 at end of stream).
+    pub async fn read(&self, buf: Vec<u8>) -> BufResult<usize> {
+        self.inner.read(buf).await
+    }
+
+    /// Writes what the socket takes now.
+    pub async fn write(&self, buf: Vec<u8>) -> BufResult<usize> {
+        self.inner.write(buf).await
+    }
+
+    /// Writes all of `buf`.
+    pub async fn write_all(&self, buf: Vec<u8>) -> BufResult<()> {
+        self.inner.write_all(buf).await
+    }
+
+    /// Shuts down reading, writing or both.
+    ///
+    /// # Errors
+    /// The OS call failing.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.inner.io.shutdown(how)
+    }
+
+    /// The peer's address.
+    ///
+    /// # Errors
+    /// The OS call failing.
+    pub fn peer_addr(&self) -> io::Result<net::SocketAddr> {
+        self.inner.io.peer_addr()
+    }
+}
