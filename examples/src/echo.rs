@@ -95,7 +95,7 @@ fn is_disconnect(e: &io::Error) -> bool {
 }
 
 /// An accept that failed for this connection only: accept the next one at once.
-fn is_retryable_accept_error(e: &io::Error) -> bool {
+pub fn is_retryable_accept_error(e: &io::Error) -> bool {
     matches!(
         e.kind(),
         io::ErrorKind::ConnectionAborted
@@ -107,7 +107,7 @@ fn is_retryable_accept_error(e: &io::Error) -> bool {
 
 /// The process or system ran out of something accepting needs (EMFILE, ENFILE, ENOBUFS,
 /// ENOMEM): it may come back, so wait and retry.
-fn is_resource_exhaustion(e: &io::Error) -> bool {
+pub fn is_resource_exhaustion(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)

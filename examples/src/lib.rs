@@ -2,6 +2,9 @@
 //!
 //! - [`echo`]: the TCP echo server of `cargo run --example echo_server` (one task per
 //!   connection over `sock_accept`/`sock_recv`/`sock_sendall`).
+//! - [`chat`]: the line chat server of `cargo run --example chat_server` (split streams).
+//! - [`http`]: the HTTP/1.1 hello server of `cargo run --example http_hello` (on `loop-net`).
+//! - [`udp`]: the UDP echo server of `cargo run --example udp_echo`.
 //! - [`fib`]: the stdin Fibonacci handler of `cargo run --example fib_stdin`, which computes
 //!   big Fibonacci numbers in small steps so the loop never stalls.
 //!
@@ -13,5 +16,8 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod chat;
 pub mod echo;
 pub mod fib;
+pub mod http;
+pub mod udp;

@@ -123,6 +123,19 @@ pub trait AbstractEventLoop {
         buf: Vec<u8>,
         addr: SockAddr,
     ) -> LocalBoxFuture<(io::Result<usize>, Vec<u8>)>;
+    /// Sends `count` bytes (all, if `None`) of `file` from `offset` over the connected
+    /// `sock` without copying through user space where the OS can (sendfile(2)); gives the
+    /// count sent, which is short only at end of file.
+    ///
+    /// An `Unsupported` error means this loop or this kind of file cannot do it; callers fall
+    /// back to reading and sending (see `EventLoop::sock_sendfile`).
+    fn sock_sendfile(
+        &self,
+        sock: RawFd,
+        file: RawFd,
+        offset: u64,
+        count: Option<u64>,
+    ) -> LocalBoxFuture<io::Result<u64>>;
 
     /// Sets (or with `None`, resets to the default) the exception handler.
     fn set_exception_handler(&self, handler: Option<ExceptionHandler>);

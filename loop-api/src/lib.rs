@@ -26,6 +26,7 @@ mod abstract_loop;
 mod context;
 mod error;
 mod event_loop;
+mod event_loop_net;
 mod handle;
 mod policy;
 mod process;

@@ -18,7 +18,7 @@ use crate::util::{
 };
 
 /// What an fd is, for messages (its `/proc/self/fd` link on Linux).
-fn describe(fd: RawFd) -> String {
+pub(crate) fn describe(fd: RawFd) -> String {
     match std::fs::read_link(format!("/proc/self/fd/{fd}")) {
         Ok(target) => format!("{fd} -> {}", target.display()),
         Err(_) => fd.to_string(),
@@ -26,7 +26,7 @@ fn describe(fd: RawFd) -> String {
 }
 
 /// Panics with the fds in `after` that are not in `before`.
-fn assert_no_new_fds(before: &BTreeSet<RawFd>, after: &BTreeSet<RawFd>, what: &str) {
+pub(crate) fn assert_no_new_fds(before: &BTreeSet<RawFd>, after: &BTreeSet<RawFd>, what: &str) {
     let leaked: Vec<String> = after.difference(before).map(|&fd| describe(fd)).collect();
     let gone: Vec<String> = before.difference(after).map(|fd| fd.to_string()).collect();
     assert!(
@@ -185,12 +185,12 @@ pub fn loop_owned_fds_are_cloexec(factory: Factory) {
 }
 
 /// Lowers RLIMIT_NOFILE for as long as it lives.
-struct NofileLimit {
+pub(crate) struct NofileLimit {
     saved: libc::rlimit,
 }
 
 impl NofileLimit {
-    fn lower_to(soft: libc::rlim_t) -> NofileLimit {
+    pub(crate) fn lower_to(soft: libc::rlim_t) -> NofileLimit {
         let mut saved = libc::rlimit {
             rlim_cur: 0,
             rlim_max: 0,
@@ -216,6 +216,32 @@ impl Drop for NofileLimit {
     }
 }
 
+/// Uses up every descriptor: lowers the limit just above the highest open one, then opens
+/// `/dev/null` until the OS refuses with EMFILE. Dropping both gives everything back.
+///
+/// # Panics
+/// If EMFILE cannot be reached.
+pub(crate) fn exhaust_fds() -> (NofileLimit, Vec<std::fs::File>) {
+    let highest = open_fds().into_iter().max().unwrap_or(0);
+    let soft = highest as usize + 8;
+    let limit = NofileLimit::lower_to(soft as libc::rlim_t);
+    let mut fillers = Vec::new();
+    // Lower numbers may be free too: open until the OS refuses.
+    let exhausted = loop {
+        match std::fs::File::open("/dev/null") {
+            Ok(f) if fillers.len() <= soft => fillers.push(f),
+            Ok(_) => break None,
+            Err(e) => break Some(e),
+        }
+    };
+    let exhausted = exhausted.filter(|e| e.raw_os_error() == Some(libc::EMFILE));
+    assert!(
+        exhausted.is_some(),
+        "could not use up the descriptors to test EMFILE"
+    );
+    (limit, fillers)
+}
+
 /// `sock_accept` when the process is out of descriptors (EMFILE) is an error, not a crash, a
 /// spin or a hang; the pending connection is not lost and the listener keeps working.
 pub fn accept_under_emfile_is_error(factory: Factory) {
@@ -230,22 +256,7 @@ pub fn accept_under_emfile_is_error(factory: Factory) {
     let first = block_on(&lp, async move {
         // Use up every descriptor: lower the limit just above the highest open one, then fill.
         // (Lower numbers may be free too: open until the OS refuses.)
-        let highest = open_fds().into_iter().max().unwrap_or(0);
-        let soft = highest as usize + 8;
-        let limit = NofileLimit::lower_to(soft as libc::rlim_t);
-        let mut fillers = Vec::new();
-        let exhausted = loop {
-            match std::fs::File::open("/dev/null") {
-                Ok(f) if fillers.len() <= soft => fillers.push(f),
-                Ok(_) => break None,
-                Err(e) => break Some(e),
-            }
-        };
-        let exhausted = exhausted.filter(|e| e.raw_os_error() == Some(libc::EMFILE));
-        assert!(
-            exhausted.is_some(),
-            "could not use up the descriptors to test EMFILE"
-        );
+        let (limit, fillers) = exhaust_fds();
         let accepting = lp2.create_task(lp2.sock_accept(&l2)).expect("create_task");
         // Give the accept time to fail; if it is still waiting (retrying, say) after that,
         // free the descriptors anyway so the process is not left crippled.

@@ -60,6 +60,7 @@
 pub mod executor;
 pub mod fds;
 pub mod lifecycle;
+pub mod protocols;
 pub mod readers;
 pub mod scheduling;
 pub mod sockets;

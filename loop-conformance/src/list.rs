@@ -12,6 +12,12 @@ macro_rules! __behaviour_list {
     };
     (@expand $mode:ident) => {
         $crate::__behaviour_expand! { $mode
+            protocols {
+                protocol_echo_roundtrip: Shared,
+                protocol_half_close: Shared,
+                protocol_back_pressure: Shared,
+                server_survives_emfile: Exclusive,
+            }
             streams {
                 tcp_split_halves_echo: Shared,
                 tcp_half_close_and_addresses: Shared,

@@ -186,6 +186,19 @@ impl<D: Driver> AbstractEventLoop for BaseEventLoop<D> {
         net::sock_sendto(self.io.clone(), sock, buf, addr)
     }
 
+    fn sock_sendfile(
+        &self,
+        sock: RawFd,
+        file: RawFd,
+        offset: u64,
+        count: Option<u64>,
+    ) -> LocalBoxFuture<io::Result<u64>> {
+        if self.closed.get() {
+            return closed_future(Err(closed_io()));
+        }
+        net::sock_sendfile(self.io.clone(), sock, file, offset, count)
+    }
+
     fn set_exception_handler(&self, handler: Option<ExceptionHandler>) {
         *self.handler.borrow_mut() = handler.map(Rc::from);
     }

@@ -275,6 +275,15 @@ pub(crate) fn sock_recvfrom<D: Driver>(
             return (Err(e), buf);
         }
         buf.clear();
+        {
+            let mut cell = io.borrow_mut();
+            if let Some(state) = cell.as_mut()
+                && state.ops.has_leftovers()
+                && let Some((n, from)) = state.ops.take_datagram(fd, &mut buf)
+            {
+                return (Ok((n, from)), buf);
+            }
+        }
         let op = Op::RecvFrom {
             fd,
             buf,
@@ -304,6 +313,40 @@ pub(crate) fn sock_sendto<D: Driver>(
         match OpFuture::new(io, op).await {
             (res, Some(Op::SendTo { buf, .. })) => (res, buf),
             (res, _) => (res, Vec::new()),
+        }
+    })
+}
+
+/// sendfile(2) on a non-blocking socket, waiting for writability (as a poll op, so it works on
+/// every driver) whenever the socket is full.
+pub(crate) fn sock_sendfile<D: Driver>(
+    io: IoCell<D>,
+    sock: RawFd,
+    file: RawFd,
+    offset: u64,
+    count: Option<u64>,
+) -> LocalBoxFuture<io::Result<u64>> {
+    Box::pin(async move {
+        let mut sent = 0u64;
+        let mut off = offset;
+        loop {
+            let want = match count {
+                Some(c) => c - sent,
+                None => 1 << 30,
+            };
+            if want == 0 {
+                return Ok(sent);
+            }
+            match crate::sys::sendfile(sock, file, &mut off, want.min(1 << 30) as usize) {
+                Ok(0) => return Ok(sent),
+                Ok(n) => sent += n as u64,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    OpFuture::new(io.clone(), Op::PollWritable { fd: sock })
+                        .await
+                        .0?;
+                }
+                Err(e) => return Err(e),
+            }
         }
     })
 }

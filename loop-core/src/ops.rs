@@ -43,6 +43,9 @@ pub(crate) struct OpSlot {
 /// A connection accepted by an operation whose future was dropped.
 type Accepted = (OwnedFd, Box<crate::op::AddrBuf>);
 
+/// A datagram received by an operation whose future was dropped: its bytes and sender.
+type Datagram = (Vec<u8>, socket2::SockAddr);
+
 /// Things left behind by dropped operations, handed to the next operation on the same socket.
 #[derive(Debug, Default)]
 struct Leftovers {
@@ -51,6 +54,8 @@ struct Leftovers {
     received: HashMap<(u64, u64), VecDeque<u8>>,
     /// Connections a cancelled accept accepted, by listener identity.
     accepted: HashMap<(u64, u64), VecDeque<Accepted>>,
+    /// Datagrams a cancelled recvfrom received (bytes and sender), by socket identity.
+    datagrams: HashMap<(u64, u64), VecDeque<Datagram>>,
 }
 
 /// The table of in-flight operations.
@@ -159,7 +164,9 @@ impl Ops {
         };
         // Only a socket's received bytes or accepted connection are worth keeping.
         let identity = match slot.op {
-            Op::Recv { fd, .. } | Op::Accept { fd, .. } => file_identity(fd),
+            Op::Recv { fd, .. } | Op::Accept { fd, .. } | Op::RecvFrom { fd, .. } => {
+                file_identity(fd)
+            }
             _ => None,
         };
         if slot.result.is_some() {
@@ -188,6 +195,15 @@ impl Ops {
                 let Some(id) = identity else { return };
                 let bytes = &buf[buf.len().saturating_sub(n)..];
                 self.leftovers.received.entry(id).or_default().extend(bytes);
+            }
+            (Op::RecvFrom { buf, msg, .. }, Ok(n)) => {
+                let Some(id) = identity else { return };
+                let bytes = buf[buf.len().saturating_sub(n)..].to_vec();
+                self.leftovers
+                    .datagrams
+                    .entry(id)
+                    .or_default()
+                    .push_back((bytes, msg.peer()));
             }
             (Op::Accept { addr, .. }, Ok(new_fd)) => {
                 // SAFETY: the kernel just returned `new_fd` from accept; nothing else owns it.
@@ -227,8 +243,28 @@ impl Ops {
         conn
     }
 
+    /// A datagram left by a cancelled recvfrom on socket `fd`: its bytes (moved into `buf`, cut
+    /// to its capacity as recvfrom would) and its sender.
+    pub(crate) fn take_datagram(
+        &mut self,
+        fd: RawFd,
+        buf: &mut Vec<u8>,
+    ) -> Option<(usize, socket2::SockAddr)> {
+        let id = file_identity(fd)?;
+        let queue = self.leftovers.datagrams.get_mut(&id)?;
+        let (bytes, from) = queue.pop_front()?;
+        if queue.is_empty() {
+            self.leftovers.datagrams.remove(&id);
+        }
+        let n = bytes.len().min(buf.capacity() - buf.len());
+        buf.extend_from_slice(&bytes[..n]);
+        Some((n, from))
+    }
+
     pub(crate) fn has_leftovers(&self) -> bool {
-        !self.leftovers.received.is_empty() || !self.leftovers.accepted.is_empty()
+        !self.leftovers.received.is_empty()
+            || !self.leftovers.accepted.is_empty()
+            || !self.leftovers.datagrams.is_empty()
     }
 
     /// Forgets (leaks) every operation still in flight: for a driver that could not get their

@@ -72,3 +72,46 @@ pub(crate) fn take_socket_error(fd: RawFd) -> io::Result<()> {
         Err(io::Error::from_raw_os_error(err))
     }
 }
+
+/// One non-blocking sendfile(2) from `file` at `*offset` (advanced) to `sock` (EINTR retried).
+/// `Unsupported` where the OS has no such call, or for a file it cannot send from.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn sendfile(
+    sock: RawFd,
+    file: RawFd,
+    offset: &mut u64,
+    len: usize,
+) -> io::Result<usize> {
+    retry_eintr(|| {
+        let mut off = *offset as libc::off_t;
+        // SAFETY (inside syscall!): `off` is a valid in/out offset; the fds are the caller's.
+        let n = syscall!(sendfile(sock, file, &mut off, len));
+        match n {
+            Ok(n) => {
+                *offset = off as u64;
+                Ok(n as usize)
+            }
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) => {
+                Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    format!("sendfile(2) cannot send from this file: {e}"),
+                ))
+            }
+            Err(e) => Err(e),
+        }
+    })
+}
+
+/// sendfile(2) is only used on Linux here; elsewhere callers fall back to read + send.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) fn sendfile(
+    _sock: RawFd,
+    _file: RawFd,
+    _offset: &mut u64,
+    _len: usize,
+) -> io::Result<usize> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "sendfile(2) is not used on this platform",
+    ))
+}

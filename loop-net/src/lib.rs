@@ -27,12 +27,17 @@
 //! Platforms: Unix.
 #![deny(missing_docs)]
 
+mod protocol;
 mod resolve;
 mod socket;
 mod tcp;
 mod udp;
 mod unix;
 
+pub use protocol::{
+    DEFAULT_HIGH_WATER, Protocol, Server, ServerOptions, Transport, create_connection,
+    create_server,
+};
 pub use resolve::{connect_host, getaddrinfo};
 pub use socket::BindOptions;
 pub use tcp::{OwnedReadHalf, OwnedWriteHalf, TcpListener, TcpStream};

@@ -47,6 +47,12 @@ impl TcpListener {
         Ok((stream, inet(&addr)?))
     }
 
+    /// Accepts the next connection as a std stream (for transports that own it).
+    pub(crate) async fn accept_std(&self) -> io::Result<std::net::TcpStream> {
+        let (fd, _) = self.inner.accept().await?;
+        Ok(std::net::TcpStream::from(fd))
+    }
+
     /// The address the listener is bound to.
     ///
     /// # Errors
@@ -99,6 +105,25 @@ impl TcpStream {
     /// Reads up to `buf.capacity()` bytes (0 at end of stream). The buffer comes back always.
     pub async fn read(&self, buf: Vec<u8>) -> BufResult<usize> {
         self.inner.read(buf).await
+    }
+
+    /// Reads into the caller's buffer (asyncio's `sock_recv_into`); safe on every backend
+    /// (the loop reads into a buffer of its own and copies).
+    ///
+    /// # Errors
+    /// The read's error.
+    pub async fn read_into(&self, dst: &mut [u8]) -> io::Result<usize> {
+        self.inner.lp.sock_recv_into(&self.inner.io, dst).await
+    }
+
+    /// The std stream inside, if no split half shares it.
+    ///
+    /// # Errors
+    /// `Other` when a half still shares the stream.
+    pub fn into_std(self) -> io::Result<std::net::TcpStream> {
+        Rc::try_unwrap(self.inner)
+            .map(|s| s.io)
+            .map_err(|_| io::Error::other("the stream is still shared by a split half"))
     }
 
     /// Writes what the socket takes now (at least one byte unless it fails).

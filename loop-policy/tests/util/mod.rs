@@ -141,6 +141,15 @@ impl AbstractEventLoop for NullLoop {
     ) -> LocalBoxFuture<loop_api::BufResult<usize>> {
         Box::pin(async { (Err(io::Error::from(io::ErrorKind::Unsupported)), buf) })
     }
+    fn sock_sendfile(
+        &self,
+        _s: RawFd,
+        _f: RawFd,
+        _o: u64,
+        _c: Option<u64>,
+    ) -> LocalBoxFuture<io::Result<u64>> {
+        io_unsupported()
+    }
     fn set_exception_handler(&self, _h: Option<ExceptionHandler>) {}
     fn call_exception_handler(&self, _context: &ExceptionContext) {}
     fn set_debug(&self, _on: bool) {}
