@@ -360,20 +360,27 @@ mod tests {
     }
 
     #[test]
-    fn later_backends_are_unavailable_with_a_clear_error() {
+    fn polling_is_registered_and_available() {
         let b = Backend::Polling;
-        assert!(!b.is_available());
-        match b.new_event_loop() {
-            Err(LoopError::Unavailable { backend, reason }) => {
-                assert_eq!(backend, b.name());
-                assert!(reason.contains("not implemented yet"), "{reason}");
-            }
-            other => panic!("expected Unavailable for {b}, got {other:?}"),
-        }
-        assert!(b.explain().contains("unavailable"));
-        assert!(b.why_unavailable().unwrap().contains("not implemented yet"));
+        assert!(b.is_available());
+        assert_eq!(b.why_unavailable(), None);
+        assert_eq!(b.resolve(), Backend::Polling);
+        let lp = b.new_event_loop().unwrap();
+        assert_eq!(lp.backend_name(), "polling");
+        assert_eq!(lp.run_until_complete(async { 6 * 7 }).unwrap(), 42);
+        lp.close().unwrap();
+        assert!(!b.explain().contains("unavailable"), "{}", b.explain());
         assert!(Backend::Mio.is_available());
-        assert_eq!(Backend::Mio.why_unavailable(), None);
         assert!(Backend::Auto.is_available());
+    }
+
+    #[test]
+    fn a_backend_left_out_of_the_build_says_which_feature_to_enable() {
+        // Every backend is built into this test binary, so check the text `open` would use.
+        let why = registry::missing_reason(Backend::Polling);
+        assert!(
+            why.contains("not built into this binary") && why.contains("`polling` feature"),
+            "{why}"
+        );
     }
 }

@@ -25,8 +25,8 @@
 //!   [`DefaultLoopPolicy::with_backend`] for one policy, [`DefaultLoopPolicy::with_factory`] and
 //!   [`Runner::with_factory`] take any function that makes loops.
 //!
-//! Each backend is a cargo feature of this crate (`mio`, the default; `polling` and `uring`
-//! arrive in later releases), so a program links only the backends it wants. Asking for one that
+//! Each backend is a cargo feature of this crate (`mio`, `polling` and `uring`, all on by
+//! default), so a program links only the backends it wants. Asking for one that
 //! is not built in, or cannot run here, gives
 //! [`LoopError::Unavailable`](loop_api::LoopError::Unavailable) saying why: never a panic.
 //!

@@ -10,7 +10,10 @@ use crate::backend::Backend;
 
 /// How to make and probe one concrete backend.
 #[derive(Clone, Copy)]
-#[cfg_attr(not(any(feature = "mio", feature = "uring")), allow(dead_code))]
+#[cfg_attr(
+    not(any(feature = "mio", feature = "polling", feature = "uring")),
+    allow(dead_code)
+)]
 pub(crate) struct Entry {
     /// Makes a new loop on this backend.
     pub(crate) open: fn() -> Result<EventLoop, LoopError>,
@@ -19,7 +22,7 @@ pub(crate) struct Entry {
 }
 
 /// Backends planned for later issues: asking for one says so instead of "enable the feature".
-const NOT_YET_IMPLEMENTED: &[Backend] = &[Backend::Polling];
+const NOT_YET_IMPLEMENTED: &[Backend] = &[];
 
 /// The preference order of [`Backend::Auto`]: the first available one wins.
 pub(crate) const AUTO_ORDER: &[Backend] = &[Backend::Uring, Backend::Mio, Backend::Polling];
@@ -34,6 +37,11 @@ pub(crate) fn entry(b: Backend) -> Option<Entry> {
         #[cfg(feature = "mio")]
         Backend::Mio => Some(Entry {
             open: loop_mio::new_event_loop,
+            probe: always_available,
+        }),
+        #[cfg(feature = "polling")]
+        Backend::Polling => Some(Entry {
+            open: loop_polling::new_event_loop,
             probe: always_available,
         }),
         #[cfg(feature = "uring")]
@@ -87,7 +95,7 @@ fn alternatives(b: Backend) -> String {
     }
 }
 
-#[cfg(feature = "mio")]
+#[cfg(any(feature = "mio", feature = "polling"))]
 fn always_available() -> Result<(), String> {
     Ok(())
 }

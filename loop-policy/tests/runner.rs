@@ -179,7 +179,12 @@ fn runner_new_sets_the_current_loop_until_closed() {
 
 #[test]
 fn runner_factory_error_is_returned() {
-    let mut runner = Runner::with_factory(|| Backend::Polling.new_event_loop());
+    let mut runner = Runner::with_factory(|| {
+        Err(LoopError::Unavailable {
+            backend: "test".into(),
+            reason: "this factory always fails".into(),
+        })
+    });
     assert!(matches!(
         runner.run(async {}),
         Err(LoopError::Unavailable { .. })

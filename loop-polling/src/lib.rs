@@ -1,0 +1,288 @@
+//! The `polling` backend: a [`Selector`] over `polling::Poller`. Everything else (performing
+//! operations, queues, timers, tasks) is `loop-core`'s [`ReadinessDriver`] and
+//! [`BaseEventLoop`](loop_core::BaseEventLoop).
+//!
+//! ```
+//! let lp = loop_polling::new_event_loop()?;
+//! assert_eq!(lp.backend_name(), "polling");
+//! let answer = lp.run_until_complete(async { 6 * 7 })?;
+//! assert_eq!(answer, 42);
+//! lp.close()?;
+//! println!("the OS mechanism here: {}", loop_polling::mechanism()?);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Platforms: Unix. The OS mechanism ([`Mechanism`]) is epoll on Linux and Android, kqueue on
+//! macOS and the BSDs, event ports on illumos and Solaris, and poll(2) elsewhere. On Linux the
+//! poll(2) fallback can be forced with the `polling` crate's test switch:
+//! `RUSTFLAGS="--cfg polling_test_poll_backend" cargo test -p loop-polling` (CI runs that).
+//!
+//! Registrations are one-shot (poll(2) has no edge-triggered mode), so
+//! [`Selector::is_oneshot`] is true and the driver re-arms an fd after each event while
+//! operations still wait on it.
+#![deny(missing_docs)]
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::num::NonZeroUsize;
+use std::os::fd::{BorrowedFd, RawFd};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use loop_api::{EventLoop, LoopError};
+use loop_core::{DriverWaker, Event, Interest, ReadinessDriver, Selector, WAKER_TOKEN};
+use polling::{Events, Poller};
+
+/// How many events one `select` can report.
+const EVENTS_CAPACITY: NonZeroUsize = NonZeroUsize::new(1024).unwrap();
+
+/// The OS mechanism a `polling::Poller` uses here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Mechanism {
+    /// Linux and Android epoll.
+    Epoll,
+    /// kqueue (macOS, iOS, FreeBSD, NetBSD, OpenBSD, DragonFly).
+    Kqueue,
+    /// illumos and Solaris event ports.
+    EventPorts,
+    /// The portable poll(2) fallback.
+    Poll,
+}
+
+impl Mechanism {
+    /// Tells them apart by what each supports: only event ports lack level-triggered mode,
+    /// and of the rest only poll(2) lacks edge-triggered mode.
+    fn of(poller: &Poller) -> Mechanism {
+        if !poller.supports_level() {
+            Mechanism::EventPorts
+        } else if !poller.supports_edge() {
+            Mechanism::Poll
+        } else if cfg!(any(
+            target_os = "linux",
+            target_os = "android",
+            target_os = "redox"
+        )) {
+            Mechanism::Epoll
+        } else {
+            Mechanism::Kqueue
+        }
+    }
+
+    /// Its usual name: `"epoll"`, `"kqueue"`, `"event ports"` or `"poll(2)"`.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Mechanism::Epoll => "epoll",
+            Mechanism::Kqueue => "kqueue",
+            Mechanism::EventPorts => "event ports",
+            Mechanism::Poll => "poll(2)",
+        }
+    }
+}
+
+impl fmt::Display for Mechanism {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+static MECHANISM: OnceLock<Mechanism> = OnceLock::new();
+
+/// The OS mechanism this build's loops use (fixed at compile time by the `polling` crate).
+///
+/// # Errors
+/// The OS refusing to create a poller, if no loop was made yet to ask.
+pub fn mechanism() -> io::Result<Mechanism> {
+    if let Some(m) = MECHANISM.get() {
+        return Ok(*m);
+    }
+    let m = Mechanism::of(&Poller::new()?);
+    Ok(*MECHANISM.get_or_init(|| m))
+}
+
+/// A readiness [`Selector`] over `polling::Poller`, in one-shot mode.
+///
+/// # Invariant
+/// In poll(2) mode ([`Mechanism::Poll`]) the poller's key of an fd is the fd itself, and
+/// `poll_set` maps it to the driver's token; an fd is deleted from the poller as soon as it
+/// reports an event (see [`PollingSelector::select`]).
+pub struct PollingSelector {
+    poller: Arc<Poller>,
+    events: Events,
+    mechanism: Mechanism,
+    poll_set: HashMap<RawFd, usize>,
+}
+
+impl fmt::Debug for PollingSelector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PollingSelector")
+            .field("mechanism", &self.mechanism)
+            .finish_non_exhaustive()
+    }
+}
+
+fn to_polling(key: usize, interest: Interest) -> polling::Event {
+    polling::Event::new(key, interest.is_readable(), interest.is_writable())
+}
+
+/// polling's poll(2) and kqueue backends keep their own fd set and refuse with a bare
+/// `ErrorKind`; the driver matches errno values (`EEXIST`, `ENOENT`), as epoll gives them.
+fn with_errno(e: io::Error) -> io::Error {
+    match (e.raw_os_error(), e.kind()) {
+        (None, io::ErrorKind::AlreadyExists) => io::Error::from_raw_os_error(libc::EEXIST),
+        (None, io::ErrorKind::NotFound) => io::Error::from_raw_os_error(libc::ENOENT),
+        _ => e,
+    }
+}
+
+fn check_fd(fd: RawFd) -> io::Result<()> {
+    if fd < 0 {
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
+    Ok(())
+}
+
+/// Runs `f` with `fd` borrowed for the length of the call.
+fn with_fd<T>(fd: RawFd, f: impl FnOnce(BorrowedFd<'_>) -> io::Result<T>) -> io::Result<T> {
+    check_fd(fd)?;
+    // SAFETY: `fd` is not -1 (checked above), and the borrow ends with the call. The fd is
+    // one the driver's operations name; if its owner closed it meanwhile, polling only hands
+    // the number to epoll_ctl/kevent/port_dissociate or looks it up in its poll(2) set (it
+    // never reads, writes or closes through it), so the worst outcome is EBADF or ENOENT.
+    f(unsafe { BorrowedFd::borrow_raw(fd) })
+}
+
+impl PollingSelector {
+    /// Creates the OS poller (an epoll, kqueue or event-port fd, close-on-exec, with its
+    /// notification fd; or a poll(2) set and a pipe).
+    ///
+    /// # Errors
+    /// The OS refusing to create them (e.g. the fd limit is reached).
+    pub fn new() -> io::Result<Self> {
+        let poller = Poller::new()?;
+        let mechanism = *MECHANISM.get_or_init(|| Mechanism::of(&poller));
+        Ok(PollingSelector {
+            poller: Arc::new(poller),
+            events: Events::with_capacity(EVENTS_CAPACITY),
+            mechanism,
+            poll_set: HashMap::new(),
+        })
+    }
+
+    /// The OS mechanism under this selector.
+    #[must_use]
+    pub fn mechanism(&self) -> Mechanism {
+        self.mechanism
+    }
+
+    /// The poller's key for `fd` with the driver's `token`.
+    fn key(&mut self, fd: RawFd, token: usize) -> usize {
+        if self.mechanism == Mechanism::Poll {
+            self.poll_set.insert(fd, token);
+            fd as usize
+        } else {
+            token
+        }
+    }
+}
+
+impl Selector for PollingSelector {
+    fn name(&self) -> &'static str {
+        "polling"
+    }
+
+    fn register(&mut self, fd: RawFd, token: usize, interest: Interest) -> io::Result<()> {
+        check_fd(fd)?;
+        let ev = to_polling(self.key(fd, token), interest);
+        // SAFETY: `add` asks that the fd be deleted before it is closed. ReadinessDriver does
+        // not promise that (a socket's owner closes it whenever it likes, and the driver never
+        // deregisters), but what a stale registration does is bounded and handled: polling
+        // only passes the number to the OS or its own fd set, never reads, writes or closes
+        // through it; epoll, kqueue and event ports drop a closed file's registration
+        // themselves, and polling's leftover bookkeeping answers EEXIST/ENOENT, which the
+        // driver's `arm` handles; in poll(2) mode a closed fd reports POLLNVAL once and
+        // `select` deletes it. A reused number can at worst see a spurious event, which the
+        // driver absorbs by retrying the syscall.
+        let res = unsafe { self.poller.add(fd, ev) };
+        if res.is_err() {
+            self.poll_set.remove(&fd);
+        }
+        res.map_err(with_errno)
+    }
+
+    fn reregister(&mut self, fd: RawFd, token: usize, interest: Interest) -> io::Result<()> {
+        check_fd(fd)?;
+        let ev = to_polling(self.key(fd, token), interest);
+        with_fd(fd, |fd| self.poller.modify(fd, ev)).map_err(with_errno)
+    }
+
+    fn deregister(&mut self, fd: RawFd) -> io::Result<()> {
+        self.poll_set.remove(&fd);
+        with_fd(fd, |fd| self.poller.delete(fd)).map_err(with_errno)
+    }
+
+    /// Waits, then reports each event; an error or hang-up counts as both directions. In
+    /// poll(2) mode every fd that reported is deleted from the poll set: poll(2) reports
+    /// `POLLHUP`/`POLLERR`/`POLLNVAL` even with no events asked for, so a disarmed or closed
+    /// fd left in the set would wake every wait. The driver re-adds it (`reregister` gives
+    /// `ENOENT`, then `register`) when operations still wait on it.
+    fn select(&mut self, events: &mut Vec<Event>, timeout: Option<Duration>) -> io::Result<()> {
+        self.events.clear();
+        self.poller.wait(&mut self.events, timeout)?;
+        for ev in self.events.iter() {
+            if ev.key == WAKER_TOKEN {
+                continue;
+            }
+            let failed = ev.is_err() == Some(true) || ev.is_interrupt();
+            // Neither direction: poll(2)'s POLLNVAL, the fd was closed. Waiting ops retry
+            // and get EBADF.
+            let invalid = !ev.readable && !ev.writable && !failed;
+            let mut ready = Interest::NONE;
+            if ev.readable || failed || invalid {
+                ready = ready.union(Interest::READABLE);
+            }
+            if ev.writable || failed || invalid {
+                ready = ready.union(Interest::WRITABLE);
+            }
+            let token = if self.mechanism == Mechanism::Poll {
+                let fd = ev.key as RawFd;
+                let _ = with_fd(fd, |fd| self.poller.delete(fd));
+                match self.poll_set.remove(&fd) {
+                    Some(token) => token,
+                    None => continue,
+                }
+            } else {
+                ev.key
+            };
+            events.push(Event { token, ready });
+        }
+        Ok(())
+    }
+
+    fn waker(&self) -> DriverWaker {
+        let poller = self.poller.clone();
+        Arc::new(move || {
+            // A failed notification can only mean the notification fd is already full, which
+            // already guarantees a pending wake-up.
+            let _ = poller.notify();
+        })
+    }
+
+    fn is_oneshot(&self) -> bool {
+        true
+    }
+}
+
+/// The loop's driver on this backend.
+pub type PollingDriver = ReadinessDriver<PollingSelector>;
+
+/// Makes a new loop on the polling backend (not set as any thread's current loop).
+///
+/// # Errors
+/// An I/O error if the OS poller cannot be created.
+pub fn new_event_loop() -> Result<EventLoop, LoopError> {
+    let selector = PollingSelector::new()?;
+    Ok(loop_core::event_loop_with(ReadinessDriver::new(selector)))
+}
