@@ -69,21 +69,25 @@ impl EventLoop {
             .await;
         match fast {
             Err(e) if e.kind() == io::ErrorKind::Unsupported => {
-                self.sendfile_fallback(s, file.try_clone()?, offset, count)
-                    .await
+                self.sock_sendfile_copying(s, file, offset, count).await
             }
             other => other,
         }
     }
 
-    async fn sendfile_fallback(
+    /// What [`sock_sendfile`](Self::sock_sendfile) falls back to (asyncio's
+    /// `_sock_sendfile_fallback`): reads `file` in chunks on the executor and sends them.
+    ///
+    /// # Errors
+    /// The read's or the send's error.
+    pub async fn sock_sendfile_copying(
         &self,
         s: &impl AsRawFd,
-        file: File,
+        file: &File,
         offset: u64,
         count: Option<u64>,
     ) -> io::Result<u64> {
-        let file = std::sync::Arc::new(file);
+        let file = std::sync::Arc::new(file.try_clone()?);
         let mut sent = 0u64;
         loop {
             let want = count.map_or(SENDFILE_CHUNK as u64, |c| {

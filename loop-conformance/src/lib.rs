@@ -68,6 +68,7 @@ pub mod streams;
 pub mod tasks;
 pub mod threads;
 pub mod timers;
+pub mod transfers;
 pub mod util;
 
 mod list;

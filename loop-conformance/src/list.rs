@@ -18,6 +18,11 @@ macro_rules! __behaviour_list {
                 protocol_back_pressure: Shared,
                 server_survives_emfile: Exclusive,
             }
+            transfers {
+                sock_sendfile_sends_file_ranges: Shared,
+                cancelled_recvfrom_loses_no_datagram: Shared,
+                unix_stream_split_halves: Shared,
+            }
             streams {
                 tcp_split_halves_echo: Shared,
                 tcp_half_close_and_addresses: Shared,

@@ -30,6 +30,7 @@
 mod protocol;
 mod resolve;
 mod socket;
+mod split;
 mod tcp;
 mod udp;
 mod unix;
@@ -40,6 +41,7 @@ pub use protocol::{
 };
 pub use resolve::{connect_host, getaddrinfo};
 pub use socket::BindOptions;
-pub use tcp::{OwnedReadHalf, OwnedWriteHalf, TcpListener, TcpStream};
+pub use split::{HalfClose, OwnedReadHalf, OwnedWriteHalf};
+pub use tcp::{TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixListener, UnixStream};

@@ -9,6 +9,7 @@ use loop_api::{BufResult, EventLoop, SockAddr};
 use socket2::Type;
 
 use crate::socket::{self, BindOptions, Shared, inet, running_loop};
+use crate::split::{OwnedReadHalf, OwnedWriteHalf};
 
 /// A TCP listening socket (asyncio's `start_server` counterpart).
 #[derive(Debug)]
@@ -173,65 +174,6 @@ impl TcpStream {
     /// the write half shuts the connection down for writing; the socket closes when both are
     /// gone.
     pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
-        (
-            OwnedReadHalf {
-                inner: self.inner.clone(),
-            },
-            OwnedWriteHalf { inner: self.inner },
-        )
-    }
-}
-
-/// The read half of a [`TcpStream`].
-#[derive(Debug)]
-pub struct OwnedReadHalf {
-    inner: Rc<Shared<std::net::TcpStream>>,
-}
-
-impl OwnedReadHalf {
-    /// Reads up to `buf.capacity()` bytes (0 at end of stream).
-    pub async fn read(&self, buf: Vec<u8>) -> BufResult<usize> {
-        self.inner.read(buf).await
-    }
-
-    /// The peer's address.
-    ///
-    /// # Errors
-    /// The OS call failing.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.io.peer_addr()
-    }
-}
-
-/// The write half of a [`TcpStream`]; dropping it shuts the connection down for writing.
-#[derive(Debug)]
-pub struct OwnedWriteHalf {
-    inner: Rc<Shared<std::net::TcpStream>>,
-}
-
-impl OwnedWriteHalf {
-    /// Writes all of `buf`.
-    pub async fn write_all(&self, buf: Vec<u8>) -> BufResult<()> {
-        self.inner.write_all(buf).await
-    }
-
-    /// Writes what the socket takes now.
-    pub async fn write(&self, buf: Vec<u8>) -> BufResult<usize> {
-        self.inner.write(buf).await
-    }
-
-    /// The peer's address.
-    ///
-    /// # Errors
-    /// The OS call failing.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.io.peer_addr()
-    }
-}
-
-impl Drop for OwnedWriteHalf {
-    fn drop(&mut self) {
-        // The peer sees end of stream; errors (already closed by the peer) do not matter.
-        let _ = self.inner.io.shutdown(Shutdown::Write);
+        crate::split::split(self.inner)
     }
 }

@@ -10,6 +10,7 @@ use loop_api::{BufResult, EventLoop, SockAddr};
 use socket2::Type;
 
 use crate::socket::{self, BindOptions, Shared, running_loop};
+use crate::split::{OwnedReadHalf, OwnedWriteHalf};
 
 /// A listening Unix stream socket.
 #[derive(Debug)]
@@ -128,5 +129,15 @@ impl UnixStream {
     /// The OS call failing.
     pub fn peer_addr(&self) -> io::Result<net::SocketAddr> {
         self.inner.io.peer_addr()
+    }
+
+    /// Splits into a read half and a write half (see [`TcpStream::into_split`](crate::TcpStream::into_split)).
+    pub fn into_split(
+        self,
+    ) -> (
+        OwnedReadHalf<net::UnixStream>,
+        OwnedWriteHalf<net::UnixStream>,
+    ) {
+        crate::split::split(self.inner)
     }
 }
