@@ -7,6 +7,8 @@
 //! - [`udp`]: the UDP echo server of `cargo run --example udp_echo`.
 //! - [`fib`]: the stdin Fibonacci handler of `cargo run --example fib_stdin`, which computes
 //!   big Fibonacci numbers in small steps so the loop never stalls.
+//! - [`subprocess`]: the child-process streamer of `cargo run --example subprocess_stream`,
+//!   which prints a child's output line by line while a timer keeps ticking.
 //!
 //! The programs themselves are in `examples/`; run one from the workspace root:
 //!
@@ -20,4 +22,5 @@ pub mod chat;
 pub mod echo;
 pub mod fib;
 pub mod http;
+pub mod subprocess;
 pub mod udp;

@@ -5,11 +5,14 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{OwnedFd, RawFd};
 use std::process::Command;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::context::{ExceptionContext, ExceptionHandler};
 use crate::error::LoopError;
+use crate::executor::Executor;
 use crate::handle::{Handle, TimerHandle};
+use crate::pipe::{PipeReader, PipeWriter};
 use crate::process::Process;
 use crate::remote::LoopHandle;
 use crate::task::Runnable;
@@ -170,4 +173,47 @@ pub trait AbstractEventLoop {
     /// # Errors
     /// `Closed`, the error of spawning, or `NotSupported` where the loop has no process support.
     fn subprocess_exec(&self, cmd: Command) -> Result<Process, LoopError>;
+
+    // Added with the subprocess/signals/executor work; defaults keep older implementations
+    // compiling.
+
+    /// Wraps the reading end of a pipe (or any fd the loop can watch for reading), made
+    /// non-blocking, into an async [`PipeReader`] (asyncio's `connect_read_pipe`).
+    ///
+    /// # Errors
+    /// `Closed`; the OS refusing the fd; `NotSupported` by default.
+    fn connect_read_pipe(&self, fd: OwnedFd) -> Result<PipeReader, LoopError> {
+        drop(fd);
+        Err(LoopError::NotSupported(
+            "connect_read_pipe is not implemented by this loop".into(),
+        ))
+    }
+    /// Wraps the writing end of a pipe, made non-blocking, into an async [`PipeWriter`]
+    /// (asyncio's `connect_write_pipe`).
+    ///
+    /// # Errors
+    /// As `connect_read_pipe`.
+    fn connect_write_pipe(&self, fd: OwnedFd) -> Result<PipeWriter, LoopError> {
+        drop(fd);
+        Err(LoopError::NotSupported(
+            "connect_write_pipe is not implemented by this loop".into(),
+        ))
+    }
+    /// Makes `executor` the one `run_in_executor` uses (asyncio's `set_default_executor`).
+    /// The previous default, if the loop made it, is shut down in the background.
+    ///
+    /// # Errors
+    /// `Closed`; `NotSupported` by default.
+    fn set_default_executor(&self, executor: Arc<dyn Executor>) -> Result<(), LoopError> {
+        drop(executor);
+        Err(LoopError::NotSupported(
+            "set_default_executor is not implemented by this loop".into(),
+        ))
+    }
+    /// Shuts the default executor down without blocking the loop: resolves once its running
+    /// and queued jobs have finished. Later `run_in_executor` calls fail (the future gives
+    /// `Cancelled`) until `set_default_executor` is called. The default resolves at once.
+    fn shutdown_default_executor(&self) -> LocalBoxFuture<Result<(), LoopError>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
 }

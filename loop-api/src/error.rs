@@ -41,6 +41,9 @@ pub enum LoopError {
     InvalidArgument(String),
     /// The loop does not support this operation (yet, or on this platform); the text says which.
     NotSupported(String),
+    /// `run()` was interrupted by Ctrl-C (SIGINT): its main future was cancelled (asyncio's
+    /// `KeyboardInterrupt`).
+    Interrupted,
     /// An error from the operating system.
     Io(io::Error),
 }
@@ -68,6 +71,7 @@ impl fmt::Display for LoopError {
             }
             LoopError::InvalidArgument(msg) => f.write_str(msg),
             LoopError::NotSupported(msg) => write!(f, "not supported: {msg}"),
+            LoopError::Interrupted => f.write_str("interrupted by Ctrl-C (SIGINT)"),
             LoopError::Io(e) => write!(f, "I/O error: {e}"),
         }
     }

@@ -5,17 +5,14 @@ use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::Pin;
 use std::process::Command;
 use std::rc::{Rc, Weak};
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::abstract_loop::AbstractEventLoop;
 use crate::context::{ExceptionContext, ExceptionHandler};
-use crate::error::{LoopError, TaskError, panic_message};
+use crate::error::{LoopError, TaskError};
+use crate::executor::ExecutorFuture;
 use crate::handle::{Handle, TimerHandle};
 use crate::process::Process;
 use crate::remote::LoopHandle;
@@ -305,19 +302,11 @@ impl EventLoop {
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> ExecutorFuture<T> {
-        let slot = Arc::new(ExecutorSlot::<T> {
-            state: Mutex::new((None, None)),
-        });
-        let job_slot = slot.clone();
-        let job = Box::new(move || {
-            let out = catch_unwind(AssertUnwindSafe(f))
-                .map_err(|p| TaskError::Panicked(panic_message(&*p)));
-            job_slot.complete(out);
-        });
+        let (job, fut) = ExecutorFuture::pair(f);
         if self.inner.run_in_executor(job).is_err() {
-            slot.complete(Err(TaskError::Cancelled));
+            fut.fail(TaskError::Cancelled);
         }
-        ExecutorFuture { slot }
+        fut
     }
 
     /// Accepts a connection on `l` (which the loop makes non-blocking).
@@ -409,55 +398,6 @@ impl EventLoop {
     /// `Closed`, the spawn error, or `NotSupported`.
     pub fn subprocess_exec(&self, cmd: Command) -> Result<Process, LoopError> {
         self.inner.subprocess_exec(cmd)
-    }
-}
-
-/// Where an executor job leaves its result for the awaiting future.
-struct ExecutorSlot<T> {
-    state: Mutex<SlotState<T>>,
-}
-
-/// The job's outcome once it is known, and the waker of the future awaiting it.
-type SlotState<T> = (Option<Result<T, TaskError>>, Option<Waker>);
-
-impl<T> ExecutorSlot<T> {
-    fn complete(&self, out: Result<T, TaskError>) {
-        let waker = {
-            let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-            st.0 = Some(out);
-            st.1.take()
-        };
-        // Woken outside the lock.
-        if let Some(w) = waker {
-            w.wake();
-        }
-    }
-}
-
-/// The future of [`EventLoop::run_in_executor`]: the job's result, or how it failed.
-pub struct ExecutorFuture<T> {
-    slot: Arc<ExecutorSlot<T>>,
-}
-
-impl<T> fmt::Debug for ExecutorFuture<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ExecutorFuture")
-    }
-}
-
-impl<T> Future for ExecutorFuture<T> {
-    type Output = Result<T, TaskError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut st = self.slot.state.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(out) = st.0.take() {
-            return Poll::Ready(out);
-        }
-        match &st.1 {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            _ => st.1 = Some(cx.waker().clone()),
-        }
-        Poll::Pending
     }
 }
 

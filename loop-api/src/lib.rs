@@ -7,6 +7,9 @@
 //!   `run_in_executor`, `sock_recv`, ...
 //! - [`LoopHandle`]: the `Send + Sync` handle other threads use (`call_soon_threadsafe`).
 //! - [`LoopPolicy`]: which loop a thread gets.
+//! - [`Process`], [`PipeReader`], [`PipeWriter`]: child processes and their pipes
+//!   (`subprocess_exec`, `subprocess_shell`); [`Executor`]: where `run_in_executor` runs
+//!   blocking work.
 //!
 //! Platforms: Unix (Linux, macOS, the BSDs); file descriptors are `RawFd`.
 //!
@@ -27,7 +30,10 @@ mod context;
 mod error;
 mod event_loop;
 mod event_loop_net;
+mod event_loop_process;
+mod executor;
 mod handle;
+mod pipe;
 mod policy;
 mod process;
 mod remote;
@@ -41,10 +47,12 @@ use std::pin::Pin;
 pub use abstract_loop::AbstractEventLoop;
 pub use context::{ExceptionContext, ExceptionHandler};
 pub use error::{LoopError, TaskError, panic_message};
-pub use event_loop::{EventLoop, ExecutorFuture, WeakEventLoop};
+pub use event_loop::{EventLoop, WeakEventLoop};
+pub use executor::{Executor, ExecutorFuture, Job, shutdown_in_thread};
 pub use handle::{Handle, TimerCancelled, TimerHandle};
+pub use pipe::{PipeRead, PipeReader, PipeWrite, PipeWriter};
 pub use policy::LoopPolicy;
-pub use process::{ChildProcess, Communicated, Process};
+pub use process::{ChildProcess, Communicated, Process, shell_command};
 pub use remote::{LoopHandle, ThreadSafeScheduler};
 pub use running::{Sleep, YieldNow, get_running_loop, sleep, yield_now};
 pub use task::{AnyTask, Runnable, Task};

@@ -1,4 +1,5 @@
-//! `run_in_executor`: blocking work on the loop's thread pool (CONFORMANCE 24).
+//! `run_in_executor`: blocking work on the loop's thread pool or a given executor,
+//! `set_default_executor`, `shutdown_default_executor` (CONFORMANCE 24).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -188,5 +189,124 @@ pub fn many_executor_jobs_all_complete(factory: Factory) {
         outs
     });
     assert_eq!(outs, (0..1000u64).map(|i| i * 2).collect::<Vec<_>>());
+    close(&lp);
+}
+
+/// An executor that runs each job on a new thread with a given name.
+struct NamedThreads(&'static str);
+
+impl loop_api::Executor for NamedThreads {
+    fn submit(&self, job: loop_api::Job) -> Result<(), loop_api::LoopError> {
+        thread::Builder::new()
+            .name(self.0.to_string())
+            .spawn(job)
+            .map(drop)
+            .map_err(loop_api::LoopError::from)
+    }
+}
+
+/// An executor that drops every job without running it.
+struct Discards;
+
+impl loop_api::Executor for Discards {
+    fn submit(&self, job: loop_api::Job) -> Result<(), loop_api::LoopError> {
+        drop(job);
+        Ok(())
+    }
+}
+
+fn thread_name() -> String {
+    thread::current().name().unwrap_or("").to_string()
+}
+
+/// `run_in_executor_on` runs the job on the executor given; an executor that drops the job
+/// makes the future `Cancelled`, not hang.
+pub fn run_in_executor_on_uses_given_executor(factory: Factory) {
+    let lp = new_loop(factory);
+    let lp2 = lp.clone();
+    let (name, dropped) = block_on(&lp, async move {
+        let name = lp2
+            .run_in_executor_on(&NamedThreads("explicit-executor"), thread_name)
+            .await;
+        let dropped = lp2.run_in_executor_on(&Discards, || 1).await;
+        (name, dropped)
+    });
+    assert_eq!(name.as_deref(), Ok("explicit-executor"));
+    assert_eq!(dropped, Err(TaskError::Cancelled));
+    close(&lp);
+}
+
+/// `set_default_executor` replaces the executor `run_in_executor` uses.
+pub fn set_default_executor_is_used(factory: Factory) {
+    let lp = new_loop(factory);
+    let lp2 = lp.clone();
+    let (before, after) = block_on(&lp, async move {
+        let before = lp2.run_in_executor(thread_name).await.expect("job");
+        lp2.set_default_executor(Arc::new(NamedThreads("my-default")))
+            .expect("set_default_executor");
+        let after = lp2.run_in_executor(thread_name).await.expect("job");
+        (before, after)
+    });
+    assert_ne!(before, "my-default");
+    assert_eq!(after, "my-default");
+    close(&lp);
+}
+
+/// `shutdown_default_executor` waits for the running job without blocking the loop (the job
+/// itself waits for a timer of the loop); afterwards `run_in_executor` gives `Cancelled`.
+pub fn shutdown_default_executor_waits_for_jobs(factory: Factory) {
+    let lp = new_loop(factory);
+    let finished = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = mpsc::channel::<()>();
+    let lp2 = lp.clone();
+    let f = finished.clone();
+    let (shut, later) = block_on(&lp, async move {
+        let job = lp2.run_in_executor(move || {
+            let released = rx.recv_timeout(RENDEZVOUS).is_ok();
+            thread_sleep(20);
+            f.store(released, Ordering::SeqCst);
+        });
+        drop(job); // not awaited: the shutdown must still wait for it
+        lp2.call_later(Duration::from_millis(20), move || {
+            let _ = tx.send(());
+        })
+        .expect("call_later");
+        let shut = lp2.shutdown_default_executor().await;
+        let later = lp2.run_in_executor(|| 1).await;
+        (shut, later)
+    });
+    assert!(shut.is_ok(), "shutdown_default_executor: {shut:?}");
+    assert!(
+        finished.load(Ordering::SeqCst),
+        "shutdown_default_executor returned before the job finished (or the loop was blocked)"
+    );
+    assert_eq!(later, Err(TaskError::Cancelled));
+    close(&lp);
+}
+
+/// The default executor is bounded (asyncio's `min(32, cpus + 4)` workers at most).
+pub fn default_executor_is_bounded(factory: Factory) {
+    let lp = new_loop(factory);
+    let lp2 = lp.clone();
+    let names = block_on(&lp, async move {
+        let jobs: Vec<_> = (0..100)
+            .map(|_| {
+                lp2.run_in_executor(|| {
+                    thread_sleep(2);
+                    thread::current().id()
+                })
+            })
+            .collect();
+        let mut ids = std::collections::HashSet::new();
+        for j in jobs {
+            ids.insert(j.await.expect("job"));
+        }
+        ids.len()
+    });
+    let cpus = thread::available_parallelism().map_or(1, |n| n.get());
+    assert!(
+        names <= (cpus + 4).min(32),
+        "{names} worker threads for {cpus} cpus"
+    );
     close(&lp);
 }

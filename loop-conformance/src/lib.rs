@@ -4,7 +4,8 @@
 //! drawn from asyncio's docs and CPython's `Lib/test/test_asyncio/test_events.py`): FIFO
 //! scheduling, timers that never fire early, `stop()` and `run_until_complete`, closing,
 //! tasks, thread-safe calls, level-triggered readers and writers, socket operations, the
-//! executor, and that nothing leaks a file descriptor. Platforms: Unix.
+//! executor, child processes, signal handlers, and that nothing leaks a file descriptor or a
+//! zombie. Platforms: Unix (the process behaviours run `sh`, `cat`, `sleep`, `yes`, `head`).
 //!
 //! # Running the suite for a backend
 //!
@@ -60,9 +61,11 @@
 pub mod executor;
 pub mod fds;
 pub mod lifecycle;
+pub mod processes;
 pub mod protocols;
 pub mod readers;
 pub mod scheduling;
+pub mod signals;
 pub mod sockets;
 pub mod streams;
 pub mod tasks;
@@ -88,7 +91,8 @@ pub type Body = fn(Factory);
 pub enum Isolation {
     /// Runs in parallel with other shared behaviours.
     Shared,
-    /// Runs alone (it counts the process's open file descriptors or changes its limits).
+    /// Runs alone (it counts the process's open file descriptors, changes its limits, or
+    /// changes its signal dispositions).
     Exclusive,
 }
 

@@ -125,6 +125,32 @@ macro_rules! __behaviour_list {
                 executor_does_not_block_loop: Shared,
                 executor_runs_jobs_in_parallel: Shared,
                 many_executor_jobs_all_complete: Shared,
+                run_in_executor_on_uses_given_executor: Shared,
+                set_default_executor_is_used: Shared,
+                shutdown_default_executor_waits_for_jobs: Shared,
+                default_executor_is_bounded: Shared,
+            }
+            processes {
+                exit_code_is_returncode: Shared,
+                killed_child_gives_minus_signal: Shared,
+                communicate_moves_megabytes_both_ways: Shared,
+                no_zombie_and_no_leaked_pipes: Exclusive,
+                dropped_process_is_reaped: Shared,
+                kill_while_output_unread: Shared,
+                pipe_read_line_by_line: Shared,
+                pipes_and_null_stdio: Shared,
+                stderr_into_stdout_pipe: Shared,
+                subprocess_shell_runs_command_line: Shared,
+                subprocess_errors_are_clear: Shared,
+            }
+            signals {
+                invalid_signals_are_refused: Exclusive,
+                signal_wakes_blocked_loop_once_on_its_thread: Exclusive,
+                raised_signal_runs_handler_later: Exclusive,
+                remove_signal_handler_restores_default: Exclusive,
+                re_adding_signal_handler_replaces_it: Exclusive,
+                two_loops_share_a_signal: Exclusive,
+                close_releases_signal_handlers: Exclusive,
             }
             fds {
                 close_releases_loop_fds: Exclusive,

@@ -5,16 +5,18 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{OwnedFd, RawFd};
 use std::process::Command;
 use std::rc::{Rc, Weak};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use loop_api::{
     AbstractEventLoop, BufResult, ExceptionContext, ExceptionHandler, Handle, LocalBoxFuture,
     LoopError, LoopHandle, Process, Runnable, SockAddr, TimerCancelled, TimerHandle,
 };
+use loop_api::{Executor, PipeReader, PipeWriter, shutdown_in_thread};
 
 use crate::base_loop::BaseEventLoop;
 use crate::driver::Driver;
-use crate::executor::{ThreadPool, default_max_workers};
+use crate::executor::DefaultExecutor;
 use crate::net;
 use crate::op::Direction;
 use crate::shared::Ready;
@@ -100,14 +102,8 @@ impl<D: Driver> AbstractEventLoop for BaseEventLoop<D> {
 
     fn run_in_executor(&self, job: Box<dyn FnOnce() + Send + 'static>) -> Result<(), LoopError> {
         self.check_open()?;
-        let mut executor = self.executor.borrow_mut();
-        let pool =
-            executor.get_or_insert_with(|| ThreadPool::new(default_max_workers(), "loop-executor"));
-        pool.submit(job).map_err(|_| {
-            LoopError::Io(io::Error::other(
-                "run_in_executor: could not start a worker thread (thread limit reached?)",
-            ))
-        })
+        let executor = self.executor.borrow_mut().get()?;
+        executor.submit(job)
     }
 
     fn sock_accept(&self, listener: RawFd) -> LocalBoxFuture<io::Result<(TcpStream, SocketAddr)>> {
@@ -229,24 +225,59 @@ impl<D: Driver> AbstractEventLoop for BaseEventLoop<D> {
 
     fn add_signal_handler(
         &self,
-        _sig: i32,
-        _callback: Box<dyn FnMut() + 'static>,
+        sig: i32,
+        callback: Box<dyn FnMut() + 'static>,
     ) -> Result<(), LoopError> {
-        self.check_open()?;
-        Err(LoopError::NotSupported(
-            "add_signal_handler is not implemented yet (signals are tracked in the subprocess/signals issue)".into(),
-        ))
+        self.add_signal_handler_impl(sig, callback)
     }
 
-    fn remove_signal_handler(&self, _sig: i32) -> bool {
-        false
+    fn remove_signal_handler(&self, sig: i32) -> bool {
+        self.remove_signal_handler_impl(sig)
     }
 
-    fn subprocess_exec(&self, _cmd: Command) -> Result<Process, LoopError> {
+    fn subprocess_exec(&self, cmd: Command) -> Result<Process, LoopError> {
         self.check_open()?;
-        Err(LoopError::NotSupported(
-            "subprocess_exec is not implemented yet (tracked in the subprocess/signals issue)"
-                .into(),
-        ))
+        crate::process::spawn(self.io.clone(), cmd)
+    }
+
+    fn connect_read_pipe(&self, fd: OwnedFd) -> Result<PipeReader, LoopError> {
+        self.check_open()?;
+        Ok(crate::pipe::connect_pipe(&self.io, fd)?.into_reader())
+    }
+
+    fn connect_write_pipe(&self, fd: OwnedFd) -> Result<PipeWriter, LoopError> {
+        self.check_open()?;
+        Ok(crate::pipe::connect_pipe(&self.io, fd)?.into_writer())
+    }
+
+    fn set_default_executor(&self, executor: Arc<dyn Executor>) -> Result<(), LoopError> {
+        self.check_open()?;
+        let old = self
+            .executor
+            .borrow_mut()
+            .take(DefaultExecutor::Ready(executor));
+        if let Some(old) = old {
+            // Not awaited: its jobs finish in the background (the helper thread joins them).
+            drop(shutdown_in_thread(old));
+        }
+        Ok(())
+    }
+
+    fn shutdown_default_executor(&self) -> LocalBoxFuture<Result<(), LoopError>> {
+        if self.closed.get() {
+            return closed_future(Err(LoopError::Closed));
+        }
+        let executor = self.executor.borrow_mut().take(DefaultExecutor::ShutDown);
+        let Some(executor) = executor else {
+            return closed_future(Ok(()));
+        };
+        let joined = shutdown_in_thread(executor);
+        Box::pin(async move {
+            joined.await.map_err(|e| {
+                LoopError::Io(io::Error::other(format!(
+                    "shutting down the default executor failed: {e}"
+                )))
+            })
+        })
     }
 }

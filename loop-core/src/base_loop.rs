@@ -13,7 +13,7 @@ use loop_api::{ExceptionContext, LoopError, Runnable, panic_message};
 use slab::Slab;
 
 use crate::driver::Driver;
-use crate::executor::ThreadPool;
+use crate::executor::DefaultExecutor;
 use crate::ops::{OpKey, Ops};
 use crate::shared::{LocalQueue, Ready, RemoteItem, Shared, TaskWaker};
 use crate::timers::Timers;
@@ -57,7 +57,8 @@ pub struct BaseEventLoop<D: Driver> {
     pub(crate) tasks: RefCell<Slab<TaskEntry>>,
     pub(crate) io: IoCell<D>,
     pub(crate) watches: RefCell<Watches>,
-    pub(crate) executor: RefCell<Option<ThreadPool>>,
+    pub(crate) executor: RefCell<DefaultExecutor>,
+    pub(crate) signals: RefCell<Option<crate::signals::LoopSignals>>,
     pub(crate) handler: RefCell<Option<SharedHandler>>,
     pub(crate) debug: Cell<bool>,
     pub(crate) slow_callback: Cell<Duration>,
@@ -108,7 +109,8 @@ impl<D: Driver> BaseEventLoop<D> {
                 ops: Ops::default(),
             }))),
             watches: RefCell::new(Watches::default()),
-            executor: RefCell::new(None),
+            executor: RefCell::new(DefaultExecutor::Lazy),
+            signals: RefCell::new(None),
             handler: RefCell::new(None),
             debug: Cell::new(false),
             slow_callback: Cell::new(DEFAULT_SLOW_CALLBACK),
@@ -340,11 +342,12 @@ impl<D: Driver> BaseEventLoop<D> {
             t.runnable.abort();
         }
         drop(tasks);
+        self.close_signals();
         let watches = std::mem::take(&mut *self.watches.borrow_mut());
         drop(watches);
-        let executor = self.executor.borrow_mut().take();
-        if let Some(mut pool) = executor {
-            pool.shutdown();
+        let executor = self.executor.borrow_mut().take(DefaultExecutor::ShutDown);
+        if let Some(executor) = executor {
+            executor.shutdown();
         }
         let io = self.io.borrow_mut().take();
         if let Some(mut io) = io {

@@ -6,6 +6,12 @@
 //! executor, `add_reader`/`add_writer`, and the `sock_*` operations with owned buffers. It
 //! implements [`loop_api::AbstractEventLoop`].
 //!
+//! Signals, child processes and pipes are core too, built on the same driver: a signal
+//! handler is a watch on a self-pipe that signal-hook's async-signal-safe action writes to
+//! (`signals.rs`); a child's exit is a pidfd polled like any fd, or a watcher thread where
+//! pidfds are unavailable ([`ChildWatcher`]); pipes are non-blocking fds read and written after
+//! a readiness wait (`pipe.rs`, `process.rs`).
+//!
 //! # The driver contract
 //!
 //! The core talks to the OS only through one trait, [`Driver`]:
@@ -37,18 +43,23 @@
 
 mod abstract_impl;
 mod base_loop;
+mod child;
 mod driver;
 mod executor;
 mod net;
 mod op;
 mod ops;
+mod pipe;
+mod process;
 mod readiness;
 mod shared;
+mod signals;
 mod sys;
 mod timers;
 mod watch;
 
 pub use base_loop::{BaseEventLoop, DEFAULT_SLOW_CALLBACK};
+pub use child::{CHILD_WATCHER_VAR, ChildWatcher, child_watcher, set_child_watcher};
 pub use driver::{Driver, DriverWaker, Event, Interest, Selector, WAKER_TOKEN};
 pub use executor::{ThreadPool, default_max_workers};
 pub use op::{AddrBuf, Direction, MsgBuf, Op};

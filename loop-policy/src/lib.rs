@@ -43,9 +43,11 @@
 
 mod backend;
 mod global;
+mod interrupt;
 mod policy;
 mod registry;
 mod runner;
+mod shutdown;
 mod thread;
 
 pub use backend::{Backend, ENV_VAR};
@@ -55,3 +57,4 @@ pub use global::{
 };
 pub use policy::DefaultLoopPolicy;
 pub use runner::{Runner, run};
+pub use shutdown::{DEFAULT_EXECUTOR_TIMEOUT, DEFAULT_TASKS_GRACE};

@@ -3,19 +3,25 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use loop_api::{EventLoop, LoopError, LoopPolicy, get_running_loop};
 
 use crate::global::get_event_loop_policy;
+use crate::interrupt;
+use crate::shutdown::{Limits, graceful_shutdown};
 
 /// Runs `fut` to completion on a new loop and closes the loop (asyncio's `asyncio.run`).
 ///
 /// The loop comes from the global policy ([`get_event_loop_policy`]) and is this thread's
 /// current loop while `fut` runs, so `get_event_loop()` inside finds it. Afterwards the loop
-/// runs one more iteration, so that work cancelled at the end (a task whose `cancel()` was just
-/// called) finishes in the loop, and is then closed: tasks still unfinished end `Cancelled`
-/// (their futures are dropped), pending callbacks are dropped, the executor is joined. The
-/// thread is left with no current loop, as asyncio leaves it.
+/// is shut down gracefully ([`Runner::close`]): the tasks still pending are cancelled and
+/// finish their cancellation in the loop, stragglers get a bounded time and are reported,
+/// the default executor is shut down (its jobs awaited without blocking the loop), and the
+/// loop is closed. The thread is left with no current loop, as asyncio leaves it.
+///
+/// On the main thread, Ctrl-C cancels `fut` and `run` returns [`LoopError::Interrupted`]; a
+/// second Ctrl-C ends the process, as with `asyncio.run` (see [`Runner::run`]).
 ///
 /// Works on any thread, so tests can use it directly.
 ///
@@ -68,6 +74,7 @@ type LocalLoopFactory = Box<dyn Fn() -> Result<EventLoop, LoopError>>;
 pub struct Runner {
     factory: Option<LocalLoopFactory>,
     debug: Option<bool>,
+    limits: Limits,
     state: State,
 }
 
@@ -89,6 +96,7 @@ impl Runner {
         Runner {
             factory: None,
             debug: None,
+            limits: Limits::default(),
             state: State::Fresh,
         }
     }
@@ -98,6 +106,7 @@ impl Runner {
         Runner {
             factory: Some(Box::new(factory)),
             debug: None,
+            limits: Limits::default(),
             state: State::Fresh,
         }
     }
@@ -106,6 +115,24 @@ impl Runner {
     #[must_use]
     pub fn debug(mut self, on: bool) -> Self {
         self.debug = Some(on);
+        self
+    }
+
+    /// How long [`close`](Runner::close) lets tasks that are still pending after the
+    /// cancellation run before it reports them and closes the loop anyway
+    /// ([`DEFAULT_TASKS_GRACE`](crate::DEFAULT_TASKS_GRACE) by default).
+    #[must_use]
+    pub fn shutdown_timeout(mut self, limit: Duration) -> Self {
+        self.limits.tasks = limit;
+        self
+    }
+
+    /// How long [`close`](Runner::close) waits for the default executor's jobs
+    /// ([`DEFAULT_EXECUTOR_TIMEOUT`](crate::DEFAULT_EXECUTOR_TIMEOUT), asyncio's 300 s, by
+    /// default).
+    #[must_use]
+    pub fn executor_shutdown_timeout(mut self, limit: Duration) -> Self {
+        self.limits.executor = limit;
         self
     }
 
@@ -141,10 +168,14 @@ impl Runner {
     /// Runs `fut` to completion on the runner's loop and returns its output. Can be called
     /// again: tasks left over from one call go on running in the next.
     ///
+    /// On the main thread, while SIGINT has its default disposition, Ctrl-C cancels `fut`
+    /// (dropping it) and the run returns [`LoopError::Interrupted`]; a second Ctrl-C ends the
+    /// process (asyncio.run's behaviour). A SIGINT handler of the program's own is left alone.
+    ///
     /// # Errors
     /// [`LoopError::AnotherLoopRunning`] from inside a running loop; [`LoopError::Closed`]
     /// after [`close`](Runner::close); the error of making the loop; what `run_until_complete`
-    /// reports.
+    /// reports; [`LoopError::Interrupted`] after Ctrl-C.
     pub fn run<F>(&mut self, fut: F) -> Result<F::Output, LoopError>
     where
         F: Future + 'static,
@@ -153,12 +184,22 @@ impl Runner {
         if get_running_loop().is_ok() {
             return Err(LoopError::AnotherLoopRunning);
         }
-        self.get_loop()?.run_until_complete(fut)
+        let lp = self.get_loop()?;
+        let Some(sigint) = interrupt::install(&lp) else {
+            return lp.run_until_complete(fut);
+        };
+        let out = lp.run_until_complete(sigint.wrap(fut));
+        drop(sigint);
+        out?.ok_or(LoopError::Interrupted)
     }
 
-    /// Closes the runner: runs the loop one more iteration (so just-cancelled work settles),
-    /// unsets it as the thread's current loop, and closes it (unfinished tasks end
-    /// `Cancelled`). Idempotent.
+    /// Closes the runner gracefully: cancels the tasks still pending and runs the loop so they
+    /// finish their cancellation; lets tasks left after that (spawned by a destructor, say)
+    /// run up to [`shutdown_timeout`](Runner::shutdown_timeout), then reports them to the
+    /// exception handler by name; shuts down the default executor, waiting up to
+    /// [`executor_shutdown_timeout`](Runner::executor_shutdown_timeout) without blocking the
+    /// loop; unsets the loop as the thread's current loop and closes it (tasks still
+    /// unfinished end `Cancelled`). Idempotent.
     ///
     /// # Errors
     /// [`LoopError::CloseWhileRunning`] when the loop is running (the runner stays open).
@@ -173,15 +214,7 @@ impl Runner {
             return Ok(());
         };
         if !lp.is_closed() {
-            // As asyncio.run: cancel the tasks still pending and let them finish their
-            // cancellation inside the running loop (a cancelled task is dropped the next time
-            // the loop gets to it, so one iteration is enough; what is left after it ends
-            // `Cancelled` at close). Its errors do not matter: the loop is closed next.
-            for task in lp.all_tasks() {
-                task.cancel();
-            }
-            lp.stop();
-            let _ = lp.run_forever();
+            graceful_shutdown(&lp, self.limits);
         }
         if let Some(policy) = current_in {
             policy.set_event_loop(None);
