@@ -3,6 +3,8 @@
 //! - [`echo`]: the TCP echo server of `cargo run --example echo_server` (one task per
 //!   connection over `sock_accept`/`sock_recv`/`sock_sendall`).
 //! - [`chat`]: the line chat server of `cargo run --example chat_server` (split streams).
+//! - [`echo_streams`]: the same echo server on `loop-net` streams (`cargo run --example
+//!   echo_streams`).
 //! - [`http`]: the HTTP/1.1 hello server of `cargo run --example http_hello` (on `loop-net`).
 //! - [`udp`]: the UDP echo server of `cargo run --example udp_echo`.
 //! - [`fib`]: the stdin Fibonacci handler of `cargo run --example fib_stdin`, which computes
@@ -20,6 +22,7 @@
 
 pub mod chat;
 pub mod echo;
+pub mod echo_streams;
 pub mod fib;
 pub mod http;
 pub mod subprocess;

@@ -181,3 +181,39 @@ fn chat_server_relays_lines_to_everyone_else() {
         format!("{speaker}: still here\n")
     );
 }
+
+fn echo_streams_server(tx: mpsc::Sender<SocketAddr>) {
+    let lp = new_loop();
+    let listener =
+        loop_net::TcpListener::bind_on(&lp, "127.0.0.1:0".parse().unwrap(), Default::default())
+            .unwrap();
+    tx.send(listener.local_addr().unwrap()).unwrap();
+    let _ = lp.run_until_complete(examples::echo_streams::serve(lp.clone(), listener));
+}
+
+#[test]
+fn echo_streams_server_echoes_many_clients() {
+    let addr = spawn_server(echo_streams_server);
+    let clients: Vec<_> = (0..40u8)
+        .map(|i| {
+            thread::spawn(move || {
+                let mut s = TcpStream::connect(addr).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                let data: Vec<u8> = (0..100_000u32).map(|j| (j as u8).wrapping_mul(i)).collect();
+                let mut w = s.try_clone().unwrap();
+                let sent = data.clone();
+                let writer = thread::spawn(move || {
+                    w.write_all(&sent).unwrap();
+                    w.shutdown(std::net::Shutdown::Write).unwrap();
+                });
+                let mut got = Vec::new();
+                s.read_to_end(&mut got).unwrap();
+                writer.join().unwrap();
+                assert!(got == data, "client {i} got a different stream back");
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+}

@@ -34,6 +34,7 @@ macro_rules! __behaviour_list {
                 getaddrinfo_and_connect_host: Shared,
                 broken_pipe_and_wrong_kind_are_errors: Shared,
                 stream_server_echoes_many_clients: Shared,
+                connect_timeout_times_out: Shared,
             }
             scheduling {
                 call_soon_runs_in_fifo_order: Shared,

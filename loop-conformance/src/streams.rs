@@ -399,3 +399,47 @@ async fn echo_client(lp: EventLoop, addr: SocketAddr, data: Vec<u8>) -> bool {
         got.extend_from_slice(&buf);
     }
 }
+
+/// `connect_timeout` gives `TimedOut` when the server does not answer in time (its accept
+/// queue is full, so the kernel drops the SYNs), no earlier than the limit; a connect that
+/// answers in time succeeds.
+pub fn connect_timeout_times_out(factory: Factory) {
+    use std::os::fd::AsRawFd;
+    let lp = new_loop(factory);
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    // SAFETY: listen(2) on a socket this function owns; a backlog of 0 keeps the queue tiny.
+    unsafe { libc::listen(l.as_raw_fd(), 0) };
+    let addr = l.local_addr().expect("addr");
+    // Fill the accept queue with connections nobody accepts.
+    let fillers: Vec<_> = (0..6)
+        .map(|_| {
+            let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+                .expect("socket");
+            s.set_nonblocking(true).expect("nonblocking");
+            let _ = s.connect(&addr.into());
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(50));
+    block_on(&lp, async move {
+        let lp = loop_api::get_running_loop().expect("loop");
+        let t0 = lp.time();
+        let r = TcpStream::connect_timeout(addr, Duration::from_millis(200)).await;
+        let e = r.expect_err("the connect must not succeed with a full accept queue");
+        assert_eq!(e.kind(), std::io::ErrorKind::TimedOut, "{e}");
+        assert!(
+            lp.time() - t0 >= Duration::from_millis(200),
+            "gave up before the limit"
+        );
+        let ok = TcpListener::bind(loopback()).expect("bind");
+        let s = TcpStream::connect_timeout(ok.local_addr().expect("addr"), Duration::from_secs(10))
+            .await;
+        assert!(
+            s.is_ok(),
+            "a listener that answers is reached: {:?}",
+            s.err()
+        );
+    });
+    drop((fillers, l));
+    close(&lp);
+}
