@@ -6,6 +6,7 @@
 //! - [`echo_streams`]: the same echo server on `loop-net` streams (`cargo run --example
 //!   echo_streams`).
 //! - [`http`]: the HTTP/1.1 hello server of `cargo run --example http_hello` (on `loop-net`).
+//! - [`rate_limit`]: a rate-limited client, tested on virtual time (an hour in milliseconds).
 //! - [`udp`]: the UDP echo server of `cargo run --example udp_echo`.
 //! - [`fib`]: the stdin Fibonacci handler of `cargo run --example fib_stdin`, which computes
 //!   big Fibonacci numbers in small steps so the loop never stalls.
@@ -25,5 +26,6 @@ pub mod echo;
 pub mod echo_streams;
 pub mod fib;
 pub mod http;
+pub mod rate_limit;
 pub mod subprocess;
 pub mod udp;

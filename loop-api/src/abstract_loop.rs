@@ -216,4 +216,9 @@ pub trait AbstractEventLoop {
     fn shutdown_default_executor(&self) -> LocalBoxFuture<Result<(), LoopError>> {
         Box::pin(std::future::ready(Ok(())))
     }
+
+    /// The virtual clock of a test loop (`None` on a loop on real time, the default).
+    fn virtual_clock(&self) -> Option<crate::VirtualClock> {
+        None
+    }
 }

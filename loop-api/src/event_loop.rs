@@ -302,11 +302,29 @@ impl EventLoop {
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> ExecutorFuture<T> {
-        let (job, fut) = ExecutorFuture::pair(f);
+        let (job, fut) = ExecutorFuture::pair(self.held_by_clock(f));
         if self.inner.run_in_executor(job).is_err() {
             fut.fail(TaskError::Cancelled);
         }
         fut
+    }
+
+    /// The virtual clock of a test loop (`None` on a loop on real time).
+    pub fn virtual_clock(&self) -> Option<crate::VirtualClock> {
+        self.inner.virtual_clock()
+    }
+
+    /// Wraps an executor job so that a test loop's clock does not jump while it runs.
+    pub(crate) fn held_by_clock<T>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> impl FnOnce() -> T + Send + 'static {
+        let hold = self.inner.virtual_clock().map(|c| c.hold());
+        move || {
+            let out = f();
+            drop(hold);
+            out
+        }
     }
 
     /// Accepts a connection on `l` (which the loop makes non-blocking).

@@ -58,7 +58,7 @@ impl EventLoop {
         executor: &dyn Executor,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> ExecutorFuture<T> {
-        let (job, fut) = ExecutorFuture::pair(f);
+        let (job, fut) = ExecutorFuture::pair(self.held_by_clock(f));
         if self.is_closed() {
             drop(job);
             fut.fail(TaskError::Cancelled);

@@ -26,6 +26,7 @@
 #![deny(missing_docs)]
 
 mod abstract_loop;
+mod clock;
 mod context;
 mod error;
 mod event_loop;
@@ -45,6 +46,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 pub use abstract_loop::AbstractEventLoop;
+pub use clock::{AutoAdvancePause, ClockHold, VirtualClock};
 pub use context::{ExceptionContext, ExceptionHandler};
 pub use error::{LoopError, TaskError, panic_message};
 pub use event_loop::{EventLoop, WeakEventLoop};

@@ -65,7 +65,7 @@ impl<D: Driver> AbstractEventLoop for BaseEventLoop<D> {
     }
 
     fn time(&self) -> Instant {
-        Instant::now()
+        self.now()
     }
 
     fn handle(&self) -> LoopHandle {
@@ -279,5 +279,9 @@ impl<D: Driver> AbstractEventLoop for BaseEventLoop<D> {
                 )))
             })
         })
+    }
+
+    fn virtual_clock(&self) -> Option<loop_api::VirtualClock> {
+        self.clock.clone()
     }
 }

@@ -17,6 +17,7 @@ use crate::executor::DefaultExecutor;
 use crate::ops::{OpKey, Ops};
 use crate::shared::{LocalQueue, Ready, RemoteItem, Shared, TaskWaker};
 use crate::timers::Timers;
+use crate::virtual_time::VirtualPoll;
 use crate::watch::Watches;
 
 /// The driver and its operation table, shared with the futures of in-flight operations.
@@ -66,6 +67,10 @@ pub struct BaseEventLoop<D: Driver> {
     pub(crate) stopping: Cell<bool>,
     pub(crate) closed: Cell<bool>,
     pub(crate) backend: &'static str,
+    /// The clock of a test loop (`None`: the system's monotonic clock).
+    pub(crate) clock: Option<loop_api::VirtualClock>,
+    /// Iterations run so far (seeds the task order of a seeded test loop).
+    pub(crate) iteration: Cell<u64>,
     scratch: RefCell<Scratch>,
 }
 
@@ -92,6 +97,16 @@ impl Drop for RunningFlag<'_> {
 impl<D: Driver> BaseEventLoop<D> {
     /// A loop over `driver`. Call it on the thread that will run the loop.
     pub fn new(driver: D) -> Self {
+        Self::with_clock(driver, None)
+    }
+
+    /// A test loop over `driver` on the virtual time of `clock` (see
+    /// [`VirtualClock`](loop_api::VirtualClock)): real I/O, virtual timers.
+    pub fn with_virtual_clock(driver: D, clock: loop_api::VirtualClock) -> Self {
+        Self::with_clock(driver, Some(clock))
+    }
+
+    fn with_clock(driver: D, clock: Option<loop_api::VirtualClock>) -> Self {
         let shared = Arc::new(Shared::new(driver.waker()));
         let local = Rc::new(LocalQueue {
             id: shared.id,
@@ -117,6 +132,8 @@ impl<D: Driver> BaseEventLoop<D> {
             running: Cell::new(false),
             stopping: Cell::new(false),
             closed: Cell::new(false),
+            clock,
+            iteration: Cell::new(0),
             scratch: RefCell::new(Scratch::default()),
         }
     }
@@ -153,13 +170,18 @@ impl<D: Driver> BaseEventLoop<D> {
         }
     }
 
-    /// How long the next poll may block: not at all when work is ready, else until the
-    /// earliest timer (`None`: no timer, wait for I/O or a wake-up).
-    fn poll_timeout(&self) -> Option<Duration> {
-        if self.stopping.get()
+    /// True when work is ready: the next poll must not block.
+    pub(crate) fn has_ready_work(&self) -> bool {
+        self.stopping.get()
             || !self.local.ready.borrow().is_empty()
             || self.shared.notified.load(Ordering::Acquire)
-        {
+    }
+
+    /// How long the next poll may block: not at all when work is ready, else until the
+    /// earliest timer (`None`: no timer, wait for I/O or a wake-up). A test loop decides
+    /// otherwise (it may jump its clock instead; see `virtual_time.rs`).
+    fn poll_timeout(&self) -> Option<Duration> {
+        if self.has_ready_work() {
             return Some(Duration::ZERO);
         }
         self.timers
@@ -171,15 +193,41 @@ impl<D: Driver> BaseEventLoop<D> {
     /// due timers, then run exactly the callbacks that were ready at that point.
     fn run_once(&self) -> Result<(), LoopError> {
         self.timers.purge_if_needed();
-        let timeout = self.poll_timeout();
+        let plan = match &self.clock {
+            None => VirtualPoll::Wait(self.poll_timeout()),
+            Some(clock) => self.virtual_poll_plan(clock),
+        };
+        let timeout = match plan {
+            VirtualPoll::Wait(t) => t,
+            VirtualPoll::Flow(t) | VirtualPoll::JumpIfQuiet { wait: t, .. } => Some(t),
+        };
         let mut scratch = std::mem::take(&mut *self.scratch.borrow_mut());
         {
             let mut io = self.io.borrow_mut();
             let io = io.as_mut().ok_or(LoopError::Closed)?;
             let Io { driver, ops } = io;
+            let polled_at = self.clock.as_ref().map(|_| Instant::now());
             driver.poll(ops, timeout)?;
             ops.drain_wakers(&mut scratch.wakers);
             ops.drain_fired_watches(&mut scratch.fired);
+            if let Some(clock) = &self.clock {
+                match plan {
+                    // Real work was in flight: virtual time flowed as real time meanwhile.
+                    VirtualPoll::Flow(limit) => {
+                        let waited = polled_at.map_or(Duration::ZERO, |t| t.elapsed());
+                        clock.advance(waited.min(limit));
+                    }
+                    VirtualPoll::JumpIfQuiet { to, .. } => {
+                        let quiet = scratch.wakers.is_empty()
+                            && scratch.fired.is_empty()
+                            && !self.shared.notified.load(Ordering::Acquire);
+                        if quiet {
+                            clock.advance_to(to);
+                        }
+                    }
+                    VirtualPoll::Wait(_) => {}
+                }
+            }
         }
         for w in scratch.wakers.drain(..) {
             w.wake();
@@ -201,9 +249,12 @@ impl<D: Driver> BaseEventLoop<D> {
             self.stopping.set(true);
         }
         *self.scratch.borrow_mut() = scratch;
-        self.timers.pop_due(Instant::now(), &self.local.ready);
+        self.timers.pop_due(self.now(), &self.local.ready);
 
         let ntodo = self.local.ready.borrow().len();
+        if let Some(seed) = self.clock.as_ref().and_then(|c| c.seed()) {
+            self.shuffle_ready_tasks(ntodo, seed);
+        }
         for _ in 0..ntodo {
             let item = self.local.ready.borrow_mut().pop_front();
             match item {

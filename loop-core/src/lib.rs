@@ -56,6 +56,7 @@ mod shared;
 mod signals;
 mod sys;
 mod timers;
+mod virtual_time;
 mod watch;
 
 pub use base_loop::{BaseEventLoop, DEFAULT_SLOW_CALLBACK};
@@ -71,4 +72,13 @@ use loop_api::EventLoop;
 /// Wraps a driver into a ready-to-use [`EventLoop`].
 pub fn event_loop_with<D: Driver>(driver: D) -> EventLoop {
     EventLoop::new(BaseEventLoop::new(driver))
+}
+
+/// Wraps a driver into a test loop on virtual time (a new [`VirtualClock`](loop_api::VirtualClock)):
+/// real I/O, and timers that jump ahead when the loop would otherwise wait for them.
+pub fn virtual_event_loop_with<D: Driver>(driver: D) -> EventLoop {
+    EventLoop::new(BaseEventLoop::with_virtual_clock(
+        driver,
+        loop_api::VirtualClock::new(),
+    ))
 }

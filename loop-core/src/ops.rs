@@ -96,6 +96,14 @@ impl Ops {
         self.slots.is_empty()
     }
 
+    /// Number of operations a future is waiting for (not the reader/writer watches).
+    pub fn pending_futures(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|(_, s)| s.result.is_none() && matches!(s.owner, Owner::Future(_)))
+            .count()
+    }
+
     /// Keys of every operation still waiting for its completion.
     pub fn pending_keys(&self) -> Vec<OpKey> {
         self.slots

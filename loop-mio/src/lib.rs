@@ -124,3 +124,15 @@ pub fn new_event_loop() -> Result<EventLoop, LoopError> {
     let selector = MioSelector::new()?;
     Ok(loop_core::event_loop_with(ReadinessDriver::new(selector)))
 }
+
+/// Makes a test loop on the mio backend: real I/O, timers on virtual time that jump ahead when
+/// the loop would otherwise wait (see [`loop_api::VirtualClock`]).
+///
+/// # Errors
+/// An I/O error if the OS selector cannot be created.
+pub fn new_virtual_event_loop() -> Result<EventLoop, LoopError> {
+    let selector = MioSelector::new()?;
+    Ok(loop_core::virtual_event_loop_with(ReadinessDriver::new(
+        selector,
+    )))
+}

@@ -132,6 +132,15 @@ impl Backend {
     pub fn new_event_loop(&self) -> Result<EventLoop, LoopError> {
         registry::open(self.resolve())
     }
+
+    /// Makes a new test loop on this backend (on the one it resolves to, for `Auto`): real
+    /// I/O, timers on virtual time (see [`loop_api::VirtualClock`]).
+    ///
+    /// # Errors
+    /// As [`new_event_loop`](Self::new_event_loop).
+    pub fn new_virtual_event_loop(&self) -> Result<EventLoop, LoopError> {
+        registry::open_virtual(self.resolve())
+    }
 }
 
 /// `Auto`'s choice: the first available backend in the preference order.

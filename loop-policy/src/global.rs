@@ -67,7 +67,7 @@ pub fn new_event_loop() -> Result<EventLoop, LoopError> {
 ///
 /// An unavailable backend is reported when a loop is made, as [`LoopError::Unavailable`].
 ///
-/// ```
+/// ```rust,standalone_crate
 /// use loop_policy::Backend;
 ///
 /// loop_policy::install(Backend::Mio);

@@ -48,6 +48,7 @@ mod policy;
 mod registry;
 mod runner;
 mod shutdown;
+pub mod testing;
 mod thread;
 
 pub use backend::{Backend, ENV_VAR};
@@ -58,3 +59,4 @@ pub use global::{
 pub use policy::DefaultLoopPolicy;
 pub use runner::{Runner, run};
 pub use shutdown::{DEFAULT_EXECUTOR_TIMEOUT, DEFAULT_TASKS_GRACE};
+pub use testing::TestLoopPolicy;

@@ -60,6 +60,8 @@ pub struct DefaultLoopPolicy {
     /// Alive as long as the policy: stores see through it which entries are stale.
     alive: Arc<()>,
     source: LoopSource,
+    /// Make a loop on first use on every thread, not only the main one (the test policy).
+    any_thread: bool,
 }
 
 static NEXT_POLICY_ID: AtomicU64 = AtomicU64::new(1);
@@ -123,7 +125,15 @@ impl DefaultLoopPolicy {
             id: NEXT_POLICY_ID.fetch_add(1, Ordering::Relaxed),
             alive: Arc::new(()),
             source,
+            any_thread: false,
         }
+    }
+
+    /// The same policy, but making a loop on first use on any thread (for tests, which
+    /// `cargo test` runs on worker threads).
+    pub(crate) fn on_any_thread(mut self) -> Self {
+        self.any_thread = true;
+        self
     }
 
     /// The backend this policy makes loops on; `None` for a factory or a bad `LOOP_BACKEND`.
@@ -191,7 +201,7 @@ impl LoopPolicy for DefaultLoopPolicy {
     /// the loop (a bad `LOOP_BACKEND`, an unavailable backend, ...).
     fn get_event_loop(&self) -> Result<EventLoop, LoopError> {
         let (stored, set_called) = self.current().unwrap_or((None, false));
-        let main = is_main_thread();
+        let main = self.any_thread || is_main_thread();
         match stored {
             Some(lp) if !(main && lp.is_closed()) => Ok(lp),
             Some(_) => self.make_current(),

@@ -17,6 +17,8 @@ use crate::backend::Backend;
 pub(crate) struct Entry {
     /// Makes a new loop on this backend.
     pub(crate) open: fn() -> Result<EventLoop, LoopError>,
+    /// Makes a new test loop (virtual time) on this backend.
+    pub(crate) open_virtual: fn() -> Result<EventLoop, LoopError>,
     /// `Ok` if the backend can run here, else why not (and what to do).
     pub(crate) probe: fn() -> Result<(), String>,
 }
@@ -37,16 +39,19 @@ pub(crate) fn entry(b: Backend) -> Option<Entry> {
         #[cfg(feature = "mio")]
         Backend::Mio => Some(Entry {
             open: loop_mio::new_event_loop,
+            open_virtual: loop_mio::new_virtual_event_loop,
             probe: always_available,
         }),
         #[cfg(feature = "polling")]
         Backend::Polling => Some(Entry {
             open: loop_polling::new_event_loop,
+            open_virtual: loop_polling::new_virtual_event_loop,
             probe: always_available,
         }),
         #[cfg(feature = "uring")]
         Backend::Uring => Some(Entry {
             open: loop_uring::new_event_loop,
+            open_virtual: loop_uring::new_virtual_event_loop,
             probe: || loop_uring::probe().map(drop).map_err(|u| u.reason),
         }),
         _ => None,
@@ -72,13 +77,23 @@ pub(crate) fn probe(b: Backend) -> Result<(), String> {
 
 /// Makes a loop on `b` (a concrete backend), or says why it cannot.
 pub(crate) fn open(b: Backend) -> Result<EventLoop, LoopError> {
+    (checked_entry(b)?.open)()
+}
+
+/// Makes a test loop (virtual time) on `b` (a concrete backend), or says why it cannot.
+pub(crate) fn open_virtual(b: Backend) -> Result<EventLoop, LoopError> {
+    (checked_entry(b)?.open_virtual)()
+}
+
+/// The entry of `b` if it is built in and its probe passes, else `Unavailable` saying why.
+fn checked_entry(b: Backend) -> Result<Entry, LoopError> {
     let unavailable = |reason: String| LoopError::Unavailable {
         backend: b.name().to_string(),
         reason: format!("{reason}; {}", alternatives(b)),
     };
     let e = entry(b).ok_or_else(|| unavailable(missing_reason(b)))?;
     (e.probe)().map_err(unavailable)?;
-    (e.open)()
+    Ok(e)
 }
 
 /// What to do instead of `b`: the backends that work here.

@@ -44,3 +44,19 @@ pub fn new_event_loop() -> Result<EventLoop, LoopError> {
             .unwrap_or(LoopError::NotSupported("io_uring".into())))
     }
 }
+
+/// Makes a test loop on io_uring: real I/O, timers on virtual time that jump ahead when the
+/// loop would otherwise wait (see [`loop_api::VirtualClock`]).
+///
+/// # Errors
+/// `LoopError::Unavailable` with the probe's reason when io_uring cannot run here.
+pub fn new_virtual_event_loop() -> Result<EventLoop, LoopError> {
+    #[cfg(target_os = "linux")]
+    {
+        Ok(loop_core::virtual_event_loop_with(UringDriver::new()?))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        new_event_loop()
+    }
+}
