@@ -221,4 +221,22 @@ pub trait AbstractEventLoop {
     fn virtual_clock(&self) -> Option<crate::VirtualClock> {
         None
     }
+
+    /// The caller owns socket `fd` and calls [`release_socket`](Self::release_socket) before
+    /// closing it. A readiness backend can then keep it registered for good instead of
+    /// re-arming it for every operation that has to wait (no `epoll_ctl` per operation).
+    /// The default does nothing.
+    ///
+    /// # Errors
+    /// The OS refusing to watch the fd.
+    fn own_socket(&self, fd: RawFd) -> Result<(), LoopError> {
+        let _ = fd;
+        Ok(())
+    }
+
+    /// `fd`, given to [`own_socket`](Self::own_socket), is about to be closed. The default
+    /// does nothing.
+    fn release_socket(&self, fd: RawFd) {
+        let _ = fd;
+    }
 }

@@ -35,6 +35,7 @@ macro_rules! __behaviour_list {
                 broken_pipe_and_wrong_kind_are_errors: Shared,
                 stream_server_echoes_many_clients: Shared,
                 connect_timeout_times_out: Shared,
+                dropped_stream_fd_reuse_is_safe: Shared,
             }
             scheduling {
                 call_soon_runs_in_fifo_order: Shared,

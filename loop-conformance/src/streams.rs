@@ -443,3 +443,52 @@ pub fn connect_timeout_times_out(factory: Factory) {
     drop((fillers, l));
     close(&lp);
 }
+
+/// A stream's socket stays registered while it lives (no re-arm per operation) and is
+/// forgotten when it is dropped: a new socket that gets the same fd number, used through
+/// `sock_recv` on a borrowed fd, still gets its data.
+pub fn dropped_stream_fd_reuse_is_safe(factory: Factory) {
+    use std::os::fd::AsRawFd;
+    let lp = new_loop(factory);
+    block_on(&lp, async {
+        let lp = loop_api::get_running_loop().expect("loop");
+        for round in 0..5 {
+            let (a, b) = loop_net::UnixStream::pair_on(&lp).expect("pair");
+            // A read that has to wait, so the socket is registered, then data.
+            let reader = lp
+                .create_task(async move {
+                    let (n, buf) = a.read(Vec::with_capacity(8)).await;
+                    (n.expect("read"), buf, a)
+                })
+                .expect("create_task");
+            loop_api::yield_now().await;
+            b.write_all(vec![round; 3]).await.0.expect("write");
+            let (n, _, a) = reader.await.expect("reader");
+            assert_eq!(n, 3);
+            let old_fd = a.as_std_fd();
+            drop((a, b));
+            // New sockets, most likely on the same fd numbers, used through borrowed fds.
+            let (c, d) = std::os::unix::net::UnixStream::pair().expect("pair");
+            c.set_nonblocking(true).expect("nonblocking");
+            let reused = c.as_raw_fd() == old_fd || d.as_raw_fd() == old_fd;
+            let lp2 = lp.clone();
+            let cfd = c.as_raw_fd();
+            let pending = lp
+                .create_task(async move {
+                    lp2.as_abstract()
+                        .sock_recv(cfd, Vec::with_capacity(8))
+                        .await
+                })
+                .expect("create_task");
+            loop_api::yield_now().await;
+            std::io::Write::write_all(&mut &d, b"new").expect("write");
+            let (n, buf) = pending.await.expect("recv task");
+            assert_eq!(
+                (n.expect("recv"), &buf[..]),
+                (3, &b"new"[..]),
+                "round {round} (fd reused: {reused})"
+            );
+        }
+    });
+    close(&lp);
+}

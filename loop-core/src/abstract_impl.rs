@@ -284,4 +284,20 @@ impl<D: Driver> AbstractEventLoop for BaseEventLoop<D> {
     fn virtual_clock(&self) -> Option<loop_api::VirtualClock> {
         self.clock.clone()
     }
+
+    fn own_socket(&self, fd: RawFd) -> Result<(), LoopError> {
+        self.check_open()?;
+        let mut io = self.io.borrow_mut();
+        let io = io.as_mut().ok_or(LoopError::Closed)?;
+        io.driver.own_fd(fd).map_err(LoopError::from)
+    }
+
+    fn release_socket(&self, fd: RawFd) {
+        if let Ok(mut io) = self.io.try_borrow_mut()
+            && let Some(io) = io.as_mut()
+        {
+            let super::base_loop::Io { driver, ops } = io;
+            driver.release_fd(ops, fd);
+        }
+    }
 }

@@ -46,6 +46,9 @@ struct Scratch {
     remote: Vec<RemoteItem>,
 }
 
+/// How many finished tasks' wakers are kept for reuse.
+const WAKER_POOL_MAX: usize = 1024;
+
 /// The default slow-callback threshold of debug mode (asyncio's 100 ms).
 pub const DEFAULT_SLOW_CALLBACK: Duration = Duration::from_millis(100);
 
@@ -71,6 +74,10 @@ pub struct BaseEventLoop<D: Driver> {
     pub(crate) clock: Option<loop_api::VirtualClock>,
     /// Iterations run so far (seeds the task order of a seeded test loop).
     pub(crate) iteration: Cell<u64>,
+    /// The batch of the running iteration (kept between iterations for its allocation).
+    batch: RefCell<VecDeque<Ready>>,
+    /// Wakers of finished tasks that nothing else holds, for new tasks.
+    waker_pool: RefCell<Vec<(Arc<TaskWaker>, Waker)>>,
     scratch: RefCell<Scratch>,
 }
 
@@ -134,6 +141,8 @@ impl<D: Driver> BaseEventLoop<D> {
             closed: Cell::new(false),
             clock,
             iteration: Cell::new(0),
+            batch: RefCell::new(VecDeque::with_capacity(64)),
+            waker_pool: RefCell::new(Vec::new()),
             scratch: RefCell::new(Scratch::default()),
         }
     }
@@ -251,17 +260,18 @@ impl<D: Driver> BaseEventLoop<D> {
         *self.scratch.borrow_mut() = scratch;
         self.timers.pop_due(self.now(), &self.local.ready);
 
-        let ntodo = self.local.ready.borrow().len();
+        // Exactly what is ready now runs in this iteration: take it out of the ready queue in
+        // one swap (what the callbacks schedule goes to the emptied queue, for the next one).
+        let mut batch = std::mem::take(&mut *self.batch.borrow_mut());
+        std::mem::swap(&mut batch, &mut *self.local.ready.borrow_mut());
         if let Some(seed) = self.clock.as_ref().and_then(|c| c.seed()) {
-            self.shuffle_ready_tasks(ntodo, seed);
+            self.shuffle_ready_tasks(&mut batch, seed);
         }
-        for _ in 0..ntodo {
-            let item = self.local.ready.borrow_mut().pop_front();
-            match item {
-                Some(item) => self.run_ready(item),
-                None => break,
-            }
+        while let Some(item) = batch.pop_front() {
+            self.run_ready(item);
         }
+        // Keep the allocation for the next iteration.
+        *self.batch.borrow_mut() = batch;
         Ok(())
     }
 
@@ -269,13 +279,11 @@ impl<D: Driver> BaseEventLoop<D> {
         let started = self.debug.get().then(Instant::now);
         let name: String = match item {
             Ready::Callback(handle) => {
-                if handle.cancelled() {
-                    return;
-                }
+                // A cancelled handle has dropped its callback: running it does nothing.
                 if let Err(p) = catch_unwind(AssertUnwindSafe(|| handle.run())) {
                     self.report_callback_panic(handle.name(), &*p);
                 }
-                if started.is_none() {
+                if started.is_none() || handle.cancelled() {
                     return;
                 }
                 handle.name().to_string()
@@ -314,30 +322,64 @@ impl<D: Driver> BaseEventLoop<D> {
 
     /// Polls task `key` once; gives a way to name it (for debug reports).
     fn poll_task(&self, key: usize) -> Option<impl FnOnce() -> String> {
+        // The waker is moved out for the poll (no reference-count traffic) and put back after.
         let (runnable, waker) = {
-            let tasks = self.tasks.borrow();
-            let entry = tasks.get(key)?;
+            let mut tasks = self.tasks.borrow_mut();
+            let entry = tasks.get_mut(key)?;
             entry.waker_state.queued.store(false, Ordering::Release);
-            (entry.runnable.clone(), entry.waker.clone())
+            let waker = std::mem::replace(&mut entry.waker, Waker::noop().clone());
+            (entry.runnable.clone(), waker)
         };
         let mut cx = Context::from_waker(&waker);
-        if runnable.run(&mut cx).is_ready() {
-            let entry = self.tasks.borrow_mut().try_remove(key);
-            drop(entry);
+        let done = runnable.run(&mut cx).is_ready();
+        let mut tasks = self.tasks.borrow_mut();
+        if done {
+            let entry = tasks.try_remove(key);
+            drop(tasks);
+            if let Some(entry) = entry {
+                self.recycle_waker(entry.waker_state, waker);
+                drop(entry.runnable);
+            }
+        } else if let Some(entry) = tasks.get_mut(key) {
+            entry.waker = waker;
         }
         Some(move || runnable.name())
+    }
+
+    /// Keeps a finished task's waker for the next task if nothing else holds it (its
+    /// allocation is then reused: spawning costs one allocation less).
+    fn recycle_waker(&self, state: Arc<TaskWaker>, waker: Waker) {
+        // Two references: `state` and the one inside `waker`. Any other holder could still
+        // wake it, so it is not reused then.
+        if Arc::strong_count(&state) == 2 {
+            let mut pool = self.waker_pool.borrow_mut();
+            if pool.len() < WAKER_POOL_MAX {
+                pool.push((state, waker));
+            }
+        }
     }
 
     pub(crate) fn spawn_impl(&self, runnable: Rc<dyn Runnable>) -> Result<(), LoopError> {
         self.check_open()?;
         let mut tasks = self.tasks.borrow_mut();
         let key = tasks.vacant_entry().key();
-        let waker_state = Arc::new(TaskWaker {
-            key,
-            queued: std::sync::atomic::AtomicBool::new(true),
-            shared: self.shared.clone(),
-        });
-        let waker = Waker::from(waker_state.clone());
+        let recycled = self.waker_pool.borrow_mut().pop();
+        let (waker_state, waker) = match recycled {
+            Some((state, waker)) => {
+                state.key.store(key, Ordering::Relaxed);
+                state.queued.store(true, Ordering::Relaxed);
+                (state, waker)
+            }
+            None => {
+                let state = Arc::new(TaskWaker {
+                    key: std::sync::atomic::AtomicUsize::new(key),
+                    queued: std::sync::atomic::AtomicBool::new(true),
+                    shared: self.shared.clone(),
+                });
+                let waker = Waker::from(state.clone());
+                (state, waker)
+            }
+        };
         tasks.insert(TaskEntry {
             runnable,
             waker_state,

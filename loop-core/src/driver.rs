@@ -40,6 +40,21 @@ pub trait Driver: 'static {
     fn poll(&mut self, ops: &mut Ops, timeout: Option<Duration>) -> io::Result<()>;
     /// A thread-safe way to end a blocked `poll` early.
     fn waker(&self) -> DriverWaker;
+    /// The caller owns socket `fd` and will call [`release_fd`](Driver::release_fd) before
+    /// closing it: a driver may keep it registered for good (no re-arm per operation). The
+    /// default does nothing.
+    ///
+    /// # Errors
+    /// The OS refusing to watch the fd.
+    fn own_fd(&mut self, fd: RawFd) -> io::Result<()> {
+        let _ = fd;
+        Ok(())
+    }
+    /// `fd` (given to [`own_fd`](Driver::own_fd)) is about to be closed: forget it, and
+    /// complete any operation still waiting on it with an error. The default does nothing.
+    fn release_fd(&mut self, ops: &mut Ops, fd: RawFd) {
+        let _ = (ops, fd);
+    }
     /// The loop is closing: cancel every in-flight operation and wait for all their
     /// completions, so no buffer is freed while the kernel may still use it.
     fn shutdown(&mut self, ops: &mut Ops);

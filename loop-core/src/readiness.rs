@@ -21,6 +21,9 @@ struct FdEntry {
     readers: VecDeque<OpKey>,
     writers: VecDeque<OpKey>,
     registered: bool,
+    /// Registered for both directions by its owner ([`Driver::own_fd`]), who says when the
+    /// fd goes away: its edge-triggered registration stays valid, no re-arm is needed.
+    owned: bool,
 }
 
 impl FdEntry {
@@ -154,7 +157,9 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
         let fd = op.fd();
         let dir = op.direction();
         let is_watch = matches!(op, Op::PollReadable { .. } | Op::PollWritable { .. });
+        let oneshot = self.selector.is_oneshot();
         let entry = self.fds.entry(fd).or_default();
+        let armed_for_good = entry.owned && entry.registered && !oneshot;
         let queue = entry.queue(dir);
         // Ops on one fd and direction complete in order: only try at once if none is waiting.
         if queue.is_empty() {
@@ -168,7 +173,7 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
         }
         let was_empty = queue.is_empty();
         queue.push_back(key);
-        if (was_empty || is_watch)
+        if ((was_empty && !armed_for_good) || is_watch)
             && let Err(e) = self.arm(fd)
         {
             if let Some(entry) = self.fds.get_mut(&fd) {
@@ -177,6 +182,35 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
             return Err(e);
         }
         Ok(())
+    }
+
+    fn own_fd(&mut self, fd: RawFd) -> io::Result<()> {
+        if self.selector.is_oneshot() {
+            // A one-shot registration is re-armed per operation anyway.
+            return Ok(());
+        }
+        let token = fd as usize;
+        let entry = self.fds.entry(fd).or_default();
+        let res = match self.selector.register(fd, token, Interest::BOTH) {
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+                self.selector.reregister(fd, token, Interest::BOTH)
+            }
+            other => other,
+        };
+        entry.registered = res.is_ok();
+        entry.owned = res.is_ok();
+        res
+    }
+
+    fn release_fd(&mut self, ops: &mut Ops, fd: RawFd) {
+        if let Some(mut entry) = self.fds.remove(&fd) {
+            for key in entry.readers.drain(..).chain(entry.writers.drain(..)) {
+                ops.complete(key, Err(cancelled()));
+            }
+            if entry.registered {
+                let _ = self.selector.deregister(fd);
+            }
+        }
     }
 
     fn cancel(&mut self, ops: &mut Ops, key: OpKey) {

@@ -180,7 +180,9 @@ impl ThreadSafeScheduler for Shared {
 
 /// The waker of one task: reschedules it by key, from any thread.
 pub(crate) struct TaskWaker {
-    pub(crate) key: usize,
+    /// The task's key in the task table (set again when the waker is recycled, which happens
+    /// only when nothing but the loop holds it).
+    pub(crate) key: std::sync::atomic::AtomicUsize,
     pub(crate) queued: AtomicBool,
     pub(crate) shared: Arc<Shared>,
 }
@@ -195,8 +197,12 @@ impl Wake for TaskWaker {
             return;
         }
         if let Some(q) = LocalQueue::find(self.shared.id) {
-            q.push(Ready::Task(self.key));
-        } else if self.shared.push_remote(RemoteItem::Task(self.key)).is_err() {
+            q.push(Ready::Task(self.key.load(Ordering::Relaxed)));
+        } else if self
+            .shared
+            .push_remote(RemoteItem::Task(self.key.load(Ordering::Relaxed)))
+            .is_err()
+        {
             // The loop is closed: the task is gone, nothing to wake.
         }
     }

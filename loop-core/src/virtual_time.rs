@@ -2,6 +2,7 @@
 //! clock, jumps it to the next timer when nothing is ready and nothing real is in flight, and
 //! with a seed, permutes the tasks ready in one iteration reproducibly.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use loop_api::VirtualClock;
@@ -82,13 +83,12 @@ impl<D: Driver> BaseEventLoop<D> {
         VirtualPoll::Wait(Some(Duration::ZERO))
     }
 
-    /// Permutes the tasks among the first `ntodo` ready entries (callbacks keep their
-    /// places), reproducibly from `seed` and the iteration number.
-    pub(crate) fn shuffle_ready_tasks(&self, ntodo: usize, seed: u64) {
+    /// Permutes the tasks in an iteration's batch (callbacks keep their places),
+    /// reproducibly from `seed` and the iteration number.
+    pub(crate) fn shuffle_ready_tasks(&self, ready: &mut VecDeque<Ready>, seed: u64) {
         let iteration = self.iteration.get();
         self.iteration.set(iteration + 1);
-        let mut ready = self.local.ready.borrow_mut();
-        let slots: Vec<usize> = (0..ntodo.min(ready.len()))
+        let slots: Vec<usize> = (0..ready.len())
             .filter(|&i| matches!(ready[i], Ready::Task(_)))
             .collect();
         if slots.len() < 2 {

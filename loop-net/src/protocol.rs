@@ -68,6 +68,15 @@ struct Inner {
     tasks: RefCell<Vec<Task<()>>>,
 }
 
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Before the socket closes (fields drop after this).
+        self.lp
+            .as_abstract()
+            .release_socket(std::os::fd::AsRawFd::as_raw_fd(&self.sock));
+    }
+}
+
 /// The write side of a connection handed to a [`Protocol`] (asyncio's `Transport`). Cheap to
 /// clone; all clones are the same transport.
 #[derive(Clone)]
@@ -200,6 +209,10 @@ fn start(
     protocol: Rc<RefCell<dyn Protocol>>,
 ) -> io::Result<Transport> {
     sock.set_nonblocking(true)?;
+    // The transport owns the socket (released in `Inner`'s drop): no re-arm per operation.
+    let _ = lp
+        .as_abstract()
+        .own_socket(std::os::fd::AsRawFd::as_raw_fd(&sock));
     let transport = Transport {
         inner: Rc::new(Inner {
             lp: lp.clone(),

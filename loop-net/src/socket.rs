@@ -75,13 +75,17 @@ pub(crate) fn inet(addr: &SockAddr) -> io::Result<SocketAddr> {
 
 /// An OS socket (as a std type `S`) and the loop its operations run on.
 #[derive(Debug)]
-pub(crate) struct Shared<S> {
+pub(crate) struct Shared<S: AsRawFd> {
     pub(crate) io: S,
     pub(crate) lp: EventLoop,
 }
 
 impl<S: AsRawFd> Shared<S> {
+    /// Wraps a socket this object will own until it is dropped; the loop may keep it
+    /// registered for good (see `AbstractEventLoop::own_socket`).
     pub(crate) fn new(io: S, lp: EventLoop) -> Rc<Self> {
+        // If the loop cannot watch it now, every operation will say why.
+        let _ = lp.as_abstract().own_socket(io.as_raw_fd());
         Rc::new(Shared { io, lp })
     }
 
@@ -103,6 +107,13 @@ impl<S: AsRawFd> Shared<S> {
 
     pub(crate) async fn accept(&self) -> io::Result<(OwnedFd, SockAddr)> {
         self.lp.as_abstract().sock_accept_raw(self.fd()).await
+    }
+}
+
+impl<S: AsRawFd> Drop for Shared<S> {
+    fn drop(&mut self) {
+        // Before the socket itself closes (fields drop after this).
+        self.lp.as_abstract().release_socket(self.io.as_raw_fd());
     }
 }
 

@@ -122,9 +122,11 @@ impl TcpStream {
     /// # Errors
     /// `Other` when a half still shares the stream.
     pub fn into_std(self) -> io::Result<std::net::TcpStream> {
-        Rc::try_unwrap(self.inner)
-            .map(|s| s.io)
-            .map_err(|_| io::Error::other("the stream is still shared by a split half"))
+        let shared = Rc::try_unwrap(self.inner)
+            .map_err(|_| io::Error::other("the stream is still shared by a split half"))?;
+        // The loop forgets the socket when `shared` drops; a duplicate fd of the same socket
+        // lives on.
+        shared.io.try_clone()
     }
 
     /// Writes what the socket takes now (at least one byte unless it fails).

@@ -131,6 +131,11 @@ impl UnixStream {
         self.inner.io.peer_addr()
     }
 
+    /// The socket's file descriptor (still owned by the stream).
+    pub fn as_std_fd(&self) -> std::os::fd::RawFd {
+        self.inner.fd()
+    }
+
     /// Splits into a read half and a write half (see [`TcpStream::into_split`](crate::TcpStream::into_split)).
     pub fn into_split(
         self,
