@@ -231,7 +231,14 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
         let res = self.selector.select(&mut events, timeout);
         match res {
             Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // EINTR, or (polling's poll(2) mode, when several threads notify at once) EAGAIN
+            // from draining its notification pipe: a wake-up with nothing to report. No
+            // wake-up is lost: the loop checks its `notified` flag before every poll.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock
+                ) => {}
             Err(e) => {
                 self.events = events;
                 return Err(e);
