@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reruns every benchmark and rewrites BENCHMARKS.md, loop-bench/results/results.json and
 # loop-bench/results/chart.png. Usage: loop-bench/run-all.sh [--quick]
-# (about 10 minutes on 2 cores; --quick about 2). Installs what is missing first: uvloop and
+# (about 7.5 minutes on 2 cores; --quick about 2). Installs what is missing first: uvloop and
 # matplotlib from PyPI, wrk, strace and valgrind from Debian (each only if absent; a benchmark
 # whose tool is still missing is skipped and named in the report's notes).
 set -euo pipefail

@@ -47,6 +47,9 @@ pub struct Machine {
     pub node: String,
     /// UTC date and time of the run.
     pub date: String,
+    /// The commit measured (`git describe --always --dirty`).
+    #[serde(default)]
+    pub commit: String,
 }
 
 /// Everything one `all` run measured: what `BENCHMARKS.md` and the chart are made from.

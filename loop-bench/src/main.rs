@@ -13,6 +13,7 @@ usage: loop-bench all [--quick]        everything; rewrites BENCHMARKS.md and lo
        loop-bench micro [--quick]      micro-benchmarks (Rust, then asyncio and uvloop)
        loop-bench echo [--quick]       the echo matrix only
        loop-bench syscalls [--quick]   syscalls per request (strace), ours and tokio only
+       loop-bench report               rewrite BENCHMARKS.md and the chart from results/results.json
        loop-bench micro-one BENCH SUBJECT N   one run (for valgrind --tool=callgrind)
        loop-bench load ADDR CONNS SIZE REQUESTS  echo load on a running server (for profiling)
        loop-bench serve echo|http mio|polling|uring|tokio ADDR   a server (http: tokio only)";
@@ -32,6 +33,7 @@ fn main() -> ExitCode {
         ["micro"] => micro_only(quick),
         ["echo"] => echo_only(quick),
         ["syscalls"] => syscalls_only(quick),
+        ["report"] => rewrite_report(),
         ["micro-one", bench, subject, n] => micro_one(bench, subject, n),
         ["load", addr, conns, size, reqs] => load(addr, conns, size, reqs),
         ["serve", kind, server, addr] => addr
@@ -191,6 +193,12 @@ fn syscalls_only(quick: bool) -> Res<()> {
     Ok(())
 }
 
+fn rewrite_report() -> Res<()> {
+    let root = root();
+    let text = std::fs::read_to_string(root.join("loop-bench/results/results.json"))?;
+    write_outputs(&root, &serde_json::from_str(&text)?)
+}
+
 fn capture(program: &str, args: &[&str]) -> String {
     Command::new(program)
         .args(args)
@@ -230,6 +238,7 @@ fn machine() -> Machine {
         ),
         node: capture("node", &["--version"]),
         date: capture("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+        commit: capture("git", &["describe", "--always", "--dirty"]),
     }
 }
 

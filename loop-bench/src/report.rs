@@ -264,7 +264,9 @@ pub fn chart_panels(res: &Results) -> Vec<Panel> {
         "HTTP CPU/req",
     ];
     let sys = Panel {
-        title: "Syscalls, memory, HTTP: ratio to tokio (higher is better)".into(),
+        title: "Syscalls (ours, tokio: at full speed; others: strace -c -p), memory, HTTP: \
+                ratio to tokio (higher is better)"
+            .into(),
         groups: groups.iter().map(|g| g.to_string()).collect(),
         series: SERVERS
             .iter()
@@ -349,10 +351,19 @@ pub fn markdown(res: &Results) -> String {
     let _ = writeln!(s, "## Machine and command\n");
     let _ = writeln!(
         s,
-        "- {} CPUs: {}; Linux {}\n- {}; tokio {}; {}; uvloop {}; node {}\n- `{}` \
+        "- commit {}\n- {} CPUs: {}; Linux {}\n- {}; tokio {}; {}; uvloop {}; node {}\n- `{}` \
          (the whole run; `--quick` for a short one). Figures: `loop-bench/results/results.json`; \
          logs and strace/callgrind outputs: `target/loop-bench/`.\n",
-        m.nproc, m.cpu, m.kernel, m.rustc, m.tokio, m.python, m.uvloop, m.node, res.command
+        m.commit,
+        m.nproc,
+        m.cpu,
+        m.kernel,
+        m.rustc,
+        m.tokio,
+        m.python,
+        m.uvloop,
+        m.node,
+        res.command
     );
     let _ = writeln!(
         s,
