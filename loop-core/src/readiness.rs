@@ -7,7 +7,7 @@
 //! the fd is re-armed (`reregister`, which re-evaluates readiness), falling back to `register`
 //! when the fd is not known to the selector (a new fd, or a closed fd whose number was reused).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io;
 use std::os::fd::RawFd;
 use std::time::Duration;
@@ -46,10 +46,48 @@ impl FdEntry {
     }
 }
 
+/// The fd entries, indexed by fd number (fds are small integers: a vector beats hashing on
+/// every operation).
+#[derive(Debug, Default)]
+struct FdTable {
+    entries: Vec<FdEntry>,
+}
+
+impl FdTable {
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    fn get_mut(&mut self, fd: RawFd) -> Option<&mut FdEntry> {
+        usize::try_from(fd)
+            .ok()
+            .and_then(|i| self.entries.get_mut(i))
+    }
+
+    /// The entry of `fd` (non-negative: callers check), made if needed.
+    fn entry(&mut self, fd: RawFd) -> &mut FdEntry {
+        let i = usize::try_from(fd).unwrap_or(0);
+        if i >= self.entries.len() {
+            self.entries.resize_with(i + 1, FdEntry::default);
+        }
+        &mut self.entries[i]
+    }
+
+    /// Takes the entry of `fd` out (leaving an empty one).
+    fn remove(&mut self, fd: RawFd) -> Option<FdEntry> {
+        self.get_mut(fd).map(std::mem::take)
+    }
+
+    /// Takes every entry out.
+    fn drain(&mut self) -> impl Iterator<Item = FdEntry> + '_ {
+        self.entries.drain(..)
+    }
+}
+
 /// A [`Driver`] for any readiness [`Selector`] (mio, polling, ...).
 pub struct ReadinessDriver<S: Selector> {
     selector: S,
-    fds: HashMap<RawFd, FdEntry>,
+    fds: FdTable,
     events: Vec<Event>,
     waker: DriverWaker,
 }
@@ -73,7 +111,7 @@ impl<S: Selector> ReadinessDriver<S> {
         let waker = selector.waker();
         ReadinessDriver {
             selector,
-            fds: HashMap::new(),
+            fds: FdTable::default(),
             events: Vec::with_capacity(256),
             waker,
         }
@@ -86,7 +124,7 @@ impl<S: Selector> ReadinessDriver<S> {
 
     /// Registers or re-arms `fd` for what its waiters need.
     fn arm(&mut self, fd: RawFd) -> io::Result<()> {
-        let Some(entry) = self.fds.get_mut(&fd) else {
+        let Some(entry) = self.fds.get_mut(fd) else {
             return Ok(());
         };
         let interest = entry.interest();
@@ -115,7 +153,7 @@ impl<S: Selector> ReadinessDriver<S> {
 
     /// Completes every op waiting on `fd` with `err` (the fd can no longer be watched).
     fn fail_waiters(&mut self, ops: &mut Ops, fd: RawFd, err: &io::Error) {
-        if let Some(entry) = self.fds.get_mut(&fd) {
+        if let Some(entry) = self.fds.get_mut(fd) {
             for key in entry.readers.drain(..).chain(entry.writers.drain(..)) {
                 let e = io::Error::new(err.kind(), err.to_string());
                 ops.complete(key, Err(e));
@@ -125,7 +163,7 @@ impl<S: Selector> ReadinessDriver<S> {
 
     /// Retries the ops waiting on `fd` in direction `dir`, in order, until one would block.
     fn retry(&mut self, ops: &mut Ops, fd: RawFd, dir: Direction) {
-        let Some(entry) = self.fds.get_mut(&fd) else {
+        let Some(entry) = self.fds.get_mut(fd) else {
             return;
         };
         let queue = entry.queue(dir);
@@ -155,10 +193,13 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
             return Ok(());
         };
         let fd = op.fd();
+        if fd < 0 {
+            return Err(io::Error::from_raw_os_error(libc::EBADF));
+        }
         let dir = op.direction();
         let is_watch = matches!(op, Op::PollReadable { .. } | Op::PollWritable { .. });
         let oneshot = self.selector.is_oneshot();
-        let entry = self.fds.entry(fd).or_default();
+        let entry = self.fds.entry(fd);
         let armed_for_good = entry.owned && entry.registered && !oneshot;
         let queue = entry.queue(dir);
         // Ops on one fd and direction complete in order: only try at once if none is waiting.
@@ -176,7 +217,7 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
         if ((was_empty && !armed_for_good) || is_watch)
             && let Err(e) = self.arm(fd)
         {
-            if let Some(entry) = self.fds.get_mut(&fd) {
+            if let Some(entry) = self.fds.get_mut(fd) {
                 entry.queue(dir).retain(|k| *k != key);
             }
             return Err(e);
@@ -189,8 +230,11 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
             // A one-shot registration is re-armed per operation anyway.
             return Ok(());
         }
+        if fd < 0 {
+            return Err(io::Error::from_raw_os_error(libc::EBADF));
+        }
         let token = fd as usize;
-        let entry = self.fds.entry(fd).or_default();
+        let entry = self.fds.entry(fd);
         let res = match self.selector.register(fd, token, Interest::BOTH) {
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
                 self.selector.reregister(fd, token, Interest::BOTH)
@@ -203,7 +247,7 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
     }
 
     fn release_fd(&mut self, ops: &mut Ops, fd: RawFd) {
-        if let Some(mut entry) = self.fds.remove(&fd) {
+        if let Some(mut entry) = self.fds.remove(fd) {
             for key in entry.readers.drain(..).chain(entry.writers.drain(..)) {
                 ops.complete(key, Err(cancelled()));
             }
@@ -219,7 +263,7 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
         };
         let fd = op.fd();
         let dir = op.direction();
-        if let Some(entry) = self.fds.get_mut(&fd) {
+        if let Some(entry) = self.fds.get_mut(fd) {
             entry.queue(dir).retain(|k| *k != key);
         }
         ops.complete(key, Err(cancelled()));
@@ -268,7 +312,7 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
     }
 
     fn shutdown(&mut self, ops: &mut Ops) {
-        for (_, mut entry) in self.fds.drain() {
+        for mut entry in self.fds.drain() {
             for key in entry.readers.drain(..).chain(entry.writers.drain(..)) {
                 ops.complete(key, Err(cancelled()));
             }
