@@ -147,10 +147,10 @@ fn check_fd(fd: RawFd) -> io::Result<()> {
 /// Runs `f` with `fd` borrowed for the length of the call.
 fn with_fd<T>(fd: RawFd, f: impl FnOnce(BorrowedFd<'_>) -> io::Result<T>) -> io::Result<T> {
     check_fd(fd)?;
-    // SAFETY: `fd` is not -1 (checked above), and the borrow ends with the call. The fd is
-    // one the driver's operations name; if its owner closed it meanwhile, polling only hands
-    // the number to epoll_ctl/kevent/port_dissociate or looks it up in its poll(2) set (it
-    // never reads, writes or closes through it), so the worst outcome is EBADF or ENOENT.
+    // The fd is one the driver's operations name; if its owner closed it meanwhile, polling
+    // only hands the number to epoll_ctl/kevent/port_dissociate or looks it up in its poll(2)
+    // set (it never reads, writes or closes through it), so the worst outcome is EBADF/ENOENT.
+    // SAFETY: `fd` is not -1 (checked above), the borrow ends with the call (see above).
     f(unsafe { BorrowedFd::borrow_raw(fd) })
 }
 
@@ -196,7 +196,7 @@ impl Selector for PollingSelector {
     fn register(&mut self, fd: RawFd, token: usize, interest: Interest) -> io::Result<()> {
         check_fd(fd)?;
         let ev = to_polling(self.key(fd, token), interest);
-        // SAFETY: `add` asks that the fd be deleted before it is closed. ReadinessDriver does
+        // `add` asks that the fd be deleted before it is closed. ReadinessDriver does
         // not promise that (a socket's owner closes it whenever it likes, and the driver never
         // deregisters), but what a stale registration does is bounded and handled: polling
         // only passes the number to the OS or its own fd set, never reads, writes or closes
@@ -205,6 +205,7 @@ impl Selector for PollingSelector {
         // driver's `arm` handles; in poll(2) mode a closed fd reports POLLNVAL once and
         // `select` deletes it. A reused number can at worst see a spurious event, which the
         // driver absorbs by retrying the syscall.
+        // SAFETY: as explained above, a registration that outlives its fd is harmless here.
         let res = unsafe { self.poller.add(fd, ev) };
         if res.is_err() {
             self.poll_set.remove(&fd);
