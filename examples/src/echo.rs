@@ -94,22 +94,5 @@ fn is_disconnect(e: &io::Error) -> bool {
     )
 }
 
-/// An accept that failed for this connection only: accept the next one at once.
-pub fn is_retryable_accept_error(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::Interrupted
-            | io::ErrorKind::WouldBlock
-    )
-}
-
-/// The process or system ran out of something accepting needs (EMFILE, ENFILE, ENOBUFS,
-/// ENOMEM): it may come back, so wait and retry.
-pub fn is_resource_exhaustion(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-    )
-}
+// How accept errors are told apart is loop-net's (its create_server uses the same rules).
+pub use loop_net::{is_resource_exhaustion, is_retryable_accept_error};

@@ -40,7 +40,7 @@ pub use protocol::{
     create_server,
 };
 pub use resolve::{connect_host, getaddrinfo};
-pub use socket::BindOptions;
+pub use socket::{BindOptions, is_resource_exhaustion, is_retryable_accept_error};
 pub use split::{HalfClose, OwnedReadHalf, OwnedWriteHalf};
 pub use tcp::{TcpListener, TcpStream};
 pub use udp::UdpSocket;

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use loop_api::{EventLoop, ExceptionContext, LoopError, Task};
 
-use crate::socket::running_loop;
+use crate::socket::{is_resource_exhaustion, is_retryable_accept_error, running_loop};
 use crate::tcp::{TcpListener, TcpStream};
 
 /// The callbacks of a connection (asyncio's `Protocol`). All have defaults but
@@ -389,14 +389,14 @@ pub fn create_server<P: Protocol>(
                         report(&lp2, "could not start a connection's transport", &e);
                     }
                 }
-                Err(e) if is_exhaustion(&e) => {
+                Err(e) if is_resource_exhaustion(&e) => {
                     if !reported {
                         reported = true;
                         report(&lp2, "accept failed: out of resources; the server keeps listening and retries", &e);
                     }
                     loop_api::sleep(opts.accept_retry_delay).await;
                 }
-                Err(e) if is_transient(&e) => {}
+                Err(e) if is_retryable_accept_error(&e) => {}
                 Err(e) => {
                     report(&lp2, "accept failed; the server stops accepting", &e);
                     return;
@@ -432,20 +432,4 @@ fn report(lp: &EventLoop, message: &str, e: &io::Error) {
         error: Some(e.to_string()),
         ..ExceptionContext::default()
     });
-}
-
-fn is_exhaustion(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-    )
-}
-
-fn is_transient(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::Interrupted
-    )
 }

@@ -124,3 +124,24 @@ pub(crate) async fn connect(lp: &EventLoop, addr: SockAddr, ty: Type) -> io::Res
         .sock_connect_raw(OwnedFd::from(sock), addr)
         .await
 }
+
+/// An accept that failed for this connection only (the peer gave up, a signal): accept the
+/// next one at once.
+pub fn is_retryable_accept_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::WouldBlock
+    )
+}
+
+/// The process or system ran out of something accepting needs (EMFILE, ENFILE, ENOBUFS,
+/// ENOMEM): it may come back, so pause accepting and retry (asyncio's accept back-off).
+pub fn is_resource_exhaustion(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}

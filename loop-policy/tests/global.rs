@@ -76,20 +76,7 @@ fn default_policy_follows_loop_backend() {
 
     set_env(Some("uring"));
     loop_policy::set_event_loop_policy(None);
-    match (
-        loop_policy::new_event_loop(),
-        Backend::Uring.why_unavailable(),
-    ) {
-        (Ok(lp), None) => {
-            assert_eq!(lp.backend_name(), "uring");
-            lp.close().unwrap();
-        }
-        (Err(LoopError::Unavailable { backend, reason }), Some(why)) => {
-            assert_eq!(backend, "uring");
-            assert!(reason.contains(&why), "{reason}");
-        }
-        other => panic!("uring availability and the policy disagree: {other:?}"),
-    }
+    util::assert_uring_agrees_with_probe(loop_policy::new_event_loop());
 
     set_env(Some("bogus"));
     loop_policy::set_event_loop_policy(None);

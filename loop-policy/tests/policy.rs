@@ -186,15 +186,5 @@ fn unavailable_backend_is_an_error_not_a_panic() {
     // io_uring may or may not run here (tests/fallback.rs forces both cases in child
     // processes); either way the policy agrees with the probe and never panics.
     let policy = DefaultLoopPolicy::with_backend(Backend::Uring);
-    match (policy.new_event_loop(), Backend::Uring.why_unavailable()) {
-        (Ok(lp), None) => {
-            assert_eq!(lp.backend_name(), "uring");
-            lp.close().unwrap();
-        }
-        (Err(LoopError::Unavailable { backend, reason }), Some(why)) => {
-            assert_eq!(backend, "uring");
-            assert!(reason.contains(&why), "{reason}");
-        }
-        other => panic!("uring availability and the policy disagree: {other:?}"),
-    }
+    util::assert_uring_agrees_with_probe(policy.new_event_loop());
 }

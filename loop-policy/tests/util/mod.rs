@@ -177,3 +177,19 @@ impl AbstractEventLoop for NullLoop {
         unsupported()
     }
 }
+
+/// Checks a loop asked of the uring backend against the probe: a uring loop where io_uring
+/// runs, `Unavailable` carrying the probe's reason where it does not; never a panic.
+pub fn assert_uring_agrees_with_probe(made: Result<EventLoop, LoopError>) {
+    match (made, loop_policy::Backend::Uring.why_unavailable()) {
+        (Ok(lp), None) => {
+            assert_eq!(lp.backend_name(), "uring");
+            lp.close().unwrap();
+        }
+        (Err(LoopError::Unavailable { backend, reason }), Some(why)) => {
+            assert_eq!(backend, "uring");
+            assert!(reason.contains(&why), "{reason}");
+        }
+        other => panic!("uring availability and the policy disagree: {other:?}"),
+    }
+}
