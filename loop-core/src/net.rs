@@ -21,6 +21,21 @@ fn closed_error() -> io::Error {
     io::Error::other("Event loop is closed")
 }
 
+/// What a cancelled operation left for the next one on the same socket (see `Ops`), if any:
+/// `take` runs only when something was left at all (the common case costs one check).
+fn leftover<D: Driver, T>(
+    io: &IoCell<D>,
+    take: impl FnOnce(&mut crate::ops::Ops) -> Option<T>,
+) -> Option<T> {
+    let mut cell = io.borrow_mut();
+    let state = cell.as_mut()?;
+    if state.ops.has_leftovers() {
+        take(&mut state.ops)
+    } else {
+        None
+    }
+}
+
 enum OpState {
     Init(Op),
     Waiting(OpKey),
@@ -115,14 +130,8 @@ pub(crate) fn sock_recv<D: Driver>(
             return (Err(e), buf);
         }
         buf.clear();
-        {
-            let mut cell = io.borrow_mut();
-            if let Some(state) = cell.as_mut()
-                && state.ops.has_leftovers()
-                && let Some(n) = state.ops.take_received(fd, &mut buf)
-            {
-                return (Ok(n), buf);
-            }
+        if let Some(n) = leftover(&io, |ops| ops.take_received(fd, &mut buf)) {
+            return (Ok(n), buf);
         }
         match OpFuture::new(io, Op::Recv { fd, buf }).await {
             (res, Some(Op::Recv { buf, .. })) => (res, buf),
@@ -177,14 +186,8 @@ pub(crate) fn sock_accept_raw<D: Driver>(
 ) -> LocalBoxFuture<io::Result<(OwnedFd, SockAddr)>> {
     Box::pin(async move {
         set_nonblocking(fd)?;
-        {
-            let mut cell = io.borrow_mut();
-            if let Some(state) = cell.as_mut()
-                && state.ops.has_leftovers()
-                && let Some((conn, addr)) = state.ops.take_accepted(fd)
-            {
-                return Ok((conn, addr_of(&addr)));
-            }
+        if let Some((conn, addr)) = leftover(&io, |ops| ops.take_accepted(fd)) {
+            return Ok((conn, addr_of(&addr)));
         }
         let op = Op::Accept {
             fd,
@@ -275,14 +278,8 @@ pub(crate) fn sock_recvfrom<D: Driver>(
             return (Err(e), buf);
         }
         buf.clear();
-        {
-            let mut cell = io.borrow_mut();
-            if let Some(state) = cell.as_mut()
-                && state.ops.has_leftovers()
-                && let Some((n, from)) = state.ops.take_datagram(fd, &mut buf)
-            {
-                return (Ok((n, from)), buf);
-            }
+        if let Some(found) = leftover(&io, |ops| ops.take_datagram(fd, &mut buf)) {
+            return (Ok(found), buf);
         }
         let op = Op::RecvFrom {
             fd,
