@@ -58,6 +58,8 @@ pub async fn serve(lp: EventLoop, listener: TcpListener) -> io::Result<()> {
 /// # Errors
 /// The receive or send error that ended the connection.
 pub async fn echo_connection(lp: EventLoop, stream: TcpStream) -> io::Result<u64> {
+    // The loop may keep a socket it owns registered for good (no re-arming per receive).
+    let stream = lp.register_socket(stream)?;
     let mut buf = Vec::with_capacity(BUFFER_SIZE);
     let mut echoed = 0u64;
     loop {

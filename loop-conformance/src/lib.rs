@@ -64,6 +64,7 @@ pub mod lifecycle;
 pub mod processes;
 pub mod protocols;
 pub mod readers;
+pub mod registered;
 pub mod scheduling;
 pub mod signals;
 pub mod sockets;

@@ -118,6 +118,12 @@ macro_rules! __behaviour_list {
                 concurrent_connections_echo: Shared,
                 peer_reset_is_error_on_that_connection_only: Shared,
             }
+            registered {
+                registered_socket_sees_fin_after_short_read: Shared,
+                registered_socket_receives_after_short_read: Shared,
+                registered_sockets_transfer_both_ways: Shared,
+                registered_fd_reuse_and_into_inner: Shared,
+            }
             executor {
                 run_in_executor_returns_value_from_other_thread: Shared,
                 run_in_executor_reports_panic: Shared,

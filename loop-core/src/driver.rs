@@ -6,7 +6,18 @@ use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::ops::{OpKey, Ops};
+use crate::op::Op;
+use crate::ops::{OpKey, Ops, Owner};
+
+/// What [`Driver::start`] did with an operation.
+#[derive(Debug)]
+pub enum Started {
+    /// It finished at once: its result, and the op with its buffers (`None` only if a driver
+    /// lost it, which the default `start` never does).
+    Done(io::Result<usize>, Option<Op>),
+    /// It is in flight under this key of [`Ops`]; its completion is reported by `poll`.
+    InFlight(OpKey),
+}
 
 /// Something any thread can call to end a blocked [`Driver::poll`] early.
 pub type DriverWaker = Arc<dyn Fn() + Send + Sync>;
@@ -29,6 +40,22 @@ pub trait Driver: 'static {
     /// When the operation cannot be started at all (the key is then not in flight and the core
     /// removes it).
     fn submit(&mut self, ops: &mut Ops, key: OpKey) -> io::Result<()>;
+    /// Starts operation `op` for a future that awaits it: finishes it at once when it can
+    /// (then it never enters `ops`), else puts it in `ops` and submits it.
+    ///
+    /// The default inserts and [`submit`](Driver::submit)s; a readiness driver overrides it to
+    /// try the syscall first, so an operation that completes at once costs no table entry,
+    /// wake-up or second poll.
+    fn start(&mut self, ops: &mut Ops, op: Op) -> Started {
+        let key = ops.insert(op, Owner::Future(None));
+        if let Err(e) = self.submit(ops, key) {
+            return Started::Done(Err(e), ops.remove(key));
+        }
+        match ops.take_completed(key) {
+            Some((res, op)) => Started::Done(res, Some(op)),
+            None => Started::InFlight(key),
+        }
+    }
     /// Asks for an in-flight operation to end early. Its completion is still reported (maybe
     /// from inside this call).
     fn cancel(&mut self, ops: &mut Ops, key: OpKey);
@@ -73,6 +100,10 @@ impl Interest {
     pub const WRITABLE: Interest = Interest(2);
     /// Both.
     pub const BOTH: Interest = Interest(3);
+    /// Reported only: the fd's read side is closed (hang-up, peer's FIN) or it is in error.
+    /// A final state: a readiness driver then never waits for another edge on it (a receive
+    /// that found the last bytes must not wait for an edge that the FIN already gave).
+    pub const CLOSED: Interest = Interest(4);
 
     /// True if readable is included.
     #[must_use]
@@ -84,6 +115,12 @@ impl Interest {
     #[must_use]
     pub const fn is_writable(self) -> bool {
         self.0 & 2 != 0
+    }
+
+    /// True if [`Interest::CLOSED`] is included.
+    #[must_use]
+    pub const fn is_closed(self) -> bool {
+        self.0 & 4 != 0
     }
 
     /// True if nothing is included.
@@ -104,7 +141,8 @@ impl Interest {
 pub struct Event {
     /// The token the fd was registered with.
     pub token: usize,
-    /// What is ready. Errors and hang-ups count as both (the retried syscall reports them).
+    /// What is ready. Errors and hang-ups count as both (the retried syscall reports them);
+    /// a selector adds [`Interest::CLOSED`] for them where it can tell.
     pub ready: Interest,
 }
 

@@ -12,9 +12,9 @@ use std::task::{Context, Poll};
 use loop_api::{BufResult, LocalBoxFuture, SockAddr};
 
 use crate::base_loop::IoCell;
-use crate::driver::Driver;
+use crate::driver::{Driver, Started};
 use crate::op::{AddrBuf, MsgBuf, Op};
-use crate::ops::{OpKey, Owner};
+use crate::ops::OpKey;
 use crate::sys::set_nonblocking;
 
 fn closed_error() -> io::Error {
@@ -74,13 +74,10 @@ impl<D: Driver> Future for OpFuture<D> {
                 let Some(io) = io.as_mut() else {
                     return Poll::Ready((Err(closed_error()), Some(op)));
                 };
-                let key = io.ops.insert(op, Owner::Future(None));
-                if let Err(e) = io.driver.submit(&mut io.ops, key) {
-                    return Poll::Ready((Err(e), io.ops.remove(key)));
-                }
-                if let Some((res, op)) = io.ops.take_completed(key) {
-                    return Poll::Ready((res, Some(op)));
-                }
+                let key = match io.driver.start(&mut io.ops, op) {
+                    Started::Done(res, op) => return Poll::Ready((res, op)),
+                    Started::InFlight(key) => key,
+                };
                 io.ops.set_waker(key, cx.waker());
                 this.state = OpState::Waiting(key);
                 Poll::Pending

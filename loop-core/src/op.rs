@@ -324,6 +324,22 @@ impl Op {
 }
 
 impl Op {
+    /// True when `res`, the result of [`Op::perform`] on a stream socket, shows that the fd
+    /// has no more readiness in [`Op::direction`]: a receive that got some bytes but did not
+    /// fill the buffer drained the receive queue, a send that took only part of the bytes
+    /// filled the send buffer. New data (or room) then raises a new edge, so a readiness
+    /// driver can wait for it instead of trying again (tokio's rule). Not true of datagram
+    /// sockets, where a receive gets one datagram of many.
+    pub fn drained_by(&self, res: &io::Result<usize>) -> bool {
+        match (self, res) {
+            (Op::Recv { buf, .. }, Ok(n)) => *n > 0 && buf.len() < buf.capacity(),
+            (Op::Send { buf, pos, .. }, Ok(n)) => pos + n < buf.len(),
+            _ => false,
+        }
+    }
+}
+
+impl Op {
     /// Records that the kernel wrote `n` bytes into a receiving op's buffer (and, for
     /// `RecvFrom`, the sender's address into its header). For completion drivers; readiness
     /// drivers get this done by [`Op::perform`].

@@ -12,9 +12,10 @@ use std::io;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
-use crate::driver::{Driver, DriverWaker, Event, Interest, Selector};
+use crate::driver::{Driver, DriverWaker, Event, Interest, Selector, Started};
 use crate::op::{Direction, Op};
-use crate::ops::{OpKey, Ops};
+use crate::ops::{OpKey, Ops, Owner};
+use crate::sys::is_stream_socket;
 
 #[derive(Debug, Default)]
 struct FdEntry {
@@ -24,9 +25,30 @@ struct FdEntry {
     /// Registered for both directions by its owner ([`Driver::own_fd`]), who says when the
     /// fd goes away: its edge-triggered registration stays valid, no re-arm is needed.
     owned: bool,
+    /// An owned stream socket: a short read or write proves it drained (see
+    /// [`Op::drained_by`]).
+    stream: bool,
+    /// What an owned fd may be ready for, as last seen: cleared when a syscall finds it
+    /// drained (`WouldBlock`, or a short read on a stream), set again by its next event. While
+    /// cleared, an op waits for the edge instead of trying a syscall that would fail.
+    /// Always true for fds that are not owned.
+    readable: bool,
+    writable: bool,
+    /// An event said the read side is closed or the fd is in error: final, the readiness
+    /// cache is no longer used.
+    closed: bool,
 }
 
 impl FdEntry {
+    /// An fd not seen yet: not registered, assumed ready.
+    fn fresh() -> Self {
+        FdEntry {
+            readable: true,
+            writable: true,
+            ..FdEntry::default()
+        }
+    }
+
     fn queue(&mut self, dir: Direction) -> &mut VecDeque<OpKey> {
         match dir {
             Direction::Read => &mut self.readers,
@@ -35,6 +57,9 @@ impl FdEntry {
     }
 
     fn interest(&self) -> Interest {
+        if self.owned {
+            return Interest::BOTH;
+        }
         let mut i = Interest::NONE;
         if !self.readers.is_empty() {
             i = i.union(Interest::READABLE);
@@ -43,6 +68,37 @@ impl FdEntry {
             i = i.union(Interest::WRITABLE);
         }
         i
+    }
+
+    /// False only when an owned fd is known to be drained in `dir`.
+    fn may_be_ready(&self, dir: Direction) -> bool {
+        if self.closed {
+            return true;
+        }
+        match dir {
+            Direction::Read => self.readable,
+            Direction::Write => self.writable,
+        }
+    }
+
+    fn set_ready(&mut self, dir: Direction, ready: bool) {
+        // Only owned fds keep a readiness cache: others are re-armed per wait instead.
+        let ready = ready || !self.owned;
+        match dir {
+            Direction::Read => self.readable = ready,
+            Direction::Write => self.writable = ready,
+        }
+    }
+
+    /// Notes what the result of trying `op` says about the fd's readiness.
+    fn note_result(&mut self, op: &Op, dir: Direction, res: &io::Result<usize>) {
+        let drained = match res {
+            Err(e) => e.kind() == io::ErrorKind::WouldBlock,
+            ok => self.stream && op.drained_by(ok),
+        };
+        if drained {
+            self.set_ready(dir, false);
+        }
     }
 }
 
@@ -68,14 +124,15 @@ impl FdTable {
     fn entry(&mut self, fd: RawFd) -> &mut FdEntry {
         let i = usize::try_from(fd).unwrap_or(0);
         if i >= self.entries.len() {
-            self.entries.resize_with(i + 1, FdEntry::default);
+            self.entries.resize_with(i + 1, FdEntry::fresh);
         }
         &mut self.entries[i]
     }
 
-    /// Takes the entry of `fd` out (leaving an empty one).
+    /// Takes the entry of `fd` out (leaving a fresh one).
     fn remove(&mut self, fd: RawFd) -> Option<FdEntry> {
-        self.get_mut(fd).map(std::mem::take)
+        self.get_mut(fd)
+            .map(|e| std::mem::replace(e, FdEntry::fresh()))
     }
 
     /// Takes every entry out.
@@ -161,24 +218,70 @@ impl<S: Selector> ReadinessDriver<S> {
         }
     }
 
-    /// Retries the ops waiting on `fd` in direction `dir`, in order, until one would block.
+    /// Retries the ops waiting on `fd` in direction `dir`, in order, until one would block
+    /// (or a short read shows the fd drained).
     fn retry(&mut self, ops: &mut Ops, fd: RawFd, dir: Direction) {
         let Some(entry) = self.fds.get_mut(fd) else {
             return;
         };
-        let queue = entry.queue(dir);
-        while let Some(&key) = queue.front() {
+        entry.set_ready(dir, true);
+        while let Some(&key) = entry.queue(dir).front() {
             let Some(op) = ops.op_mut(key) else {
-                queue.pop_front();
+                entry.queue(dir).pop_front();
                 continue;
             };
-            match op.perform(true) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                res => {
-                    queue.pop_front();
-                    ops.complete(key, res);
-                }
+            let res = op.perform(true);
+            entry.note_result(op, dir, &res);
+            if matches!(&res, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
+                break;
             }
+            entry.queue(dir).pop_front();
+            ops.complete(key, res);
+            if !entry.may_be_ready(dir) {
+                break;
+            }
+        }
+    }
+
+    /// Queues op `key` on its fd (it has to wait) and arms the fd if needed. On error the op
+    /// is not queued.
+    fn wait_for_readiness(
+        &mut self,
+        key: OpKey,
+        fd: RawFd,
+        dir: Direction,
+        is_watch: bool,
+    ) -> io::Result<()> {
+        let oneshot = self.selector.is_oneshot();
+        let entry = self.fds.entry(fd);
+        let armed_for_good = entry.owned && entry.registered && !oneshot;
+        let queue = entry.queue(dir);
+        let was_empty = queue.is_empty();
+        queue.push_back(key);
+        if ((was_empty && !armed_for_good) || is_watch)
+            && let Err(e) = self.arm(fd)
+        {
+            if let Some(entry) = self.fds.get_mut(fd) {
+                entry.queue(dir).retain(|k| *k != key);
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Tries `op` at once if nothing waits before it on its fd and direction and the fd may
+    /// be ready. `None`: it has to wait (it may have been tried and would block).
+    fn try_now(&mut self, op: &mut Op, fd: RawFd, dir: Direction) -> Option<io::Result<usize>> {
+        let entry = self.fds.entry(fd);
+        // Ops on one fd and direction complete in order: only try at once if none is waiting.
+        if !entry.queue(dir).is_empty() || !entry.may_be_ready(dir) {
+            return None;
+        }
+        let res = op.perform(false);
+        entry.note_result(op, dir, &res);
+        match res {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
+            res => Some(res),
         }
     }
 }
@@ -198,31 +301,29 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
         }
         let dir = op.direction();
         let is_watch = matches!(op, Op::PollReadable { .. } | Op::PollWritable { .. });
-        let oneshot = self.selector.is_oneshot();
-        let entry = self.fds.entry(fd);
-        let armed_for_good = entry.owned && entry.registered && !oneshot;
-        let queue = entry.queue(dir);
-        // Ops on one fd and direction complete in order: only try at once if none is waiting.
-        if queue.is_empty() {
-            match op.perform(false) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                res => {
-                    ops.complete(key, res);
-                    return Ok(());
-                }
-            }
+        if let Some(res) = self.try_now(op, fd, dir) {
+            ops.complete(key, res);
+            return Ok(());
         }
-        let was_empty = queue.is_empty();
-        queue.push_back(key);
-        if ((was_empty && !armed_for_good) || is_watch)
-            && let Err(e) = self.arm(fd)
-        {
-            if let Some(entry) = self.fds.get_mut(fd) {
-                entry.queue(dir).retain(|k| *k != key);
-            }
-            return Err(e);
+        self.wait_for_readiness(key, fd, dir, is_watch)
+    }
+
+    fn start(&mut self, ops: &mut Ops, mut op: Op) -> Started {
+        let fd = op.fd();
+        if fd < 0 {
+            return Started::Done(Err(io::Error::from_raw_os_error(libc::EBADF)), Some(op));
         }
-        Ok(())
+        let dir = op.direction();
+        let is_watch = matches!(op, Op::PollReadable { .. } | Op::PollWritable { .. });
+        // The common case: the syscall succeeds at once and the op never enters the table.
+        if let Some(res) = self.try_now(&mut op, fd, dir) {
+            return Started::Done(res, Some(op));
+        }
+        let key = ops.insert(op, Owner::Future(None));
+        match self.wait_for_readiness(key, fd, dir, is_watch) {
+            Ok(()) => Started::InFlight(key),
+            Err(e) => Started::Done(Err(e), ops.remove(key)),
+        }
     }
 
     fn own_fd(&mut self, fd: RawFd) -> io::Result<()> {
@@ -233,16 +334,22 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
         if fd < 0 {
             return Err(io::Error::from_raw_os_error(libc::EBADF));
         }
+        let stream = is_stream_socket(fd);
         let token = fd as usize;
-        let entry = self.fds.entry(fd);
         let res = match self.selector.register(fd, token, Interest::BOTH) {
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
                 self.selector.reregister(fd, token, Interest::BOTH)
             }
             other => other,
         };
+        let entry = self.fds.entry(fd);
         entry.registered = res.is_ok();
         entry.owned = res.is_ok();
+        entry.stream = res.is_ok() && stream;
+        // Registering reports what is ready now: until then, assume anything may be.
+        entry.readable = true;
+        entry.writable = true;
+        entry.closed = false;
         res
     }
 
@@ -291,6 +398,11 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
         let oneshot = self.selector.is_oneshot();
         for ev in &events {
             let fd = ev.token as RawFd;
+            if ev.ready.is_closed()
+                && let Some(entry) = self.fds.get_mut(fd)
+            {
+                entry.closed = true;
+            }
             if ev.ready.is_readable() {
                 self.retry(ops, fd, Direction::Read);
             }

@@ -54,6 +54,21 @@ pub(crate) fn file_identity(fd: RawFd) -> Option<(u64, u64)> {
     Some((st.st_dev as u64, st.st_ino as u64))
 }
 
+/// True if `fd` is a stream socket (`SO_TYPE` is `SOCK_STREAM`: TCP, a Unix stream).
+pub(crate) fn is_stream_socket(fd: RawFd) -> bool {
+    let mut ty: libc::c_int = 0;
+    let mut len = mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY (inside syscall!): `ty` and `len` are valid out-parameters of the right size.
+    let res = syscall!(getsockopt(
+        fd,
+        libc::SOL_SOCKET,
+        libc::SO_TYPE,
+        &mut ty as *mut libc::c_int as *mut libc::c_void,
+        &mut len
+    ));
+    res.is_ok() && ty == libc::SOCK_STREAM
+}
+
 /// The pending error of a socket (`SO_ERROR`), used to finish a non-blocking connect.
 pub(crate) fn take_socket_error(fd: RawFd) -> io::Result<()> {
     let mut err: libc::c_int = 0;

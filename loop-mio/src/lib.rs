@@ -95,6 +95,9 @@ impl Selector for MioSelector {
             if ev.is_writable() || ev.is_write_closed() || ev.is_error() {
                 ready = ready.union(Interest::WRITABLE);
             }
+            if ev.is_read_closed() || ev.is_error() {
+                ready = ready.union(Interest::CLOSED);
+            }
             events.push(Event {
                 token: ev.token().0,
                 ready,

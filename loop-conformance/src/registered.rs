@@ -1,0 +1,175 @@
+//! Sockets handed to the loop with `register_socket` (`LoopSocket`): a readiness backend keeps
+//! them armed and trusts a short read to mean "drained". These behaviours check the edges of
+//! that trust: the peer's FIN arriving with the last bytes, more data after a short read,
+//! large transfers that fill the send buffer, fd numbers reused after a registered socket
+//! closed, and giving a socket back with `into_inner`.
+
+use std::io::Write;
+use std::net::{Shutdown, TcpStream};
+use std::os::fd::AsRawFd;
+use std::rc::Rc;
+
+use loop_api::{EventLoop, LoopSocket};
+
+use crate::Factory;
+use crate::util::{block_on, close, new_loop, pattern, recv_exact, tcp_pair, thread_sleep};
+
+/// Receives on a registered socket until the peer closes.
+async fn recv_all(lp: &EventLoop, s: &LoopSocket<TcpStream>, cap: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let (res, buf) = lp.sock_recv(s, Vec::with_capacity(cap)).await;
+        match res {
+            Ok(0) => return out,
+            Ok(_) => out.extend_from_slice(&buf),
+            Err(e) => panic!("sock_recv failed: {e}"),
+        }
+    }
+}
+
+/// The last bytes and the FIN in one event: after the short read that takes the bytes, the
+/// next `sock_recv` gives 0 at once (it must not wait for an edge the FIN already gave), both
+/// when they were there before the socket was registered and when they arrive while a
+/// receive waits.
+pub fn registered_socket_sees_fin_after_short_read(factory: Factory) {
+    let lp = new_loop(factory);
+    // Already there when the socket is registered.
+    let (c, s) = tcp_pair();
+    (&s).write_all(b"abc").expect("write");
+    s.shutdown(Shutdown::Write).expect("shutdown");
+    let c = lp.register_socket(c).expect("register_socket");
+    let lp2 = lp.clone();
+    let got = block_on(&lp, async move { recv_all(&lp2, &c, 64).await });
+    assert_eq!(got, b"abc");
+    // Arriving together while the receive waits.
+    for _ in 0..20 {
+        let (c, s) = tcp_pair();
+        let c = lp.register_socket(c).expect("register_socket");
+        let writer = std::thread::spawn(move || {
+            thread_sleep(5);
+            (&s).write_all(b"xyz").expect("write");
+            s.shutdown(Shutdown::Write).expect("shutdown");
+            s
+        });
+        let lp2 = lp.clone();
+        let got = block_on(&lp, async move { recv_all(&lp2, &c, 64).await });
+        assert_eq!(got, b"xyz");
+        drop(writer.join().expect("writer thread"));
+    }
+    close(&lp);
+}
+
+/// A short read does not lose later data: bytes sent after a pause arrive at the next
+/// `sock_recv`, many times over.
+pub fn registered_socket_receives_after_short_read(factory: Factory) {
+    let lp = new_loop(factory);
+    let (c, s) = tcp_pair();
+    let c = lp.register_socket(c).expect("register_socket");
+    let writer = std::thread::spawn(move || {
+        for i in 0..20u8 {
+            (&s).write_all(&[i; 3]).expect("write");
+            thread_sleep(2);
+        }
+        s.shutdown(Shutdown::Write).expect("shutdown");
+        s
+    });
+    let lp2 = lp.clone();
+    let got = block_on(&lp, async move { recv_all(&lp2, &c, 1024).await });
+    let want: Vec<u8> = (0..20u8).flat_map(|i| [i; 3]).collect();
+    assert_eq!(got, want);
+    drop(writer.join().expect("writer thread"));
+    close(&lp);
+}
+
+/// 4 MiB each way at once between two registered sockets on one loop: sends that fill the
+/// send buffer wait for room and resume, receives keep up, every byte arrives in order.
+pub fn registered_sockets_transfer_both_ways(factory: Factory) {
+    let lp = new_loop(factory);
+    let (a, b) = tcp_pair();
+    let a = Rc::new(lp.register_socket(a).expect("register_socket"));
+    let b = Rc::new(lp.register_socket(b).expect("register_socket"));
+    let up = pattern(4 << 20, 3);
+    let down = pattern(4 << 20, 4);
+    let (up2, down2) = (up.clone(), down.clone());
+    let lp2 = lp.clone();
+    let (at_b, at_a) = block_on(&lp, async move {
+        let side = |me: Rc<LoopSocket<TcpStream>>, out: Vec<u8>| {
+            let lp = lp2.clone();
+            lp2.create_task(async move {
+                let sender = {
+                    let (lp, me) = (lp.clone(), me.clone());
+                    lp.clone()
+                        .create_task(async move {
+                            let (res, _) = lp.sock_sendall(&me, out).await;
+                            res.expect("sock_sendall");
+                            me.shutdown(Shutdown::Write).expect("shutdown");
+                        })
+                        .expect("create_task")
+                };
+                let got = recv_all(&lp, &me, 16 * 1024).await;
+                sender.await.expect("sender task");
+                got
+            })
+            .expect("create_task")
+        };
+        let ta = side(a, up2);
+        let tb = side(b, down2);
+        (ta.await.expect("side a"), tb.await.expect("side b"))
+    });
+    assert!(at_b == down, "b->a data differs ({} bytes)", at_b.len());
+    assert!(at_a == up, "a->b data differs ({} bytes)", at_a.len());
+    close(&lp);
+}
+
+/// Writes `data` on `s` from another thread after a short pause.
+fn write_later(s: &Rc<TcpStream>, data: &'static [u8]) {
+    let s = s.try_clone().expect("try_clone");
+    std::thread::spawn(move || {
+        thread_sleep(5);
+        (&s).write_all(data).expect("write");
+    });
+}
+
+/// A registered socket's fd number, reused by a new socket after the first one was dropped,
+/// works as the new socket, registered or borrowed; `into_inner` gives back a socket that
+/// still works with the plain `sock_*` calls.
+pub fn registered_fd_reuse_and_into_inner(factory: Factory) {
+    let lp = new_loop(factory);
+    for round in 0..10u8 {
+        let (c, s) = tcp_pair();
+        let fd = c.as_raw_fd();
+        let c = lp.register_socket(c).expect("register_socket");
+        (&s).write_all(&[round]).expect("write");
+        let lp2 = lp.clone();
+        let (n, c) = block_on(&lp, async move {
+            let (res, _) = lp2.sock_recv(&c, Vec::with_capacity(8)).await;
+            (res.expect("sock_recv"), c)
+        });
+        assert_eq!(n, 1);
+        drop(c);
+        drop(s);
+        // The next socket most likely gets the same number; either way it must work.
+        let (c2, s2) = tcp_pair();
+        let reused = c2.as_raw_fd() == fd;
+        let s2 = Rc::new(s2);
+        let registered = round % 2 == 0;
+        let lp2 = lp.clone();
+        let got = block_on(&lp, async move {
+            let mut got = Vec::new();
+            if registered {
+                let c2 = lp2.register_socket(c2).expect("register_socket");
+                write_later(&s2, b"hello");
+                got.extend(recv_exact(&lp2, &c2, 5).await);
+                let back = c2.into_inner();
+                write_later(&s2, b"world");
+                got.extend(recv_exact(&lp2, &back, 5).await);
+            } else {
+                write_later(&s2, b"helloworld");
+                got.extend(recv_exact(&lp2, &c2, 10).await);
+            }
+            got
+        });
+        assert_eq!(got, b"helloworld", "round {round} (fd reused: {reused})");
+    }
+    close(&lp);
+}
