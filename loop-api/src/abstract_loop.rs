@@ -6,6 +6,7 @@ use std::os::fd::{OwnedFd, RawFd};
 use std::process::Command;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use crate::context::{ExceptionContext, ExceptionHandler};
@@ -15,6 +16,7 @@ use crate::handle::{Handle, TimerHandle};
 use crate::pipe::{PipeReader, PipeWriter};
 use crate::process::Process;
 use crate::remote::LoopHandle;
+use crate::sock_op::{SockOp, SockOpId, SockOpPoll};
 use crate::task::Runnable;
 use crate::{BufResult, LocalBoxFuture};
 use socket2::SockAddr;
@@ -139,6 +141,40 @@ pub trait AbstractEventLoop {
         offset: u64,
         count: Option<u64>,
     ) -> LocalBoxFuture<io::Result<u64>>;
+
+    /// Starts `op` for a future polled with `cx` (the allocation-free path of
+    /// `EventLoop::sock_recv`/`sock_sendall`; see [`SockOp`]): `Done` if it finished at once,
+    /// else `Pending` with an id for [`poll_sock_op`](Self::poll_sock_op), the waker of `cx`
+    /// being woken at completion. A `Recv` applies `sock_recv`'s rules (a buffer without
+    /// capacity is `InvalidInput`; the buffer is cleared first; bytes a cancelled receive left
+    /// come first).
+    ///
+    /// The default answers `Unsupported` and the caller uses the boxed primitives instead.
+    fn start_sock_op(&self, op: SockOp, cx: &mut Context<'_>) -> SockOpPoll {
+        let _ = cx;
+        SockOpPoll::Unsupported(op)
+    }
+    /// Polls an operation [`start_sock_op`](Self::start_sock_op) left pending. `Ready` once
+    /// (the id is then forgotten).
+    fn poll_sock_op(
+        &self,
+        id: SockOpId,
+        cx: &mut Context<'_>,
+    ) -> Poll<(io::Result<usize>, Option<SockOp>)> {
+        let _ = (id, cx);
+        Poll::Ready((
+            Err(io::Error::other(
+                "poll_sock_op: no such operation on this loop",
+            )),
+            None,
+        ))
+    }
+    /// Gives up a pending operation (its future was dropped): the loop cancels it and keeps its
+    /// buffer until the OS is done with it; bytes it received are not lost (they go to the next
+    /// receive on the socket).
+    fn drop_sock_op(&self, id: SockOpId) {
+        let _ = id;
+    }
 
     /// Sets (or with `None`, resets to the default) the exception handler.
     fn set_exception_handler(&self, handler: Option<ExceptionHandler>);

@@ -17,6 +17,7 @@ use crate::handle::{Handle, TimerHandle};
 use crate::process::Process;
 use crate::remote::LoopHandle;
 use crate::running::{self, RunningGuard};
+use crate::sock_op::{SockRecv, SockSendAll};
 use crate::task::{AnyTask, Runnable, Task, TaskCell};
 
 /// The loop a user holds: a cheap, cloneable, `!Send` handle to an `Rc<dyn AbstractEventLoop>`.
@@ -350,7 +351,7 @@ impl EventLoop {
         s: &TcpStream,
         buf: Vec<u8>,
     ) -> impl Future<Output = (io::Result<usize>, Vec<u8>)> + use<> {
-        self.inner.sock_recv(s.as_raw_fd(), buf)
+        SockRecv::new(self.inner.clone(), s.as_raw_fd(), buf)
     }
 
     /// Sends all of `buf`. The buffer is returned in every case.
@@ -359,7 +360,7 @@ impl EventLoop {
         s: &TcpStream,
         buf: Vec<u8>,
     ) -> impl Future<Output = (io::Result<()>, Vec<u8>)> + use<> {
-        self.inner.sock_sendall(s.as_raw_fd(), buf)
+        SockSendAll::new(self.inner.clone(), s.as_raw_fd(), buf)
     }
 
     /// Sets the exception handler; `None` restores the default (print to stderr).

@@ -40,6 +40,7 @@ mod policy;
 mod process;
 mod remote;
 mod running;
+mod sock_op;
 mod task;
 mod timeout;
 
@@ -59,6 +60,7 @@ pub use policy::LoopPolicy;
 pub use process::{ChildProcess, Communicated, Process, shell_command};
 pub use remote::{LoopHandle, ThreadSafeScheduler};
 pub use running::{Sleep, YieldNow, get_running_loop, sleep, yield_now};
+pub use sock_op::{SockOp, SockOpId, SockOpPoll};
 pub use task::{AnyTask, Runnable, Task};
 pub use timeout::{Elapsed, WaitFor, wait_for};
 

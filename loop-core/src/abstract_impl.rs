@@ -13,6 +13,8 @@ use loop_api::{
     LoopError, LoopHandle, Process, Runnable, SockAddr, TimerCancelled, TimerHandle,
 };
 use loop_api::{Executor, PipeReader, PipeWriter, shutdown_in_thread};
+use loop_api::{SockOp, SockOpId, SockOpPoll};
+use std::task::{Context, Poll};
 
 use crate::base_loop::BaseEventLoop;
 use crate::driver::Driver;
@@ -132,6 +134,22 @@ impl<D: Driver> AbstractEventLoop for BaseEventLoop<D> {
             return closed_future((Err(closed_io()), buf));
         }
         net::sock_sendall(self.io.clone(), sock, buf)
+    }
+
+    fn start_sock_op(&self, op: SockOp, cx: &mut Context<'_>) -> SockOpPoll {
+        crate::sock_op::start(&self.io, op, cx)
+    }
+
+    fn poll_sock_op(
+        &self,
+        id: SockOpId,
+        cx: &mut Context<'_>,
+    ) -> Poll<(io::Result<usize>, Option<SockOp>)> {
+        crate::sock_op::poll(&self.io, id, cx)
+    }
+
+    fn drop_sock_op(&self, id: SockOpId) {
+        crate::sock_op::drop_op(&self.io, id);
     }
 
     fn sock_send(&self, sock: RawFd, buf: Vec<u8>) -> LocalBoxFuture<BufResult<usize>> {

@@ -54,6 +54,7 @@ mod process;
 mod readiness;
 mod shared;
 mod signals;
+mod sock_op;
 mod sys;
 mod timers;
 mod virtual_time;

@@ -20,6 +20,9 @@ const WAKE_TOKEN: u64 = u64::MAX;
 const CANCEL_TOKEN: u64 = u64::MAX - 1;
 /// Submission queue size.
 const ENTRIES: u32 = 256;
+/// `IORING_RECVSEND_POLL_FIRST` (Linux 5.19; ignored before): the kernel arms its readiness
+/// poll at once instead of first trying a receive that would find no data.
+const RECVSEND_POLL_FIRST: u16 = 1;
 /// How long closing the loop waits for cancelled operations to complete.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
@@ -40,6 +43,10 @@ pub struct UringDriver {
     /// Completions taken off the ring early (to make room when the kernel said EBUSY), not
     /// yet reported.
     reaped: Vec<(u64, i32)>,
+    /// By fd: the last receive got some bytes but did not fill its buffer, so the socket was
+    /// drained and the next receive is sent with [`RECVSEND_POLL_FIRST`]. Only a hint: a
+    /// wrong one (a reused fd number) costs a poll that fires at once, never correctness.
+    drained: Vec<bool>,
 }
 
 impl std::fmt::Debug for UringDriver {
@@ -86,6 +93,7 @@ impl UringDriver {
             wake_armed: false,
             defer_taskrun,
             reaped: Vec::new(),
+            drained: Vec::new(),
         })
     }
 
@@ -185,6 +193,10 @@ impl UringDriver {
                         // SAFETY: for a receive, the kernel wrote `n` bytes into the spare
                         // capacity (and the address into the header) it was given.
                         unsafe { op.assume_received(*n) };
+                        if let Op::Recv { fd, .. } = &*op {
+                            let drained = op.drained_by(&result);
+                            set_hint(&mut self.drained, *fd, drained);
+                        }
                     }
                     ops.complete(key, result);
                 }
@@ -203,8 +215,21 @@ impl UringDriver {
     }
 }
 
-/// The SQE for `op`, pointing into the op's heap-allocated buffers.
-fn sqe_for(op: &mut Op) -> squeue::Entry {
+/// Sets the hint of `fd` in `hints` (growing it as needed).
+fn set_hint(hints: &mut Vec<bool>, fd: i32, on: bool) {
+    let Ok(i) = usize::try_from(fd) else { return };
+    if i >= hints.len() {
+        if !on {
+            return;
+        }
+        hints.resize(i + 1, false);
+    }
+    hints[i] = on;
+}
+
+/// The SQE for `op`, pointing into the op's heap-allocated buffers. `drained`: the hints of
+/// [`UringDriver::drained`].
+fn sqe_for(op: &mut Op, drained: &[bool]) -> squeue::Entry {
     match op {
         Op::Accept { fd, addr } => {
             addr.len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
@@ -219,7 +244,14 @@ fn sqe_for(op: &mut Op) -> squeue::Entry {
         Op::Recv { fd, buf } => {
             let spare = buf.spare_capacity_mut();
             let len = spare.len().min(u32::MAX as usize) as u32;
-            opcode::Recv::new(Fd(*fd), spare.as_mut_ptr().cast(), len).build()
+            let poll_first = usize::try_from(*fd)
+                .ok()
+                .and_then(|i| drained.get(i).copied())
+                .unwrap_or(false);
+            let ioprio = if poll_first { RECVSEND_POLL_FIRST } else { 0 };
+            opcode::Recv::new(Fd(*fd), spare.as_mut_ptr().cast(), len)
+                .ioprio(ioprio)
+                .build()
         }
         Op::Send { fd, buf, pos } => {
             let rest = &buf[(*pos).min(buf.len())..];
@@ -248,7 +280,7 @@ impl Driver for UringDriver {
         let Some(op) = ops.op_mut(key) else {
             return Ok(());
         };
-        let entry = sqe_for(op).user_data(key.0 as u64);
+        let entry = sqe_for(op, &self.drained).user_data(key.0 as u64);
         // SAFETY: the entry points into `ops[key]`'s heap buffers, which the core keeps until
         // `complete(key)` (the type's invariant).
         unsafe { self.push(&entry)? };

@@ -1,0 +1,228 @@
+//! A loop that does not implement the allocation-free socket primitives (`start_sock_op`,
+//! `poll_sock_op`, `drop_sock_op`: a third-party `AbstractEventLoop` written before them)
+//! still gets working `EventLoop::sock_recv`/`sock_sendall`: they fall back to its boxed
+//! `sock_recv`/`sock_send`. Checked here by wrapping a mio loop in a delegate that keeps the
+//! trait's defaults for those three methods and counts the boxed calls.
+
+use std::cell::Cell;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{OwnedFd, RawFd};
+use std::process::Command;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use loop_api::{
+    AbstractEventLoop, EventLoop, ExceptionContext, ExceptionHandler, Handle, LocalBoxFuture,
+    LoopError, LoopHandle, Process, Runnable, SockAddr, TimerHandle,
+};
+
+struct Delegate {
+    inner: EventLoop,
+    boxed_calls: Rc<Cell<usize>>,
+}
+
+impl Delegate {
+    fn i(&self) -> &dyn AbstractEventLoop {
+        self.inner.as_abstract()
+    }
+}
+
+impl AbstractEventLoop for Delegate {
+    fn run_forever(&self) -> Result<(), LoopError> {
+        self.i().run_forever()
+    }
+    fn stop(&self) {
+        self.i().stop()
+    }
+    fn is_running(&self) -> bool {
+        self.i().is_running()
+    }
+    fn is_closed(&self) -> bool {
+        self.i().is_closed()
+    }
+    fn close(&self) -> Result<(), LoopError> {
+        self.i().close()
+    }
+    fn call_soon(&self, handle: Handle) -> Result<(), LoopError> {
+        self.i().call_soon(handle)
+    }
+    fn call_at(&self, when: Instant, handle: Handle) -> Result<TimerHandle, LoopError> {
+        self.i().call_at(when, handle)
+    }
+    fn time(&self) -> Instant {
+        self.i().time()
+    }
+    fn handle(&self) -> LoopHandle {
+        self.i().handle()
+    }
+    fn spawn(&self, task: Rc<dyn Runnable>) -> Result<(), LoopError> {
+        self.i().spawn(task)
+    }
+    fn all_tasks(&self) -> Vec<Rc<dyn Runnable>> {
+        self.i().all_tasks()
+    }
+    fn add_reader(&self, fd: RawFd, cb: Box<dyn FnMut() + 'static>) -> Result<(), LoopError> {
+        self.i().add_reader(fd, cb)
+    }
+    fn remove_reader(&self, fd: RawFd) -> bool {
+        self.i().remove_reader(fd)
+    }
+    fn add_writer(&self, fd: RawFd, cb: Box<dyn FnMut() + 'static>) -> Result<(), LoopError> {
+        self.i().add_writer(fd, cb)
+    }
+    fn remove_writer(&self, fd: RawFd) -> bool {
+        self.i().remove_writer(fd)
+    }
+    fn run_in_executor(&self, job: Box<dyn FnOnce() + Send + 'static>) -> Result<(), LoopError> {
+        self.i().run_in_executor(job)
+    }
+    fn sock_accept(&self, l: RawFd) -> LocalBoxFuture<io::Result<(TcpStream, SocketAddr)>> {
+        self.i().sock_accept(l)
+    }
+    fn sock_connect(&self, addr: SocketAddr) -> LocalBoxFuture<io::Result<TcpStream>> {
+        self.i().sock_connect(addr)
+    }
+    fn sock_recv(&self, sock: RawFd, buf: Vec<u8>) -> LocalBoxFuture<(io::Result<usize>, Vec<u8>)> {
+        self.boxed_calls.set(self.boxed_calls.get() + 1);
+        self.i().sock_recv(sock, buf)
+    }
+    fn sock_sendall(&self, sock: RawFd, buf: Vec<u8>) -> LocalBoxFuture<(io::Result<()>, Vec<u8>)> {
+        self.boxed_calls.set(self.boxed_calls.get() + 1);
+        self.i().sock_sendall(sock, buf)
+    }
+    fn sock_send(&self, sock: RawFd, buf: Vec<u8>) -> LocalBoxFuture<(io::Result<usize>, Vec<u8>)> {
+        self.boxed_calls.set(self.boxed_calls.get() + 1);
+        self.i().sock_send(sock, buf)
+    }
+    fn sock_accept_raw(&self, l: RawFd) -> LocalBoxFuture<io::Result<(OwnedFd, SockAddr)>> {
+        self.i().sock_accept_raw(l)
+    }
+    fn sock_connect_raw(
+        &self,
+        sock: OwnedFd,
+        addr: SockAddr,
+    ) -> LocalBoxFuture<io::Result<OwnedFd>> {
+        self.i().sock_connect_raw(sock, addr)
+    }
+    fn sock_recvfrom(
+        &self,
+        sock: RawFd,
+        buf: Vec<u8>,
+    ) -> LocalBoxFuture<loop_api::BufResult<(usize, SockAddr)>> {
+        self.i().sock_recvfrom(sock, buf)
+    }
+    fn sock_sendto(
+        &self,
+        sock: RawFd,
+        buf: Vec<u8>,
+        addr: SockAddr,
+    ) -> LocalBoxFuture<(io::Result<usize>, Vec<u8>)> {
+        self.i().sock_sendto(sock, buf, addr)
+    }
+    fn sock_sendfile(
+        &self,
+        sock: RawFd,
+        file: RawFd,
+        offset: u64,
+        count: Option<u64>,
+    ) -> LocalBoxFuture<io::Result<u64>> {
+        self.i().sock_sendfile(sock, file, offset, count)
+    }
+    fn set_exception_handler(&self, handler: Option<ExceptionHandler>) {
+        self.i().set_exception_handler(handler)
+    }
+    fn call_exception_handler(&self, context: &ExceptionContext) {
+        self.i().call_exception_handler(context)
+    }
+    fn set_debug(&self, on: bool) {
+        self.i().set_debug(on)
+    }
+    fn get_debug(&self) -> bool {
+        self.i().get_debug()
+    }
+    fn slow_callback_duration(&self) -> Duration {
+        self.i().slow_callback_duration()
+    }
+    fn set_slow_callback_duration(&self, threshold: Duration) {
+        self.i().set_slow_callback_duration(threshold)
+    }
+    fn backend_name(&self) -> &'static str {
+        "delegate"
+    }
+    fn add_signal_handler(
+        &self,
+        sig: i32,
+        cb: Box<dyn FnMut() + 'static>,
+    ) -> Result<(), LoopError> {
+        self.i().add_signal_handler(sig, cb)
+    }
+    fn remove_signal_handler(&self, sig: i32) -> bool {
+        self.i().remove_signal_handler(sig)
+    }
+    fn subprocess_exec(&self, cmd: Command) -> Result<Process, LoopError> {
+        self.i().subprocess_exec(cmd)
+    }
+}
+
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
+}
+
+#[test]
+fn sock_recv_and_sendall_fall_back_to_the_boxed_primitives() {
+    let calls = Rc::new(Cell::new(0));
+    let lp = EventLoop::new(Delegate {
+        inner: loop_mio::new_event_loop().expect("mio loop"),
+        boxed_calls: calls.clone(),
+    });
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("local_addr");
+    let data = pattern(1 << 20);
+    let want = data.clone();
+    // A plain thread echoes back what it gets.
+    let echo = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().expect("accept");
+        let mut buf = vec![0; 64 * 1024];
+        loop {
+            let n = s.read(&mut buf).expect("read");
+            if n == 0 {
+                return;
+            }
+            s.write_all(&buf[..n]).expect("write");
+        }
+    });
+    let lp2 = lp.clone();
+    let got = lp
+        .run_until_complete(async move {
+            let c = TcpStream::connect(addr).expect("connect");
+            // A receive given up before anything arrived loses nothing.
+            drop(lp2.sock_recv(&c, Vec::with_capacity(16)));
+            let sender = {
+                let (lp, c) = (lp2.clone(), c.try_clone().expect("try_clone"));
+                lp2.create_task(async move {
+                    let (res, _) = lp.sock_sendall(&c, data).await;
+                    res.expect("sock_sendall");
+                })
+                .expect("create_task")
+            };
+            let mut got = Vec::new();
+            while got.len() < 1 << 20 {
+                let (res, buf) = lp2.sock_recv(&c, Vec::with_capacity(64 * 1024)).await;
+                assert!(res.expect("sock_recv") > 0, "early end of stream");
+                got.extend_from_slice(&buf);
+            }
+            sender.await.expect("sender");
+            c.shutdown(std::net::Shutdown::Write).expect("shutdown");
+            got
+        })
+        .expect("run_until_complete");
+    echo.join().expect("echo thread");
+    assert!(got == want, "echoed bytes differ ({} bytes)", got.len());
+    assert!(
+        calls.get() >= 2,
+        "the boxed primitives were not used ({} calls)",
+        calls.get()
+    );
+    lp.close().expect("close");
+}
