@@ -85,36 +85,44 @@ impl OpFuture {
     }
 
     fn poll_op(&mut self, cx: &mut Context<'_>) -> Poll<(io::Result<usize>, Option<SockOp>)> {
-        loop {
-            match std::mem::replace(&mut self.state, State::Finished) {
-                State::Start(op) => match self.lp.start_sock_op(op, cx) {
-                    SockOpPoll::Done(res, op) => return Poll::Ready((res, op)),
-                    SockOpPoll::Pending(id) => {
-                        self.state = State::Waiting(id);
-                        return Poll::Pending;
-                    }
-                    SockOpPoll::Unsupported(op) => {
-                        self.state = State::Fallback(fallback(&*self.lp, op));
-                    }
-                },
-                State::Waiting(id) => {
-                    let polled = self.lp.poll_sock_op(id, cx);
-                    if polled.is_pending() {
-                        self.state = State::Waiting(id);
-                    }
-                    return polled;
+        // The waiting state is polled in place: no move of the state per poll.
+        match &mut self.state {
+            State::Waiting(id) => {
+                let polled = self.lp.poll_sock_op(*id, cx);
+                if polled.is_ready() {
+                    self.state = State::Finished;
                 }
-                State::Fallback(mut fut) => {
-                    let polled = fut.as_mut().poll(cx);
-                    if polled.is_pending() {
-                        self.state = State::Fallback(fut);
-                    }
-                    return polled;
+                return polled;
+            }
+            State::Fallback(fut) => {
+                let polled = fut.as_mut().poll(cx);
+                if polled.is_ready() {
+                    self.state = State::Finished;
                 }
-                State::Finished => {
-                    let e = io::Error::other("socket operation polled after it finished");
-                    return Poll::Ready((Err(e), None));
+                return polled;
+            }
+            State::Start(_) => {}
+            State::Finished => {
+                let e = io::Error::other("socket operation polled after it finished");
+                return Poll::Ready((Err(e), None));
+            }
+        }
+        let State::Start(op) = std::mem::replace(&mut self.state, State::Finished) else {
+            unreachable!("matched just above")
+        };
+        match self.lp.start_sock_op(op, cx) {
+            SockOpPoll::Done(res, op) => Poll::Ready((res, op)),
+            SockOpPoll::Pending(id) => {
+                self.state = State::Waiting(id);
+                Poll::Pending
+            }
+            SockOpPoll::Unsupported(op) => {
+                let mut fut = fallback(&*self.lp, op);
+                let polled = fut.as_mut().poll(cx);
+                if polled.is_pending() {
+                    self.state = State::Fallback(fut);
                 }
+                polled
             }
         }
     }

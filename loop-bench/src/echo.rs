@@ -69,6 +69,10 @@ pub fn echo_servers(exe: &Path, root: &Path) -> (Vec<ServerSpec>, Vec<String>) {
         });
     }
     v.push(ServerSpec {
+        name: "raw-mio".into(),
+        argv: vec![exe.clone(), "serve".into(), "echo".into(), "raw-mio".into()],
+    });
+    v.push(ServerSpec {
         name: "tokio".into(),
         argv: vec![exe, "serve".into(), "echo".into(), "tokio".into()],
     });

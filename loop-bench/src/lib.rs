@@ -18,6 +18,7 @@ pub mod http;
 pub mod micro;
 pub mod native;
 pub mod procfs;
+pub mod raw_echo;
 pub mod report;
 pub mod report_text;
 pub mod servers;

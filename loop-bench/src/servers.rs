@@ -35,7 +35,7 @@ pub fn listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
 }
 
 /// Serves `kind` (`echo`, `echo-streams` or `http`) with `server` (`mio`, `polling`, `uring`,
-/// `tokio`) on `addr` until killed. Prints `listening on ADDR` once ready.
+/// `tokio`, or for echo `raw-mio`: the floor, see [`crate::raw_echo`]) on `addr` until killed. Prints `listening on ADDR` once ready.
 ///
 /// # Errors
 /// An unknown kind or server, the bind failing, the loop failing.
@@ -44,6 +44,7 @@ pub fn serve(kind: &str, server: &str, addr: SocketAddr) -> Result<(), Box<dyn s
     let local = l.local_addr()?;
     match (kind, server) {
         ("echo", "tokio") => tokio_serve(l, local, tokio_echo),
+        ("echo", "raw-mio") => Ok(crate::raw_echo::serve(l, local)?),
         ("http", "tokio") => tokio_serve(l, local, tokio_http),
         ("echo-streams", backend) => {
             drop(l);
