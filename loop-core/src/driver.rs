@@ -188,4 +188,41 @@ pub trait Selector: 'static {
     fn is_oneshot(&self) -> bool {
         false
     }
+    /// Registers `fd` for good: both directions, edge-triggered, never disarmed by an event.
+    /// Used for fds whose owner says when they go away ([`Driver::own_fd`]), so waiting on them
+    /// costs no re-arm. `Ok(false)`: this selector has no such mode (poll(2)); the fd is then
+    /// handled like any other.
+    ///
+    /// The default registers as usual on an edge-triggered selector and declines on a one-shot
+    /// one. A one-shot selector whose OS mechanism also has an edge mode overrides it.
+    ///
+    /// # Errors
+    /// The OS refusing to watch the fd.
+    fn register_for_good(&mut self, fd: RawFd, token: usize) -> io::Result<bool> {
+        if self.is_oneshot() {
+            return Ok(false);
+        }
+        match self.register(fd, token, Interest::BOTH) {
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+                self.reregister(fd, token, Interest::BOTH)
+            }
+            other => other,
+        }
+        .map(|()| true)
+    }
+    /// Re-arms an fd registered with [`register_for_good`](Selector::register_for_good), in
+    /// the same mode (re-evaluating its readiness, as `reregister` does).
+    ///
+    /// # Errors
+    /// As `reregister`.
+    fn reregister_for_good(&mut self, fd: RawFd, token: usize) -> io::Result<()> {
+        self.reregister(fd, token, Interest::BOTH)
+    }
+    /// True if events carry [`Interest::CLOSED`] when the peer closed its side (epoll's
+    /// `EPOLLRDHUP`, kqueue's `EV_EOF`). Only then may the driver trust a short read on a stream
+    /// socket to mean "drained": without it, the FIN that came with the last bytes would give
+    /// no later edge. The default, false, is always safe.
+    fn reports_read_closed(&self) -> bool {
+        false
+    }
 }

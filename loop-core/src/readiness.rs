@@ -189,6 +189,16 @@ impl<S: Selector> ReadinessDriver<S> {
             return Ok(());
         }
         let token = fd as usize;
+        if entry.owned {
+            let res = match self.selector.reregister_for_good(fd, token) {
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                    self.selector.register_for_good(fd, token).map(drop)
+                }
+                other => other,
+            };
+            entry.registered = res.is_ok();
+            return res;
+        }
         let res = if entry.registered {
             match self.selector.reregister(fd, token, interest) {
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
@@ -252,9 +262,8 @@ impl<S: Selector> ReadinessDriver<S> {
         dir: Direction,
         is_watch: bool,
     ) -> io::Result<()> {
-        let oneshot = self.selector.is_oneshot();
         let entry = self.fds.entry(fd);
-        let armed_for_good = entry.owned && entry.registered && !oneshot;
+        let armed_for_good = entry.owned && entry.registered;
         let queue = entry.queue(dir);
         let was_empty = queue.is_empty();
         queue.push_back(key);
@@ -327,30 +336,24 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
     }
 
     fn own_fd(&mut self, fd: RawFd) -> io::Result<()> {
-        if self.selector.is_oneshot() {
-            // A one-shot registration is re-armed per operation anyway.
-            return Ok(());
-        }
         if fd < 0 {
             return Err(io::Error::from_raw_os_error(libc::EBADF));
         }
-        let stream = is_stream_socket(fd);
-        let token = fd as usize;
-        let res = match self.selector.register(fd, token, Interest::BOTH) {
-            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
-                self.selector.reregister(fd, token, Interest::BOTH)
-            }
-            other => other,
-        };
+        let for_good = self.selector.register_for_good(fd, fd as usize)?;
+        if !for_good {
+            // No edge mode (poll(2)): a one-shot registration is re-armed per operation.
+            return Ok(());
+        }
+        let stream = self.selector.reports_read_closed() && is_stream_socket(fd);
         let entry = self.fds.entry(fd);
-        entry.registered = res.is_ok();
-        entry.owned = res.is_ok();
-        entry.stream = res.is_ok() && stream;
+        entry.registered = true;
+        entry.owned = true;
+        entry.stream = stream;
         // Registering reports what is ready now: until then, assume anything may be.
         entry.readable = true;
         entry.writable = true;
         entry.closed = false;
-        res
+        Ok(())
     }
 
     fn release_fd(&mut self, ops: &mut Ops, fd: RawFd) {
@@ -410,8 +413,13 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
                 self.retry(ops, fd, Direction::Write);
             }
             // A one-shot registration is now disarmed: re-arm it for the ops still waiting
-            // (if that fails, the fd is gone; its ops fail with the error).
-            if oneshot && let Err(e) = self.arm(fd) {
+            // (if that fails, the fd is gone; its ops fail with the error). Owned fds are
+            // registered for good.
+            let owned = self.fds.get_mut(fd).is_some_and(|e| e.owned);
+            if oneshot
+                && !owned
+                && let Err(e) = self.arm(fd)
+            {
                 self.fail_waiters(ops, fd, &e);
             }
         }

@@ -106,6 +106,11 @@ impl Selector for MioSelector {
         Ok(())
     }
 
+    fn reports_read_closed(&self) -> bool {
+        // mio registers with EPOLLRDHUP (kqueue: EV_EOF) and reports it as read-closed.
+        true
+    }
+
     fn waker(&self) -> DriverWaker {
         let waker = self.waker.clone();
         Arc::new(move || {

@@ -19,7 +19,9 @@
 //!
 //! Registrations are one-shot (poll(2) has no edge-triggered mode), so
 //! [`Selector::is_oneshot`] is true and the driver re-arms an fd after each event while
-//! operations still wait on it.
+//! operations still wait on it. Sockets the loop owns (`EventLoop::register_socket`, loop-net's
+//! types) are registered edge-triggered instead where the OS has that mode (epoll, kqueue):
+//! no re-arm per operation.
 #![deny(missing_docs)]
 
 use std::collections::HashMap;
@@ -273,6 +275,36 @@ impl Selector for PollingSelector {
 
     fn is_oneshot(&self) -> bool {
         true
+    }
+
+    /// Edge-triggered where the OS has it (epoll, kqueue), so an owned socket is never re-armed;
+    /// poll(2) and event ports decline and stay one-shot.
+    fn register_for_good(&mut self, fd: RawFd, token: usize) -> io::Result<bool> {
+        if !matches!(self.mechanism, Mechanism::Epoll | Mechanism::Kqueue) {
+            return Ok(false);
+        }
+        check_fd(fd)?;
+        let ev = to_polling(token, Interest::BOTH);
+        // SAFETY: as in `register`: a registration that outlives its fd is harmless here, and
+        // an owned fd is deregistered (`release_fd`) before its owner closes it.
+        let res = unsafe { self.poller.add_with_mode(fd, ev, polling::PollMode::Edge) };
+        match res.map_err(with_errno) {
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+                self.reregister_for_good(fd, token)?;
+            }
+            other => other?,
+        }
+        Ok(true)
+    }
+
+    fn reregister_for_good(&mut self, fd: RawFd, token: usize) -> io::Result<()> {
+        check_fd(fd)?;
+        let ev = to_polling(token, Interest::BOTH);
+        with_fd(fd, |fd| {
+            self.poller
+                .modify_with_mode(fd, ev, polling::PollMode::Edge)
+        })
+        .map_err(with_errno)
     }
 }
 

@@ -139,3 +139,37 @@ fn waker_ends_a_blocked_select() {
     assert!(events.is_empty(), "the waker's own event is left out");
     t.join().unwrap();
 }
+
+/// `register_for_good`: on epoll/kqueue an fd stays armed after it reports (edge mode: a new
+/// edge is reported again without re-arming); poll(2) declines (one-shot only).
+#[test]
+fn register_for_good_is_edge_triggered_where_the_os_can() {
+    let _serial = serial();
+    let mut sel = PollingSelector::new().unwrap();
+    let (a, mut b) = UnixStream::pair().unwrap();
+    let fd = a.as_raw_fd();
+    let for_good = sel.register_for_good(fd, 7).unwrap();
+    if sel.mechanism() == Mechanism::Poll {
+        assert!(!for_good, "poll(2) has no edge mode");
+        return;
+    }
+    assert!(for_good);
+    // Writable at once (registration reports the current state).
+    let first = select(&mut sel);
+    assert!(
+        first.iter().any(|e| e.token == 7 && e.ready.is_writable()),
+        "{first:?}"
+    );
+    // No new edge: quiet, not re-reported as a level-triggered fd would be.
+    assert_quiet_for(&mut sel, Duration::from_millis(20));
+    // Two edges in a row with no re-arm between them.
+    for _ in 0..2 {
+        b.write_all(b"x").unwrap();
+        let evs = select(&mut sel);
+        assert!(
+            evs.iter().any(|e| e.token == 7 && e.ready.is_readable()),
+            "{evs:?}"
+        );
+    }
+    sel.deregister(fd).unwrap();
+}
