@@ -24,6 +24,12 @@
 //! Memory the kernel may write is never freed while an operation can still use it: a connection
 //! leaves the table only when none of its operations is in flight, and if the loop fails the
 //! whole server (ring, connections, buffers) is leaked rather than dropped.
+//!
+//! What it showed on the 2-core development machine (16 connections x 1 KiB, server and client
+//! pinned to one CPU each): every variant costs what `raw-mio` and tokio cost per request, within
+//! the noise (0.97-1.03x tokio). perf puts 84-90% of the server's CPU in the kernel's TCP and
+//! loopback path whatever the server; io_uring's own work (8-9%) takes the place of the system
+//! calls and epoll (about 6%) and of some user space, it does not remove the TCP work.
 
 use std::alloc::Layout;
 use std::collections::VecDeque;
@@ -327,10 +333,10 @@ impl Server {
                 .build())
         };
         c.recv_armed = true;
-        // SAFETY: a one-shot receive writes into `c.buf`, a boxed slice whose heap memory does
-        // not move and which the connection owns; the connection stays in the table until this
-        // operation's completion is reaped (`recv_armed`). A multishot receive writes into the
-        // provided buffers, which are never freed.
+        // One-shot: `c.buf` is boxed (it does not move) and the connection stays in the table
+        // until this completion is reaped (`recv_armed`). Multishot: provided buffers.
+        // SAFETY: the receive writes only into memory that outlives it (never-freed provided
+        // buffers, or `c.buf` kept until the completion as said above).
         unsafe { self.push(&e.user_data(user_data(i, OP_RECV))) }
     }
 
@@ -551,10 +557,10 @@ impl BufRing {
 
     /// Lets the kernel see every buffer put so far.
     fn publish(&self) {
-        // SAFETY: `entries` is the ring's first entry, initialised; its tail field is a
-        // 2-byte-aligned u16 in the live allocation, read concurrently by the kernel, hence
-        // written through an atomic with release ordering (the entries before it are visible
-        // first).
+        // The kernel reads the tail concurrently: store it atomically, with release ordering so
+        // the entries written before it are visible first.
+        // SAFETY: `entries` is the ring's first entry, initialised and never freed; its tail
+        // field is a 2-byte-aligned u16, valid as an AtomicU16.
         let tail = unsafe { &*types::BufRingEntry::tail(self.entries).cast::<AtomicU16>() };
         tail.store(self.tail, Ordering::Release);
     }
