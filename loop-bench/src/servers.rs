@@ -35,7 +35,9 @@ pub fn listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
 }
 
 /// Serves `kind` (`echo`, `echo-streams` or `http`) with `server` (`mio`, `polling`, `uring`,
-/// `tokio`, or for echo `raw-mio`: the floor, see [`crate::raw_echo`]) on `addr` until killed. Prints `listening on ADDR` once ready.
+/// `tokio`, or for echo the floors `raw-mio` (see [`crate::raw_echo`]), `raw-uring` and
+/// `raw-uring-multishot` (see [`crate::raw_uring`])) on `addr` until killed. Prints
+/// `listening on ADDR` once ready.
 ///
 /// # Errors
 /// An unknown kind or server, the bind failing, the loop failing.
@@ -45,6 +47,12 @@ pub fn serve(kind: &str, server: &str, addr: SocketAddr) -> Result<(), Box<dyn s
     match (kind, server) {
         ("echo", "tokio") => tokio_serve(l, local, tokio_echo),
         ("echo", "raw-mio") => Ok(crate::raw_echo::serve(l, local)?),
+        ("echo", "raw-uring" | "raw-uring-multishot") => {
+            Ok(crate::raw_uring::serve(l, local, server)?)
+        }
+        ("echo", name) if name.starts_with("raw-uring") => {
+            Ok(crate::raw_uring::serve(l, local, name)?)
+        }
         ("http", "tokio") => tokio_serve(l, local, tokio_http),
         ("echo-streams", backend) => {
             drop(l);
