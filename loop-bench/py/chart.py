@@ -17,6 +17,8 @@ COLORS = {
     "ours-polling": "#6baed6",
     "ours-uring": "#08306b",
     "streams-mio": "#9467bd",
+    "raw-mio": "#7f7f7f",
+    "raw-uring-multishot": "#c7c7c7",
     "tokio": "#d62728",
     "uvloop": "#2ca02c",
     "asyncio": "#98df8a",

@@ -72,6 +72,17 @@ pub fn echo_servers(exe: &Path, root: &Path) -> (Vec<ServerSpec>, Vec<String>) {
         name: "raw-mio".into(),
         argv: vec![exe.clone(), "serve".into(), "echo".into(), "raw-mio".into()],
     });
+    if loop_policy::Backend::Uring.is_available() {
+        v.push(ServerSpec {
+            name: "raw-uring-multishot".into(),
+            argv: vec![
+                exe.clone(),
+                "serve".into(),
+                "echo".into(),
+                "raw-uring-multishot".into(),
+            ],
+        });
+    }
     v.push(ServerSpec {
         name: "tokio".into(),
         argv: vec![exe, "serve".into(), "echo".into(), "tokio".into()],

@@ -131,6 +131,17 @@ pub fn targets(res: &Results) -> Vec<Target> {
         |v| v <= 0.80,
         "x",
     ));
+    // What is possible at all: the floors (no runtime) against tokio. Context, not targets.
+    for (floor, of) in [("raw-mio", "mio"), ("raw-uring-multishot", "uring")] {
+        let v = cpu(floor);
+        t.push(Target {
+            what: format!(
+                "(context) echo 16 x 1 KiB CPU/request of the {of} floor `{floor}` (no runtime) vs tokio"
+            ),
+            measured: v.map_or("not measured".into(), |v| format!("{v:.2}x")),
+            holds: None,
+        });
+    }
     for conns in [16, 256] {
         let sc = |server: &str| {
             res.syscalls
@@ -192,11 +203,13 @@ pub struct Panel {
     pub series: Vec<(String, Vec<Option<f64>>)>,
 }
 
-const SERVERS: [&str; 8] = [
+const SERVERS: [&str; 10] = [
     "ours-mio",
     "ours-polling",
     "ours-uring",
     "streams-mio",
+    "raw-mio",
+    "raw-uring-multishot",
     "tokio",
     "uvloop",
     "asyncio",

@@ -41,7 +41,11 @@ fn echo_tables(res: &Results) -> String {
          repeats a fixed number of times (`loop-bench/src/client.rs`, one tokio current-thread \
          thread). Servers: ours is the echo example's connection code (`examples::echo`, \
          `sock_recv`/`sock_sendall` with a 64 KiB owned buffer) on each backend, and \
-         *streams-mio* is its `loop-net` twin (`examples::echo_streams`) on mio; tokio is the \
+         *streams-mio* is its `loop-net` twin (`examples::echo_streams`) on mio; *raw-mio* and \
+         *raw-uring-multishot* are the floors, servers with no runtime at all driving epoll \
+         (`loop-bench/src/raw_echo.rs`) and io_uring (multishot receive into a provided-buffer \
+         ring, `loop-bench/src/raw_uring.rs`) by hand: what the kernel costs plus the least user \
+         space can add; tokio is the \
          same loop on a current-thread runtime (`loop-bench/src/servers.rs`); uvloop and \
          asyncio are `asyncio.Protocol` servers (`loop-bench/py/echo_server.py`); node is \
          `loop-bench/node/echo_server.js`. All set `TCP_NODELAY`. *CPU/req* is the server's CPU \
