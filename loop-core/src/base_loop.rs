@@ -6,16 +6,15 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::task::{Context, Waker};
+use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use loop_api::{ExceptionContext, LoopError, Runnable, panic_message};
-use slab::Slab;
+use loop_api::{ExceptionContext, Handle, LoopError, Schedule, TaskRef, panic_message};
 
 use crate::driver::Driver;
 use crate::executor::DefaultExecutor;
 use crate::ops::{OpKey, Ops};
-use crate::shared::{LocalQueue, Ready, RemoteItem, Shared, TaskWaker};
+use crate::shared::{LocalQueue, Ready, RemoteItem, Shared};
 use crate::timers::Timers;
 use crate::virtual_time::VirtualPoll;
 use crate::watch::Watches;
@@ -29,12 +28,6 @@ pub(crate) struct Io<D> {
 /// `None` once the loop is closed.
 pub(crate) type IoCell<D> = Rc<RefCell<Option<Io<D>>>>;
 
-pub(crate) struct TaskEntry {
-    pub(crate) runnable: Rc<dyn Runnable>,
-    pub(crate) waker_state: Arc<TaskWaker>,
-    pub(crate) waker: Waker,
-}
-
 /// The exception handler, shared so it can be called while it replaces itself.
 pub(crate) type SharedHandler = Rc<dyn Fn(&ExceptionContext)>;
 
@@ -46,8 +39,8 @@ struct Scratch {
     remote: Vec<RemoteItem>,
 }
 
-/// How many finished tasks' wakers are kept for reuse.
-const WAKER_POOL_MAX: usize = 1024;
+/// How far before the loop's start its timer epoch lies.
+const TIMER_EPOCH_BACK: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// The default slow-callback threshold of debug mode (asyncio's 100 ms).
 pub const DEFAULT_SLOW_CALLBACK: Duration = Duration::from_millis(100);
@@ -58,7 +51,8 @@ pub struct BaseEventLoop<D: Driver> {
     pub(crate) shared: Arc<Shared>,
     pub(crate) local: Rc<LocalQueue>,
     pub(crate) timers: Rc<Timers>,
-    pub(crate) tasks: RefCell<Slab<TaskEntry>>,
+    /// The unfinished tasks; each knows its index here (`TaskRef::loop_slot`).
+    pub(crate) tasks: RefCell<Vec<TaskRef>>,
     pub(crate) io: IoCell<D>,
     pub(crate) watches: RefCell<Watches>,
     pub(crate) executor: RefCell<DefaultExecutor>,
@@ -76,8 +70,6 @@ pub struct BaseEventLoop<D: Driver> {
     pub(crate) iteration: Cell<u64>,
     /// The batch of the running iteration (kept between iterations for its allocation).
     batch: RefCell<VecDeque<Ready>>,
-    /// Wakers of finished tasks that nothing else holds, for new tasks.
-    waker_pool: RefCell<Vec<(Arc<TaskWaker>, Waker)>>,
     scratch: RefCell<Scratch>,
 }
 
@@ -120,12 +112,18 @@ impl<D: Driver> BaseEventLoop<D> {
             ready: RefCell::new(VecDeque::with_capacity(64)),
         });
         local.register();
+        // Timer deadlines are kept in nanoseconds from an epoch no later than any "now" of the
+        // loop's clock (a virtual clock only moves forward), a century back so that deadlines
+        // in the past keep their order (64 bits of nanoseconds span 584 years).
+        let real_now = Instant::now();
+        let now = clock.as_ref().map_or(real_now, |c| c.now().min(real_now));
+        let epoch = now.checked_sub(TIMER_EPOCH_BACK).unwrap_or(now);
         BaseEventLoop {
             backend: driver.name(),
             shared,
             local,
-            timers: Rc::new(Timers::default()),
-            tasks: RefCell::new(Slab::new()),
+            timers: Rc::new(Timers::new(epoch)),
+            tasks: RefCell::new(Vec::new()),
             io: Rc::new(RefCell::new(Some(Io {
                 driver,
                 ops: Ops::default(),
@@ -142,7 +140,6 @@ impl<D: Driver> BaseEventLoop<D> {
             clock,
             iteration: Cell::new(0),
             batch: RefCell::new(VecDeque::with_capacity(64)),
-            waker_pool: RefCell::new(Vec::new()),
             scratch: RefCell::new(Scratch::default()),
         }
     }
@@ -250,7 +247,11 @@ impl<D: Driver> BaseEventLoop<D> {
             for item in scratch.remote.drain(..) {
                 match item {
                     RemoteItem::Callback(f) => ready.push_back(Ready::Remote(f)),
-                    RemoteItem::Task(key) => ready.push_back(Ready::Task(key)),
+                    RemoteItem::Task(task) => {
+                        // SAFETY: `run_once` runs on the loop's thread (the loop is `!Send`),
+                        // where every task spawned on it was made.
+                        ready.push_back(Ready::Task(unsafe { task.into_local() }));
+                    }
                 }
             }
         }
@@ -267,126 +268,134 @@ impl<D: Driver> BaseEventLoop<D> {
         if let Some(seed) = self.clock.as_ref().and_then(|c| c.seed()) {
             self.shuffle_ready_tasks(&mut batch, seed);
         }
-        while let Some(item) = batch.pop_front() {
-            self.run_ready(item);
+        if self.debug.get() {
+            while let Some(item) = batch.pop_front() {
+                self.run_ready_debug(item);
+            }
+        } else {
+            self.run_batch(&mut batch);
         }
         // Keep the allocation for the next iteration.
         *self.batch.borrow_mut() = batch;
         Ok(())
     }
 
-    fn run_ready(&self, item: Ready) {
-        let started = self.debug.get().then(Instant::now);
-        let name: String = match item {
+    /// Runs the batch (not in debug mode): one `catch_unwind` around the whole run, entered
+    /// again after a callback that panicked (the panic is reported, the batch goes on).
+    fn run_batch(&self, batch: &mut VecDeque<Ready>) {
+        let mut current: Option<Handle> = None;
+        loop {
+            let ran = catch_unwind(AssertUnwindSafe(|| {
+                while let Some(item) = batch.pop_front() {
+                    match item {
+                        Ready::Callback(handle) => {
+                            // Kept where a panic leaves it, to name the callback in the report.
+                            current.insert(handle).run();
+                            current = None;
+                        }
+                        other => self.run_other(other),
+                    }
+                }
+            }));
+            match ran {
+                Ok(()) => return,
+                Err(p) => {
+                    let name = current.take().map_or("callback", |h| h.name());
+                    self.report_callback_panic(name, &*p);
+                }
+            }
+        }
+    }
+
+    /// Runs a ready item that is not a `call_soon` callback (each contains its own panics).
+    fn run_other(&self, item: Ready) {
+        match item {
             Ready::Callback(handle) => {
-                // A cancelled handle has dropped its callback: running it does nothing.
                 if let Err(p) = catch_unwind(AssertUnwindSafe(|| handle.run())) {
                     self.report_callback_panic(handle.name(), &*p);
                 }
-                if started.is_none() || handle.cancelled() {
-                    return;
-                }
-                handle.name().to_string()
             }
             Ready::Remote(f) => {
                 if let Err(p) = catch_unwind(AssertUnwindSafe(f)) {
                     self.report_callback_panic("call_soon_threadsafe callback", &*p);
                 }
-                "call_soon_threadsafe callback".to_string()
             }
-            Ready::Task(key) => match self.poll_task(key) {
-                Some(name) if started.is_some() => name(),
-                _ => return,
-            },
+            Ready::Task(task) => self.poll_task(&task),
             Ready::Watch {
                 fd,
                 dir,
                 generation,
-            } => {
-                self.run_watch(fd, dir, generation);
-                format!("{dir:?} callback of fd {fd}")
-            }
-        };
-        if let Some(t0) = started {
-            let took = t0.elapsed();
-            if took >= self.slow_callback.get() {
-                self.call_handler(&ExceptionContext {
-                    message: format!("Executing {name} took {:.3} seconds", took.as_secs_f64()),
-                    callback: Some(name),
-                    duration: Some(took),
-                    ..ExceptionContext::default()
-                });
-            }
+            } => self.run_watch(fd, dir, generation),
         }
     }
 
-    /// Polls task `key` once; gives a way to name it (for debug reports).
-    fn poll_task(&self, key: usize) -> Option<impl FnOnce() -> String> {
-        // The waker is moved out for the poll (no reference-count traffic) and put back after.
-        let (runnable, waker) = {
+    /// Runs one ready item, timing it: debug mode reports slow callbacks.
+    fn run_ready_debug(&self, item: Ready) {
+        let started = Instant::now();
+        let name: String = match &item {
+            Ready::Callback(handle) if !handle.pending() => return,
+            Ready::Callback(handle) => handle.name().to_string(),
+            Ready::Remote(_) => "call_soon_threadsafe callback".to_string(),
+            Ready::Task(task) if task.done() => return,
+            Ready::Task(task) => task.name(),
+            Ready::Watch { fd, dir, .. } => format!("{dir:?} callback of fd {fd}"),
+        };
+        let cancellable = match &item {
+            Ready::Callback(handle) => Some(handle.clone()),
+            _ => None,
+        };
+        self.run_other(item);
+        if cancellable.is_some_and(|h| h.cancelled()) {
+            return;
+        }
+        let took = started.elapsed();
+        if took >= self.slow_callback.get() {
+            self.call_handler(&ExceptionContext {
+                message: format!("Executing {name} took {:.3} seconds", took.as_secs_f64()),
+                callback: Some(name),
+                duration: Some(took),
+                ..ExceptionContext::default()
+            });
+        }
+    }
+
+    /// Polls `task` once; forgets it once finished.
+    #[inline]
+    fn poll_task(&self, task: &TaskRef) {
+        if task.run().is_ready() {
+            self.forget_task(task);
+        }
+    }
+
+    /// Removes a finished task from the task list.
+    fn forget_task(&self, task: &TaskRef) {
+        let i = task.loop_slot();
+        let removed = {
             let mut tasks = self.tasks.borrow_mut();
-            let entry = tasks.get_mut(key)?;
-            entry.waker_state.queued.store(false, Ordering::Release);
-            let waker = std::mem::replace(&mut entry.waker, Waker::noop().clone());
-            (entry.runnable.clone(), waker)
+            if tasks.get(i).is_none_or(|t| !t.ptr_eq(task)) {
+                return;
+            }
+            let removed = tasks.swap_remove(i);
+            if let Some(moved) = tasks.get(i) {
+                moved.set_loop_slot(i);
+            }
+            removed
         };
-        let mut cx = Context::from_waker(&waker);
-        let done = runnable.run(&mut cx).is_ready();
-        let mut tasks = self.tasks.borrow_mut();
-        if done {
-            let entry = tasks.try_remove(key);
-            drop(tasks);
-            if let Some(entry) = entry {
-                self.recycle_waker(entry.waker_state, waker);
-                drop(entry.runnable);
-            }
-        } else if let Some(entry) = tasks.get_mut(key) {
-            entry.waker = waker;
-        }
-        Some(move || runnable.name())
+        removed.set_loop_slot(usize::MAX);
+        // Not the last local handle (the caller holds one): dropping it runs no user code.
+        drop(removed);
     }
 
-    /// Keeps a finished task's waker for the next task if nothing else holds it (its
-    /// allocation is then reused: spawning costs one allocation less).
-    fn recycle_waker(&self, state: Arc<TaskWaker>, waker: Waker) {
-        // Two references: `state` and the one inside `waker`. Any other holder could still
-        // wake it, so it is not reused then.
-        if Arc::strong_count(&state) == 2 {
-            let mut pool = self.waker_pool.borrow_mut();
-            if pool.len() < WAKER_POOL_MAX {
-                pool.push((state, waker));
-            }
-        }
-    }
-
-    pub(crate) fn spawn_impl(&self, runnable: Rc<dyn Runnable>) -> Result<(), LoopError> {
+    pub(crate) fn spawn_impl(&self, task: TaskRef) -> Result<(), LoopError> {
         self.check_open()?;
-        let mut tasks = self.tasks.borrow_mut();
-        let key = tasks.vacant_entry().key();
-        let recycled = self.waker_pool.borrow_mut().pop();
-        let (waker_state, waker) = match recycled {
-            Some((state, waker)) => {
-                state.key.store(key, Ordering::Relaxed);
-                state.queued.store(true, Ordering::Relaxed);
-                (state, waker)
-            }
-            None => {
-                let state = Arc::new(TaskWaker {
-                    key: std::sync::atomic::AtomicUsize::new(key),
-                    queued: std::sync::atomic::AtomicBool::new(true),
-                    shared: self.shared.clone(),
-                });
-                let waker = Waker::from(state.clone());
-                (state, waker)
-            }
-        };
-        tasks.insert(TaskEntry {
-            runnable,
-            waker_state,
-            waker,
-        });
-        drop(tasks);
-        self.local.push(Ready::Task(key));
+        let scheduler: Arc<dyn Schedule> = self.shared.clone();
+        task.bind(scheduler);
+        {
+            let mut tasks = self.tasks.borrow_mut();
+            task.set_loop_slot(tasks.len());
+            tasks.push(task.clone());
+        }
+        self.local.push(Ready::Task(task));
         Ok(())
     }
 
@@ -430,9 +439,9 @@ impl<D: Driver> BaseEventLoop<D> {
         let ready = std::mem::take(&mut *self.local.ready.borrow_mut());
         drop(ready);
         drop(self.timers.take_all());
-        let tasks: Vec<TaskEntry> = self.tasks.borrow_mut().drain().collect();
+        let tasks = std::mem::take(&mut *self.tasks.borrow_mut());
         for t in &tasks {
-            t.runnable.abort();
+            t.abort();
         }
         drop(tasks);
         self.close_signals();
