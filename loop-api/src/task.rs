@@ -25,6 +25,29 @@ use raw::{BUSY, CANCEL_REQUESTED, DONE, Header, NO_REPORT, Polled, TAKEN};
 
 static NEXT_TASK_ID: AtomicU64 = AtomicU64::new(1);
 
+/// Task ids a thread takes from [`NEXT_TASK_ID`] at once.
+const ID_BLOCK: u64 = 1024;
+
+thread_local! {
+    /// This thread's block of task ids: the next one and the end.
+    static TASK_IDS: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
+}
+
+/// A task id, unique in the process (increasing on each thread): no contended atomic per task.
+fn next_task_id() -> u64 {
+    TASK_IDS.with(|ids| {
+        let (next, end) = ids.get();
+        if next < end {
+            ids.set((next + 1, end));
+            next
+        } else {
+            let start = NEXT_TASK_ID.fetch_add(ID_BLOCK, Ordering::Relaxed);
+            ids.set((start + 1, start + ID_BLOCK));
+            start
+        }
+    })
+}
+
 /// Where a woken task goes: a loop's ready queue. Implemented by loops; called from any thread.
 pub trait Schedule: Send + Sync {
     /// Queues `task` (woken, not queued before) to be run by the loop. On a closed loop,
@@ -61,7 +84,10 @@ impl Notified {
             // No local handle is left: ours becomes the locals' unit.
             header.local.set(1);
         } else {
-            header.local.set(local + 1);
+            let Some(n) = local.checked_add(1) else {
+                std::process::abort();
+            };
+            header.local.set(n);
             // SAFETY: the locals already hold a unit, so this one is not the last.
             unsafe { raw::ref_dec(ptr) };
         }
@@ -251,7 +277,11 @@ impl TaskRef {
 impl Clone for TaskRef {
     fn clone(&self) -> Self {
         let local = &self.header().local;
-        local.set(local.get() + 1);
+        let Some(n) = local.get().checked_add(1) else {
+            // So many handles means leaked handles; never wrap the count.
+            std::process::abort();
+        };
+        local.set(n);
         TaskRef { ptr: self.ptr }
     }
 }
@@ -288,8 +318,8 @@ fn release_local(ptr: NonNull<Header>) {
         }
     }
     // SAFETY: the locals' unit, given back once (a new local handle made meanwhile holds its
-    // own unit).
-    unsafe { raw::ref_dec(ptr) };
+    // own unit); the contents that are not `Send` were dropped above.
+    unsafe { raw::release_locals_unit(ptr) };
 }
 
 impl fmt::Debug for TaskRef {
@@ -307,7 +337,7 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let id = NEXT_TASK_ID.fetch_add(1, Ordering::Relaxed);
+    let id = next_task_id();
     let ptr = raw::allocate(future, id, name.map(String::into_boxed_str));
     let task = TaskRef { ptr };
     let user = Task {

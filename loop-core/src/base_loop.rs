@@ -293,6 +293,7 @@ impl<D: Driver> BaseEventLoop<D> {
                             current.insert(handle).run();
                             current = None;
                         }
+                        Ready::Task(task) => self.poll_task(&task),
                         other => self.run_other(other),
                     }
                 }

@@ -74,11 +74,11 @@ pub(crate) struct Header {
     pub(crate) queued: AtomicBool,
     /// `DONE`, `TAKEN`, ... (loop thread only).
     pub(crate) flags: Cell<u8>,
+    /// Local handles (loop thread only).
+    pub(crate) local: Cell<u32>,
     pub(crate) vtable: &'static TaskVTable,
     /// Written once by `bind` before any waker exists, then only read (any thread).
     pub(crate) scheduler: UnsafeCell<Option<Arc<dyn Schedule>>>,
-    /// Local handles (loop thread only).
-    pub(crate) local: Cell<usize>,
     /// A word the loop keeps for itself, e.g. the task's index in its task list.
     pub(crate) slot: Cell<usize>,
     pub(crate) id: u64,
@@ -209,26 +209,50 @@ pub(crate) fn allocate<F: Future + 'static>(
     id: u64,
     name: Option<Box<str>>,
 ) -> NonNull<Header> {
-    let cell = Box::new(TaskCell {
-        head: Head {
-            header: Header {
-                refs: AtomicUsize::new(1),
-                queued: AtomicBool::new(false),
-                flags: Cell::new(0),
-                vtable: &TaskCell::<F>::VTABLE,
-                scheduler: UnsafeCell::new(None),
-                local: Cell::new(1),
-                slot: Cell::new(usize::MAX),
-                id,
-                name,
-                awaiter: Cell::new(None),
-                on_done: Cell::new(None),
-            },
-            output: Cell::new(None),
-        },
-        future: UnsafeCell::new(Some(future)),
-    });
+    let mut cell = Box::<TaskCell<F>>::new_uninit();
+    let p = cell.as_mut_ptr();
+    // SAFETY: `p` points to the uninitialised cell: every field is written once, in place
+    // (no copy of the whole cell through the stack), before `assume_init` below.
+    unsafe {
+        (&raw mut (*p).head.header).write(Header {
+            refs: AtomicUsize::new(1),
+            queued: AtomicBool::new(false),
+            flags: Cell::new(0),
+            local: Cell::new(1),
+            vtable: &TaskCell::<F>::VTABLE,
+            scheduler: UnsafeCell::new(None),
+            slot: Cell::new(usize::MAX),
+            id,
+            name,
+            awaiter: Cell::new(None),
+            on_done: Cell::new(None),
+        });
+        (&raw mut (*p).head.output).write(Cell::new(None));
+        (&raw mut (*p).future).write(UnsafeCell::new(Some(future)));
+    }
+    // SAFETY: every field was initialised above.
+    let cell = unsafe { cell.assume_init() };
     NonNull::from(Box::leak(cell)).cast()
+}
+
+/// Gives back the locals' unit of `refs` (loop thread, after the `!Send` contents are gone).
+///
+/// # Safety
+/// As [`ref_dec`]; moreover the caller has dropped the task's `!Send` contents.
+pub(crate) unsafe fn release_locals_unit(ptr: NonNull<Header>) {
+    // SAFETY: the caller's unit keeps the header alive.
+    let header = unsafe { &*ptr.as_ptr() };
+    // The usual case, with no waker left: ours is the only unit. Nobody can add one then
+    // (adding needs a unit: a waker, a `Notified` or a local handle), so no atomic
+    // read-modify-write is needed; Acquire sees the uses of the wakers dropped elsewhere.
+    if header.refs.load(Ordering::Acquire) == 1 {
+        let dealloc = header.vtable.dealloc;
+        // SAFETY: ours is the last unit, and the contents that are not `Send` are gone.
+        unsafe { dealloc(ptr) };
+    } else {
+        // SAFETY: forwarded from the caller.
+        unsafe { ref_dec(ptr) };
+    }
 }
 
 /// Adds one unit to `refs` (any thread).
