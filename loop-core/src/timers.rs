@@ -44,8 +44,9 @@ impl Ord for Entry {
     }
 }
 
-/// A timer's handle, while its entry is in the heap. `generation` changes each time the slot is
-/// freed, so the key of a timer that left the heap never matches a later one.
+/// A timer's handle, while its entry is in the heap. `generation` is new (from one counter for
+/// all slots) each time the slot is taken, so the key of a timer that left the heap never
+/// matches a later one (until the counter wraps, after 2^32 timers).
 struct Slot {
     handle: Option<Handle>,
     generation: u32,
@@ -59,14 +60,14 @@ struct Inner {
     /// Entries in the heap whose timer was cancelled through its `TimerHandle`.
     cancelled: usize,
     seq: u32,
+    /// The next slot generation.
+    generation: u32,
 }
 
 impl Inner {
     /// Frees `slot` (its entry left the heap) and gives its handle, if not cancelled.
     fn release(&mut self, slot: u32) -> Option<Handle> {
-        let s = &mut self.slots[slot as usize];
-        s.generation = s.generation.wrapping_add(1);
-        let handle = s.handle.take();
+        let handle = self.slots[slot as usize].handle.take();
         self.free.push(slot);
         if handle.is_none() {
             self.cancelled = self.cancelled.saturating_sub(1);
@@ -149,19 +150,23 @@ impl Timers {
         }
         let seq = inner.seq;
         inner.seq = seq + 1;
-        let (slot, generation) = match inner.free.pop() {
+        let generation = inner.generation;
+        inner.generation = generation.wrapping_add(1);
+        let slot = match inner.free.pop() {
             Some(slot) => {
-                let s = &mut inner.slots[slot as usize];
-                s.handle = Some(handle);
-                (slot, s.generation)
+                inner.slots[slot as usize] = Slot {
+                    handle: Some(handle),
+                    generation,
+                };
+                slot
             }
             None => {
                 let slot = u32::try_from(inner.slots.len()).expect("fewer than 2^32 timers");
                 inner.slots.push(Slot {
                     handle: Some(handle),
-                    generation: 0,
+                    generation,
                 });
-                (slot, 0)
+                slot
             }
         };
         inner.heap.push(Entry { when, seq, slot });
@@ -182,25 +187,18 @@ impl Timers {
             return;
         }
         if cancelled >= inner.heap.len() {
-            // Every entry is cancelled: every slot is empty. Free them all in one pass.
+            // Every entry is cancelled: every slot is empty (generations are never reused, so
+            // the slots can go).
             inner.heap.clear();
             inner.free.clear();
-            for (i, s) in inner.slots.iter_mut().enumerate() {
-                debug_assert!(s.handle.is_none());
-                s.generation = s.generation.wrapping_add(1);
-                inner.free.push(i as u32);
-            }
-            // Lowest slots are reused first (they are popped from the end).
-            inner.free.reverse();
+            inner.slots.clear();
         } else {
             let slots = &mut inner.slots;
             let free = &mut inner.free;
             inner.heap.retain(|e| {
-                let s = &mut slots[e.slot as usize];
-                if s.handle.is_some() {
+                if slots[e.slot as usize].handle.is_some() {
                     return true;
                 }
-                s.generation = s.generation.wrapping_add(1);
                 free.push(e.slot);
                 false
             });
@@ -259,13 +257,10 @@ impl Timers {
         inner.heap.clear();
         inner.cancelled = 0;
         inner.free.clear();
-        let mut out = Vec::new();
-        for (i, s) in inner.slots.iter_mut().enumerate() {
-            s.generation = s.generation.wrapping_add(1);
-            out.extend(s.handle.take());
-            inner.free.push(i as u32);
-        }
-        out
+        std::mem::take(&mut inner.slots)
+            .into_iter()
+            .filter_map(|s| s.handle)
+            .collect()
     }
 }
 
