@@ -26,6 +26,9 @@ const REF_ONE: usize = 4;
 struct VTable {
     /// Moves the callback out and calls it. The state must have been set from `PENDING`.
     run: unsafe fn(NonNull<Header>),
+    /// Moves the callback out, frees the cell, then calls the callback. The state was
+    /// `PENDING` and the caller gives up the last reference.
+    run_and_free: unsafe fn(NonNull<Header>),
     /// Drops the callback in place. The state must have been set from `PENDING`.
     drop_callback: unsafe fn(NonNull<Header>),
     /// Frees the allocation (the callback is already gone).
@@ -53,6 +56,7 @@ struct CallbackCell<F> {
 impl<F: FnOnce() + 'static> CallbackCell<F> {
     const VTABLE: VTable = VTable {
         run: Self::run,
+        run_and_free: Self::run_and_free,
         drop_callback: Self::drop_callback,
         dealloc: Self::dealloc,
         name: std::any::type_name::<F>,
@@ -66,6 +70,17 @@ impl<F: FnOnce() + 'static> CallbackCell<F> {
         // SAFETY: the caller guarantees the cell is live and that `callback` holds an `F` that
         // nothing else will read or drop (its state no longer says `PENDING`).
         let f = unsafe { ManuallyDrop::take(&mut (*cell.as_ptr()).callback) };
+        f();
+    }
+
+    /// # Safety
+    /// `ptr` is the header of a live `CallbackCell<F>` (from `Box::leak`) whose state is
+    /// `PENDING`, and the caller owns its last reference.
+    unsafe fn run_and_free(ptr: NonNull<Header>) {
+        // SAFETY: the caller owns the last reference to this boxed cell; `ManuallyDrop` keeps
+        // the box from dropping the callback, which is moved out and called after the free.
+        let cell = unsafe { Box::from_raw(ptr.cast::<CallbackCell<F>>().as_ptr()) };
+        let f = ManuallyDrop::into_inner(cell.callback);
         f();
     }
 
@@ -161,6 +176,28 @@ impl Handle {
             // every other clone of this handle cannot free the cell under us.
             unsafe { (self.header().vtable.run)(self.ptr) };
         }
+    }
+
+    /// Like [`run`](Self::run), consuming the handle: when it is the last one (no clone is
+    /// left), the cell is freed before the callback runs, with one dynamic call. For loop
+    /// implementations.
+    #[inline]
+    pub fn run_once(self) {
+        let w = self.header().word.get();
+        if w == REF_ONE | PENDING {
+            let this = ManuallyDrop::new(self);
+            // SAFETY: the only reference (count one, which `ManuallyDrop` keeps us from giving
+            // back twice) to a pending callback: the cell can be freed and the callback run.
+            unsafe { (this.header().vtable.run_and_free)(this.ptr) };
+        } else {
+            self.run();
+        }
+    }
+
+    /// What gives the callback's type name (cheap to keep while the callback runs).
+    #[inline]
+    pub fn name_fn(&self) -> fn() -> &'static str {
+        self.header().vtable.name
     }
 
     /// The callback's type name (for closures, the function that made them), for reports.
@@ -367,6 +404,24 @@ mod tests {
         slot2.set(Some(h2.clone()));
         h2.cancel();
         assert_eq!(Rc::strong_count(&slot2), 1);
+    }
+
+    #[test]
+    fn run_once_frees_a_lone_handle_first_and_respects_clones() {
+        let n = Rc::new(Cell::new(0));
+        let n2 = n.clone();
+        Handle::new(move || n2.set(n2.get() + 1)).run_once();
+        assert_eq!((n.get(), Rc::strong_count(&n)), (1, 1));
+        let n3 = n.clone();
+        let h = Handle::new(move || n3.set(n3.get() + 1));
+        let twin = h.clone();
+        h.run_once();
+        assert!(!twin.pending() && !twin.cancelled());
+        let n4 = n.clone();
+        let h = Handle::new(move || n4.set(n4.get() + 1));
+        h.cancel();
+        h.run_once();
+        assert_eq!((n.get(), Rc::strong_count(&n)), (2, 1));
     }
 
     #[test]

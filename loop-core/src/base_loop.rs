@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use loop_api::{ExceptionContext, Handle, LoopError, Schedule, TaskRef, panic_message};
+use loop_api::{ExceptionContext, LoopError, Schedule, TaskRef, panic_message};
 
 use crate::driver::Driver;
 use crate::executor::DefaultExecutor;
@@ -283,15 +283,15 @@ impl<D: Driver> BaseEventLoop<D> {
     /// Runs the batch (not in debug mode): one `catch_unwind` around the whole run, entered
     /// again after a callback that panicked (the panic is reported, the batch goes on).
     fn run_batch(&self, batch: &mut VecDeque<Ready>) {
-        let mut current: Option<Handle> = None;
+        // The name of the callback running, for the report if it panics.
+        let mut current: Option<fn() -> &'static str> = None;
         loop {
             let ran = catch_unwind(AssertUnwindSafe(|| {
                 while let Some(item) = batch.pop_front() {
                     match item {
                         Ready::Callback(handle) => {
-                            // Kept where a panic leaves it, to name the callback in the report.
-                            current.insert(handle).run();
-                            current = None;
+                            current = Some(handle.name_fn());
+                            handle.run_once();
                         }
                         Ready::Task(task) => self.poll_task(&task),
                         other => self.run_other(other),
@@ -301,7 +301,7 @@ impl<D: Driver> BaseEventLoop<D> {
             match ran {
                 Ok(()) => return,
                 Err(p) => {
-                    let name = current.take().map_or("callback", |h| h.name());
+                    let name = current.take().map_or("callback", |name| name());
                     self.report_callback_panic(name, &*p);
                 }
             }
