@@ -183,7 +183,9 @@ impl TaskRef {
         if let Some(w) = header.awaiter.take() {
             w.wake();
         }
-        if let Some(f) = header.on_done.take() {
+        if header.flags.get() & raw::EXTRA != 0
+            && let Some(f) = self.take_on_done()
+        {
             f();
         }
     }
@@ -205,10 +207,16 @@ impl TaskRef {
     /// The task's name (`Task-N` unless one was given).
     pub fn name(&self) -> String {
         let header = self.header();
-        match &header.name {
+        if header.flags.get() & raw::EXTRA == 0 {
+            return format!("Task-{}", header.id);
+        }
+        let extra = header.extra.take();
+        let name = match extra.as_ref().and_then(|e| e.name.as_ref()) {
             Some(n) => n.to_string(),
             None => format!("Task-{}", header.id),
-        }
+        };
+        header.extra.set(extra);
+        name
     }
 
     /// Requests cancellation (see [`Task::cancel`]); false if the task had finished.
@@ -270,7 +278,20 @@ impl TaskRef {
 
     /// Runs `f` when the task finishes (however it finishes).
     pub(crate) fn set_on_done(&self, f: Option<Box<dyn FnOnce()>>) {
-        self.header().on_done.set(f);
+        let header = self.header();
+        header.flags.set(header.flags.get() | raw::EXTRA);
+        let mut e = header.extra.take().unwrap_or_default();
+        e.on_done = f;
+        header.extra.set(Some(e));
+    }
+
+    /// Takes the done-callback, if any.
+    fn take_on_done(&self) -> Option<Box<dyn FnOnce()>> {
+        let extra = &self.header().extra;
+        let mut e = extra.take()?;
+        let f = e.on_done.take();
+        extra.set(Some(e));
+        f
     }
 }
 
@@ -311,11 +332,15 @@ fn release_local(ptr: NonNull<Header>) {
             header.flags.set(header.flags.get() & !BUSY);
         }
         drop(header.awaiter.take());
-        drop(header.on_done.take());
-        if header.local.get() != 0 {
-            // A destructor above made a new local handle (a wake turned into one): that one
-            // holds a unit of its own (see `Notified::into_local`); ours goes back below.
+        if header.flags.get() & raw::EXTRA != 0 {
+            let extra = header.extra.take();
+            if let Some(mut e) = extra {
+                drop(e.on_done.take());
+                header.extra.set(Some(e));
+            }
         }
+        // If a destructor above made a new local handle (a wake turned into one), that one
+        // holds a unit of its own (see `Notified::into_local`); ours goes back below.
     }
     // SAFETY: the locals' unit, given back once (a new local handle made meanwhile holds its
     // own unit); the contents that are not `Send` were dropped above.

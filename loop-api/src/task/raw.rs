@@ -43,6 +43,8 @@ pub(crate) const NO_REPORT: u8 = 8;
 pub(crate) const BOUND: u8 = 16;
 /// The future is being polled or dropped: nothing else may touch it.
 pub(crate) const BUSY: u8 = 32;
+/// `extra` may hold something (a name, a done-callback).
+pub(crate) const EXTRA: u8 = 64;
 
 /// How a poll went.
 pub(crate) enum Polled {
@@ -82,11 +84,19 @@ pub(crate) struct Header {
     /// A word the loop keeps for itself, e.g. the task's index in its task list.
     pub(crate) slot: Cell<usize>,
     pub(crate) id: u64,
-    pub(crate) name: Option<Box<str>>,
     /// The waker of the one awaiting the task's `Task` (loop thread only).
     pub(crate) awaiter: Cell<Option<Waker>>,
-    /// Called when the task finishes (loop thread only).
-    pub(crate) on_done: Cell<Option<Box<dyn FnOnce()>>>,
+    /// What few tasks have, kept out of line to keep the cell small (loop thread only).
+    pub(crate) extra: Cell<Option<Box<Extra>>>,
+}
+
+/// The rarely used parts of a task.
+#[derive(Default)]
+pub(crate) struct Extra {
+    /// The name given to `create_task_named`.
+    pub(crate) name: Option<Box<str>>,
+    /// Called when the task finishes (`run_until_complete` stops the loop with it).
+    pub(crate) on_done: Option<Box<dyn FnOnce()>>,
 }
 
 /// The header and the outcome: everything a `Task<T>` needs, whatever the future's type.
@@ -217,15 +227,19 @@ pub(crate) fn allocate<F: Future + 'static>(
         (&raw mut (*p).head.header).write(Header {
             refs: AtomicUsize::new(1),
             queued: AtomicBool::new(false),
-            flags: Cell::new(0),
+            flags: Cell::new(if name.is_some() { EXTRA } else { 0 }),
             local: Cell::new(1),
             vtable: &TaskCell::<F>::VTABLE,
             scheduler: UnsafeCell::new(None),
             slot: Cell::new(usize::MAX),
             id,
-            name,
             awaiter: Cell::new(None),
-            on_done: Cell::new(None),
+            extra: Cell::new(name.map(|name| {
+                Box::new(Extra {
+                    name: Some(name),
+                    on_done: None,
+                })
+            })),
         });
         (&raw mut (*p).head.output).write(Cell::new(None));
         (&raw mut (*p).future).write(UnsafeCell::new(Some(future)));
