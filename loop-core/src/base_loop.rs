@@ -110,6 +110,7 @@ impl<D: Driver> BaseEventLoop<D> {
         let local = Rc::new(LocalQueue {
             id: shared.id,
             ready: RefCell::new(VecDeque::with_capacity(64)),
+            remote: RefCell::new(VecDeque::new()),
         });
         local.register();
         // Timer deadlines are kept in nanoseconds from an epoch no later than any "now" of the
@@ -244,9 +245,13 @@ impl<D: Driver> BaseEventLoop<D> {
         if self.shared.notified.swap(false, Ordering::AcqRel) {
             self.shared.take_remote(&mut scratch.remote);
             let mut ready = self.local.ready.borrow_mut();
+            let mut remote = self.local.remote.borrow_mut();
             for item in scratch.remote.drain(..) {
                 match item {
-                    RemoteItem::Callback(f) => ready.push_back(Ready::Remote(f)),
+                    RemoteItem::Callback(f) => {
+                        remote.push_back(f);
+                        ready.push_back(Ready::Remote);
+                    }
                     RemoteItem::Task(task) => {
                         // SAFETY: `run_once` runs on the loop's thread (the loop is `!Send`),
                         // where every task spawned on it was made.
@@ -316,7 +321,10 @@ impl<D: Driver> BaseEventLoop<D> {
                     self.report_callback_panic(handle.name(), &*p);
                 }
             }
-            Ready::Remote(f) => {
+            Ready::Remote => {
+                let Some(f) = self.local.pop_remote() else {
+                    return;
+                };
                 if let Err(p) = catch_unwind(AssertUnwindSafe(f)) {
                     self.report_callback_panic("call_soon_threadsafe callback", &*p);
                 }
@@ -326,7 +334,7 @@ impl<D: Driver> BaseEventLoop<D> {
                 fd,
                 dir,
                 generation,
-            } => self.run_watch(fd, dir, generation),
+            } => self.run_watch(fd, dir, generation.get()),
         }
     }
 
@@ -336,7 +344,7 @@ impl<D: Driver> BaseEventLoop<D> {
         let name: String = match &item {
             Ready::Callback(handle) if !handle.pending() => return,
             Ready::Callback(handle) => handle.name().to_string(),
-            Ready::Remote(_) => "call_soon_threadsafe callback".to_string(),
+            Ready::Remote => "call_soon_threadsafe callback".to_string(),
             Ready::Task(task) if task.done() => return,
             Ready::Task(task) => task.name(),
             Ready::Watch { fd, dir, .. } => format!("{dir:?} callback of fd {fd}"),
@@ -439,6 +447,8 @@ impl<D: Driver> BaseEventLoop<D> {
         // Drop user code outside every borrow: destructors may call back into the loop.
         let ready = std::mem::take(&mut *self.local.ready.borrow_mut());
         drop(ready);
+        let remote = std::mem::take(&mut *self.local.remote.borrow_mut());
+        drop(remote);
         drop(self.timers.take_all());
         let tasks = std::mem::take(&mut *self.tasks.borrow_mut());
         for t in &tasks {
@@ -459,6 +469,7 @@ impl<D: Driver> BaseEventLoop<D> {
             drop(io);
         }
         drop(std::mem::take(&mut *self.local.ready.borrow_mut()));
+        drop(std::mem::take(&mut *self.local.remote.borrow_mut()));
         Ok(())
     }
 }

@@ -20,26 +20,47 @@ use crate::op::Direction;
 /// A thread-safe callback (from `call_soon_threadsafe`).
 pub(crate) type RemoteCallback = Box<dyn FnOnce() + Send + 'static>;
 
-/// One entry of the ready queue.
+/// One entry of the ready queue: two words, as a `Box<dyn FnOnce()>` (memory traffic is much of
+/// the cost of a million queued callbacks).
 pub(crate) enum Ready {
     /// A `call_soon` callback (or a due timer).
     Callback(Handle),
-    /// A `call_soon_threadsafe` callback.
-    Remote(RemoteCallback),
+    /// A `call_soon_threadsafe` callback: the next one in [`LocalQueue::remote`].
+    Remote,
     /// A task to poll.
     Task(TaskRef),
     /// A reader/writer callback whose fd became ready (`generation` tells a replaced watch apart).
     Watch {
         fd: RawFd,
         dir: Direction,
-        generation: u64,
+        generation: Generation,
     },
+}
+
+const _: () = assert!(std::mem::size_of::<Ready>() == 16);
+
+/// A watch's 64-bit generation, kept as two halves (4-byte aligned, so `Ready` stays 16 bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Generation([u32; 2]);
+
+impl From<u64> for Generation {
+    fn from(g: u64) -> Self {
+        Generation([g as u32, (g >> 32) as u32])
+    }
+}
+
+impl Generation {
+    pub(crate) fn get(self) -> u64 {
+        u64::from(self.0[0]) | u64::from(self.0[1]) << 32
+    }
 }
 
 /// The loop's ready queue, reachable from wakers on the loop's thread.
 pub(crate) struct LocalQueue {
     pub(crate) id: u64,
     pub(crate) ready: RefCell<VecDeque<Ready>>,
+    /// The `call_soon_threadsafe` callbacks of the `Ready::Remote` entries, in their order.
+    pub(crate) remote: RefCell<VecDeque<RemoteCallback>>,
 }
 
 thread_local! {
@@ -73,6 +94,17 @@ impl LocalQueue {
     #[inline]
     pub(crate) fn push(&self, item: Ready) {
         self.ready.borrow_mut().push_back(item);
+    }
+
+    /// Queues a `call_soon_threadsafe` callback (after everything queued so far).
+    pub(crate) fn push_remote(&self, f: RemoteCallback) {
+        self.remote.borrow_mut().push_back(f);
+        self.push(Ready::Remote);
+    }
+
+    /// The callback of the `Ready::Remote` entry being run.
+    pub(crate) fn pop_remote(&self) -> Option<RemoteCallback> {
+        self.remote.borrow_mut().pop_front()
     }
 }
 
@@ -162,7 +194,7 @@ impl ThreadSafeScheduler for Shared {
             return Err(LoopError::Closed);
         }
         if let Some(q) = LocalQueue::find(self.id) {
-            q.push(Ready::Remote(f));
+            q.push_remote(f);
             return Ok(());
         }
         self.push_remote(RemoteItem::Callback(f))
