@@ -61,10 +61,10 @@ pub struct Notified {
     ptr: NonNull<Header>,
 }
 
-// SAFETY: a `Notified` owns one unit of the task's atomic count and nothing else; the only
-// things done with it off the task's thread are moving it and dropping it (an atomic
-// decrement, freeing only `Send` data: see `task/raw.rs`). Turning it back into a handle that
-// touches the future is `unsafe` and requires the task's thread.
+// A `Notified` owns one unit of the task's atomic count and nothing else; the only things done
+// with it off the task's thread are moving it and dropping it. Turning it back into a handle
+// that touches the future is `unsafe` and requires the task's thread.
+// SAFETY: dropping it elsewhere is an atomic decrement that frees only `Send` data (task/raw.rs).
 unsafe impl Send for Notified {}
 
 impl Notified {

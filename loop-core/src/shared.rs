@@ -215,10 +215,10 @@ impl Schedule for Shared {
     /// `call_soon`), else through the remote queue. Dropped if the loop is closed.
     fn schedule(&self, task: Notified) {
         if let Some(q) = LocalQueue::find(self.id) {
-            // SAFETY: `find` only finds the queue of loop `id` on the thread that registered
-            // it, the loop's own thread (the loop is `!Send`). Tasks bound to this `Shared`
-            // were spawned on that loop, so they were made on that thread (`EventLoop` is
-            // `!Send` too): this is the task's thread.
+            // `find` only finds the queue of loop `id` on the thread that registered it, the
+            // loop's own thread (the loop is `!Send`). Tasks bound to this `Shared` were
+            // spawned on that loop, so they were made on that thread (`EventLoop` is `!Send`).
+            // SAFETY: so this is the task's thread.
             let task = unsafe { task.into_local() };
             q.push(Ready::Task(task));
         } else if let Err(LoopError::Closed) = self.push_remote(RemoteItem::Task(task)) {
