@@ -77,7 +77,7 @@ impl<D: Driver> AbstractEventLoop for BaseEventLoop<D> {
     }
 
     fn all_tasks(&self) -> Vec<TaskRef> {
-        self.tasks.borrow().clone()
+        self.tasks.borrow().iter().map(|(_, t)| t.clone()).collect()
     }
 
     fn add_reader(&self, fd: RawFd, callback: Box<dyn FnMut() + 'static>) -> Result<(), LoopError> {

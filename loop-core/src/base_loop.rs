@@ -10,6 +10,7 @@ use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use loop_api::{ExceptionContext, LoopError, Schedule, TaskRef, panic_message};
+use slab::Slab;
 
 use crate::driver::Driver;
 use crate::executor::DefaultExecutor;
@@ -51,8 +52,9 @@ pub struct BaseEventLoop<D: Driver> {
     pub(crate) shared: Arc<Shared>,
     pub(crate) local: Rc<LocalQueue>,
     pub(crate) timers: Rc<Timers>,
-    /// The unfinished tasks; each knows its index here (`TaskRef::loop_slot`).
-    pub(crate) tasks: RefCell<Vec<TaskRef>>,
+    /// The unfinished tasks; each knows its key here (`TaskRef::loop_slot`). A slab: removing
+    /// one touches no other task (tasks are big and many; their cells are cold).
+    pub(crate) tasks: RefCell<Slab<TaskRef>>,
     pub(crate) io: IoCell<D>,
     pub(crate) watches: RefCell<Watches>,
     pub(crate) executor: RefCell<DefaultExecutor>,
@@ -124,7 +126,7 @@ impl<D: Driver> BaseEventLoop<D> {
             shared,
             local,
             timers: Rc::new(Timers::new(epoch)),
-            tasks: RefCell::new(Vec::new()),
+            tasks: RefCell::new(Slab::new()),
             io: Rc::new(RefCell::new(Some(Io {
                 driver,
                 ops: Ops::default(),
@@ -384,11 +386,7 @@ impl<D: Driver> BaseEventLoop<D> {
             if tasks.get(i).is_none_or(|t| !t.ptr_eq(task)) {
                 return;
             }
-            let removed = tasks.swap_remove(i);
-            if let Some(moved) = tasks.get(i) {
-                moved.set_loop_slot(i);
-            }
-            removed
+            tasks.remove(i)
         };
         removed.set_loop_slot(usize::MAX);
         // Not the last local handle (the caller holds one): dropping it runs no user code.
@@ -401,8 +399,9 @@ impl<D: Driver> BaseEventLoop<D> {
         task.bind(scheduler);
         {
             let mut tasks = self.tasks.borrow_mut();
-            task.set_loop_slot(tasks.len());
-            tasks.push(task.clone());
+            let entry = tasks.vacant_entry();
+            task.set_loop_slot(entry.key());
+            entry.insert(task.clone());
         }
         self.local.push(Ready::Task(task));
         Ok(())
@@ -450,7 +449,10 @@ impl<D: Driver> BaseEventLoop<D> {
         let remote = std::mem::take(&mut *self.local.remote.borrow_mut());
         drop(remote);
         drop(self.timers.take_all());
-        let tasks = std::mem::take(&mut *self.tasks.borrow_mut());
+        let tasks: Vec<TaskRef> = std::mem::take(&mut *self.tasks.borrow_mut())
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect();
         for t in &tasks {
             t.abort();
         }

@@ -91,7 +91,7 @@ impl LocalQueue {
             .flatten()
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push(&self, item: Ready) {
         self.ready.borrow_mut().push_back(item);
     }
