@@ -80,8 +80,9 @@ impl<F: FnOnce() + 'static> CallbackCell<F> {
         // SAFETY: the caller owns the last reference to this boxed cell; `ManuallyDrop` keeps
         // the box from dropping the callback, which is moved out and called after the free.
         let cell = unsafe { Box::from_raw(ptr.cast::<CallbackCell<F>>().as_ptr()) };
-        let f = ManuallyDrop::into_inner(cell.callback);
-        f();
+        // Moving everything out of the box frees it here, before the call.
+        let CallbackCell { callback, .. } = *cell;
+        ManuallyDrop::into_inner(callback)();
     }
 
     /// # Safety
