@@ -4,7 +4,6 @@ use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{OwnedFd, RawFd};
 use std::process::Command;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -17,7 +16,7 @@ use crate::pipe::{PipeReader, PipeWriter};
 use crate::process::Process;
 use crate::remote::LoopHandle;
 use crate::sock_op::{SockOp, SockOpId, SockOpPoll};
-use crate::task::Runnable;
+use crate::task::TaskRef;
 use crate::{BufResult, LocalBoxFuture};
 use socket2::SockAddr;
 
@@ -63,14 +62,16 @@ pub trait AbstractEventLoop {
     fn time(&self) -> Instant;
     /// A thread-safe handle for other threads.
     fn handle(&self) -> LoopHandle;
-    /// Schedules a task: the loop polls it on the next iteration and again each time its waker
-    /// is woken (from any thread), until it returns `Ready`.
+    /// Schedules a task: the loop [binds](TaskRef::bind) it to its scheduler, queues it, runs
+    /// it on the next iteration and again each time its waker is woken (from any thread),
+    /// until [`TaskRef::run`] returns `Ready`. The loop keeps a handle to every unfinished task
+    /// (dropping the user's `Task` does not cancel it) and aborts them when it closes.
     ///
     /// # Errors
     /// [`LoopError::Closed`].
-    fn spawn(&self, task: Rc<dyn Runnable>) -> Result<(), LoopError>;
+    fn spawn(&self, task: TaskRef) -> Result<(), LoopError>;
     /// The tasks spawned on this loop that have not finished (asyncio's `all_tasks`).
-    fn all_tasks(&self) -> Vec<Rc<dyn Runnable>>;
+    fn all_tasks(&self) -> Vec<TaskRef>;
 
     /// Calls `callback` on every iteration while `fd` is readable (level-triggered). Replaces
     /// an earlier reader of `fd`.

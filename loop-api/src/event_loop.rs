@@ -18,7 +18,7 @@ use crate::process::Process;
 use crate::remote::LoopHandle;
 use crate::running::{self, RunningGuard};
 use crate::sock_op::{SockRecv, SockSendAll};
-use crate::task::{AnyTask, Runnable, Task, TaskCell};
+use crate::task::{AnyTask, Task, TaskRef, new_task};
 
 /// The loop a user holds: a cheap, cloneable, `!Send` handle to an `Rc<dyn AbstractEventLoop>`.
 ///
@@ -135,19 +135,19 @@ impl EventLoop {
         F::Output: 'static,
     {
         self.check_can_run()?;
-        let cell = TaskCell::new(fut, None);
-        cell.set_report_panics(false);
+        let (task, outcome) = new_task(fut, None);
+        task.set_report_panics(false);
         let weak = self.downgrade();
-        cell.set_on_done(Some(Box::new(move || {
+        task.set_on_done(Some(Box::new(move || {
             if let Some(lp) = weak.upgrade() {
                 lp.stop();
             }
         })));
-        self.inner.spawn(cell.clone())?;
+        self.inner.spawn(task)?;
         let ran = self.run_forever();
-        cell.set_on_done(None);
+        outcome.task_ref().set_on_done(None);
         ran?;
-        match cell.take_outcome() {
+        match outcome.take_outcome() {
             Some(Ok(v)) => Ok(v),
             Some(Err(TaskError::Panicked(m))) => Err(LoopError::Panicked(m)),
             Some(Err(TaskError::Cancelled)) => Err(LoopError::Cancelled),
@@ -235,9 +235,9 @@ impl EventLoop {
         F: Future + 'static,
         F::Output: 'static,
     {
-        let cell = TaskCell::new(fut, None);
-        self.inner.spawn(cell.clone())?;
-        Ok(Task::from_cell(cell))
+        let (task, user) = new_task(fut, None);
+        self.inner.spawn(task)?;
+        Ok(user)
     }
 
     /// Like [`create_task`](Self::create_task), with a name used in reports.
@@ -253,9 +253,9 @@ impl EventLoop {
         F: Future + 'static,
         F::Output: 'static,
     {
-        let cell = TaskCell::new(fut, Some(name.into()));
-        self.inner.spawn(cell.clone())?;
-        Ok(Task::from_cell(cell))
+        let (task, user) = new_task(fut, Some(name.into()));
+        self.inner.spawn(task)?;
+        Ok(user)
     }
 
     /// The unfinished tasks of this loop (asyncio's `all_tasks()`), e.g. to cancel them all
@@ -420,6 +420,6 @@ impl EventLoop {
     }
 }
 
-/// Checks that `_l` is usable from a `Runnable` trait object (compile-time only).
+/// Checks that `_l` is usable as a trait object (compile-time only).
 #[allow(dead_code)]
-fn assert_object_safe(_l: &dyn AbstractEventLoop, _r: &dyn Runnable) {}
+fn assert_object_safe(_l: &dyn AbstractEventLoop, _r: &TaskRef) {}

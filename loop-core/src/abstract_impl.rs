@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use loop_api::{
     AbstractEventLoop, BufResult, ExceptionContext, ExceptionHandler, Handle, LocalBoxFuture,
-    LoopError, LoopHandle, Process, Runnable, SockAddr, TimerCancelled, TimerHandle,
+    LoopError, LoopHandle, Process, SockAddr, TaskRef, TimerCancelled, TimerHandle,
 };
 use loop_api::{Executor, PipeReader, PipeWriter, shutdown_in_thread};
 use loop_api::{SockOp, SockOpId, SockOpPoll};
@@ -60,10 +60,10 @@ impl<D: Driver> AbstractEventLoop for BaseEventLoop<D> {
 
     fn call_at(&self, when: Instant, handle: Handle) -> Result<TimerHandle, LoopError> {
         self.check_open()?;
-        self.timers.push(when, handle.clone());
+        let key = self.timers.push(when, handle.clone());
         let owner: Weak<dyn TimerCancelled> =
             Rc::downgrade(&self.timers) as Weak<dyn TimerCancelled>;
-        Ok(TimerHandle::new(handle, when, Some(owner)))
+        Ok(TimerHandle::new(handle, when, key, Some(owner)))
     }
 
     fn time(&self) -> Instant {
@@ -74,16 +74,12 @@ impl<D: Driver> AbstractEventLoop for BaseEventLoop<D> {
         LoopHandle::new(self.shared.clone())
     }
 
-    fn spawn(&self, task: Rc<dyn Runnable>) -> Result<(), LoopError> {
+    fn spawn(&self, task: TaskRef) -> Result<(), LoopError> {
         self.spawn_impl(task)
     }
 
-    fn all_tasks(&self) -> Vec<Rc<dyn Runnable>> {
-        self.tasks
-            .borrow()
-            .iter()
-            .map(|(_, t)| t.runnable.clone())
-            .collect()
+    fn all_tasks(&self) -> Vec<TaskRef> {
+        self.tasks.borrow().iter().map(|(_, t)| t.clone()).collect()
     }
 
     fn add_reader(&self, fd: RawFd, callback: Box<dyn FnMut() + 'static>) -> Result<(), LoopError> {

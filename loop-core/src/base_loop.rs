@@ -6,16 +6,16 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::task::{Context, Waker};
+use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use loop_api::{ExceptionContext, LoopError, Runnable, panic_message};
+use loop_api::{ExceptionContext, LoopError, Schedule, TaskRef, panic_message};
 use slab::Slab;
 
 use crate::driver::Driver;
 use crate::executor::DefaultExecutor;
 use crate::ops::{OpKey, Ops};
-use crate::shared::{LocalQueue, Ready, RemoteItem, Shared, TaskWaker};
+use crate::shared::{LocalQueue, Ready, RemoteItem, Shared};
 use crate::timers::Timers;
 use crate::virtual_time::VirtualPoll;
 use crate::watch::Watches;
@@ -29,12 +29,6 @@ pub(crate) struct Io<D> {
 /// `None` once the loop is closed.
 pub(crate) type IoCell<D> = Rc<RefCell<Option<Io<D>>>>;
 
-pub(crate) struct TaskEntry {
-    pub(crate) runnable: Rc<dyn Runnable>,
-    pub(crate) waker_state: Arc<TaskWaker>,
-    pub(crate) waker: Waker,
-}
-
 /// The exception handler, shared so it can be called while it replaces itself.
 pub(crate) type SharedHandler = Rc<dyn Fn(&ExceptionContext)>;
 
@@ -46,8 +40,8 @@ struct Scratch {
     remote: Vec<RemoteItem>,
 }
 
-/// How many finished tasks' wakers are kept for reuse.
-const WAKER_POOL_MAX: usize = 1024;
+/// How far before the loop's start its timer epoch lies.
+const TIMER_EPOCH_BACK: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// The default slow-callback threshold of debug mode (asyncio's 100 ms).
 pub const DEFAULT_SLOW_CALLBACK: Duration = Duration::from_millis(100);
@@ -58,7 +52,9 @@ pub struct BaseEventLoop<D: Driver> {
     pub(crate) shared: Arc<Shared>,
     pub(crate) local: Rc<LocalQueue>,
     pub(crate) timers: Rc<Timers>,
-    pub(crate) tasks: RefCell<Slab<TaskEntry>>,
+    /// The unfinished tasks; each knows its key here (`TaskRef::loop_slot`). A slab: removing
+    /// one touches no other task (tasks are big and many; their cells are cold).
+    pub(crate) tasks: RefCell<Slab<TaskRef>>,
     pub(crate) io: IoCell<D>,
     pub(crate) watches: RefCell<Watches>,
     pub(crate) executor: RefCell<DefaultExecutor>,
@@ -76,8 +72,6 @@ pub struct BaseEventLoop<D: Driver> {
     pub(crate) iteration: Cell<u64>,
     /// The batch of the running iteration (kept between iterations for its allocation).
     batch: RefCell<VecDeque<Ready>>,
-    /// Wakers of finished tasks that nothing else holds, for new tasks.
-    waker_pool: RefCell<Vec<(Arc<TaskWaker>, Waker)>>,
     scratch: RefCell<Scratch>,
 }
 
@@ -118,13 +112,20 @@ impl<D: Driver> BaseEventLoop<D> {
         let local = Rc::new(LocalQueue {
             id: shared.id,
             ready: RefCell::new(VecDeque::with_capacity(64)),
+            remote: RefCell::new(VecDeque::new()),
         });
         local.register();
+        // Timer deadlines are kept in nanoseconds from an epoch no later than any "now" of the
+        // loop's clock (a virtual clock only moves forward), a century back so that deadlines
+        // in the past keep their order (64 bits of nanoseconds span 584 years).
+        let real_now = Instant::now();
+        let now = clock.as_ref().map_or(real_now, |c| c.now().min(real_now));
+        let epoch = now.checked_sub(TIMER_EPOCH_BACK).unwrap_or(now);
         BaseEventLoop {
             backend: driver.name(),
             shared,
             local,
-            timers: Rc::new(Timers::default()),
+            timers: Rc::new(Timers::new(epoch)),
             tasks: RefCell::new(Slab::new()),
             io: Rc::new(RefCell::new(Some(Io {
                 driver,
@@ -142,7 +143,6 @@ impl<D: Driver> BaseEventLoop<D> {
             clock,
             iteration: Cell::new(0),
             batch: RefCell::new(VecDeque::with_capacity(64)),
-            waker_pool: RefCell::new(Vec::new()),
             scratch: RefCell::new(Scratch::default()),
         }
     }
@@ -247,10 +247,18 @@ impl<D: Driver> BaseEventLoop<D> {
         if self.shared.notified.swap(false, Ordering::AcqRel) {
             self.shared.take_remote(&mut scratch.remote);
             let mut ready = self.local.ready.borrow_mut();
+            let mut remote = self.local.remote.borrow_mut();
             for item in scratch.remote.drain(..) {
                 match item {
-                    RemoteItem::Callback(f) => ready.push_back(Ready::Remote(f)),
-                    RemoteItem::Task(key) => ready.push_back(Ready::Task(key)),
+                    RemoteItem::Callback(f) => {
+                        remote.push_back(f);
+                        ready.push_back(Ready::Remote);
+                    }
+                    RemoteItem::Task(task) => {
+                        // SAFETY: `run_once` runs on the loop's thread (the loop is `!Send`),
+                        // where every task spawned on it was made.
+                        ready.push_back(Ready::Task(unsafe { task.into_local() }));
+                    }
                 }
             }
         }
@@ -267,126 +275,135 @@ impl<D: Driver> BaseEventLoop<D> {
         if let Some(seed) = self.clock.as_ref().and_then(|c| c.seed()) {
             self.shuffle_ready_tasks(&mut batch, seed);
         }
-        while let Some(item) = batch.pop_front() {
-            self.run_ready(item);
+        if self.debug.get() {
+            while let Some(item) = batch.pop_front() {
+                self.run_ready_debug(item);
+            }
+        } else {
+            self.run_batch(&mut batch);
         }
         // Keep the allocation for the next iteration.
         *self.batch.borrow_mut() = batch;
         Ok(())
     }
 
-    fn run_ready(&self, item: Ready) {
-        let started = self.debug.get().then(Instant::now);
-        let name: String = match item {
+    /// Runs the batch (not in debug mode): one `catch_unwind` around the whole run, entered
+    /// again after a callback that panicked (the panic is reported, the batch goes on).
+    fn run_batch(&self, batch: &mut VecDeque<Ready>) {
+        // The name of the callback running, for the report if it panics.
+        let mut current: Option<fn() -> &'static str> = None;
+        loop {
+            let ran = catch_unwind(AssertUnwindSafe(|| {
+                while let Some(item) = batch.pop_front() {
+                    match item {
+                        Ready::Callback(handle) => {
+                            current = Some(handle.name_fn());
+                            handle.run_once();
+                        }
+                        Ready::Task(task) => self.poll_task(&task),
+                        other => self.run_other(other),
+                    }
+                }
+            }));
+            match ran {
+                Ok(()) => return,
+                Err(p) => {
+                    let name = current.take().map_or("callback", |name| name());
+                    self.report_callback_panic(name, &*p);
+                }
+            }
+        }
+    }
+
+    /// Runs a ready item that is not a `call_soon` callback (each contains its own panics).
+    fn run_other(&self, item: Ready) {
+        match item {
             Ready::Callback(handle) => {
-                // A cancelled handle has dropped its callback: running it does nothing.
                 if let Err(p) = catch_unwind(AssertUnwindSafe(|| handle.run())) {
                     self.report_callback_panic(handle.name(), &*p);
                 }
-                if started.is_none() || handle.cancelled() {
-                    return;
-                }
-                handle.name().to_string()
             }
-            Ready::Remote(f) => {
+            Ready::Remote => {
+                let Some(f) = self.local.pop_remote() else {
+                    return;
+                };
                 if let Err(p) = catch_unwind(AssertUnwindSafe(f)) {
                     self.report_callback_panic("call_soon_threadsafe callback", &*p);
                 }
-                "call_soon_threadsafe callback".to_string()
             }
-            Ready::Task(key) => match self.poll_task(key) {
-                Some(name) if started.is_some() => name(),
-                _ => return,
-            },
+            Ready::Task(task) => self.poll_task(&task),
             Ready::Watch {
                 fd,
                 dir,
                 generation,
-            } => {
-                self.run_watch(fd, dir, generation);
-                format!("{dir:?} callback of fd {fd}")
-            }
-        };
-        if let Some(t0) = started {
-            let took = t0.elapsed();
-            if took >= self.slow_callback.get() {
-                self.call_handler(&ExceptionContext {
-                    message: format!("Executing {name} took {:.3} seconds", took.as_secs_f64()),
-                    callback: Some(name),
-                    duration: Some(took),
-                    ..ExceptionContext::default()
-                });
-            }
+            } => self.run_watch(fd, dir, generation.get()),
         }
     }
 
-    /// Polls task `key` once; gives a way to name it (for debug reports).
-    fn poll_task(&self, key: usize) -> Option<impl FnOnce() -> String> {
-        // The waker is moved out for the poll (no reference-count traffic) and put back after.
-        let (runnable, waker) = {
+    /// Runs one ready item, timing it: debug mode reports slow callbacks.
+    fn run_ready_debug(&self, item: Ready) {
+        let started = Instant::now();
+        let name: String = match &item {
+            Ready::Callback(handle) if !handle.pending() => return,
+            Ready::Callback(handle) => handle.name().to_string(),
+            Ready::Remote => "call_soon_threadsafe callback".to_string(),
+            Ready::Task(task) if task.done() => return,
+            Ready::Task(task) => task.name(),
+            Ready::Watch { fd, dir, .. } => format!("{dir:?} callback of fd {fd}"),
+        };
+        let cancellable = match &item {
+            Ready::Callback(handle) => Some(handle.clone()),
+            _ => None,
+        };
+        self.run_other(item);
+        if cancellable.is_some_and(|h| h.cancelled()) {
+            return;
+        }
+        let took = started.elapsed();
+        if took >= self.slow_callback.get() {
+            self.call_handler(&ExceptionContext {
+                message: format!("Executing {name} took {:.3} seconds", took.as_secs_f64()),
+                callback: Some(name),
+                duration: Some(took),
+                ..ExceptionContext::default()
+            });
+        }
+    }
+
+    /// Polls `task` once; forgets it once finished.
+    #[inline]
+    fn poll_task(&self, task: &TaskRef) {
+        if task.run().is_ready() {
+            self.forget_task(task);
+        }
+    }
+
+    /// Removes a finished task from the task list.
+    fn forget_task(&self, task: &TaskRef) {
+        let i = task.loop_slot();
+        let removed = {
             let mut tasks = self.tasks.borrow_mut();
-            let entry = tasks.get_mut(key)?;
-            entry.waker_state.queued.store(false, Ordering::Release);
-            let waker = std::mem::replace(&mut entry.waker, Waker::noop().clone());
-            (entry.runnable.clone(), waker)
+            if tasks.get(i).is_none_or(|t| !t.ptr_eq(task)) {
+                return;
+            }
+            tasks.remove(i)
         };
-        let mut cx = Context::from_waker(&waker);
-        let done = runnable.run(&mut cx).is_ready();
-        let mut tasks = self.tasks.borrow_mut();
-        if done {
-            let entry = tasks.try_remove(key);
-            drop(tasks);
-            if let Some(entry) = entry {
-                self.recycle_waker(entry.waker_state, waker);
-                drop(entry.runnable);
-            }
-        } else if let Some(entry) = tasks.get_mut(key) {
-            entry.waker = waker;
-        }
-        Some(move || runnable.name())
+        removed.set_loop_slot(usize::MAX);
+        // Not the last local handle (the caller holds one): dropping it runs no user code.
+        drop(removed);
     }
 
-    /// Keeps a finished task's waker for the next task if nothing else holds it (its
-    /// allocation is then reused: spawning costs one allocation less).
-    fn recycle_waker(&self, state: Arc<TaskWaker>, waker: Waker) {
-        // Two references: `state` and the one inside `waker`. Any other holder could still
-        // wake it, so it is not reused then.
-        if Arc::strong_count(&state) == 2 {
-            let mut pool = self.waker_pool.borrow_mut();
-            if pool.len() < WAKER_POOL_MAX {
-                pool.push((state, waker));
-            }
-        }
-    }
-
-    pub(crate) fn spawn_impl(&self, runnable: Rc<dyn Runnable>) -> Result<(), LoopError> {
+    pub(crate) fn spawn_impl(&self, task: TaskRef) -> Result<(), LoopError> {
         self.check_open()?;
-        let mut tasks = self.tasks.borrow_mut();
-        let key = tasks.vacant_entry().key();
-        let recycled = self.waker_pool.borrow_mut().pop();
-        let (waker_state, waker) = match recycled {
-            Some((state, waker)) => {
-                state.key.store(key, Ordering::Relaxed);
-                state.queued.store(true, Ordering::Relaxed);
-                (state, waker)
-            }
-            None => {
-                let state = Arc::new(TaskWaker {
-                    key: std::sync::atomic::AtomicUsize::new(key),
-                    queued: std::sync::atomic::AtomicBool::new(true),
-                    shared: self.shared.clone(),
-                });
-                let waker = Waker::from(state.clone());
-                (state, waker)
-            }
-        };
-        tasks.insert(TaskEntry {
-            runnable,
-            waker_state,
-            waker,
-        });
-        drop(tasks);
-        self.local.push(Ready::Task(key));
+        let scheduler: Arc<dyn Schedule> = self.shared.clone();
+        task.bind(scheduler);
+        {
+            let mut tasks = self.tasks.borrow_mut();
+            let entry = tasks.vacant_entry();
+            task.set_loop_slot(entry.key());
+            entry.insert(task.clone());
+        }
+        self.local.push(Ready::Task(task));
         Ok(())
     }
 
@@ -429,10 +446,15 @@ impl<D: Driver> BaseEventLoop<D> {
         // Drop user code outside every borrow: destructors may call back into the loop.
         let ready = std::mem::take(&mut *self.local.ready.borrow_mut());
         drop(ready);
+        let remote = std::mem::take(&mut *self.local.remote.borrow_mut());
+        drop(remote);
         drop(self.timers.take_all());
-        let tasks: Vec<TaskEntry> = self.tasks.borrow_mut().drain().collect();
+        let tasks: Vec<TaskRef> = std::mem::take(&mut *self.tasks.borrow_mut())
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect();
         for t in &tasks {
-            t.runnable.abort();
+            t.abort();
         }
         drop(tasks);
         self.close_signals();
@@ -449,6 +471,7 @@ impl<D: Driver> BaseEventLoop<D> {
             drop(io);
         }
         drop(std::mem::take(&mut *self.local.ready.borrow_mut()));
+        drop(std::mem::take(&mut *self.local.remote.borrow_mut()));
         Ok(())
     }
 }

@@ -1,19 +1,18 @@
-//! The thread-safe side of a loop ([`Shared`]), the local ready queue, and task wakers.
+//! The thread-safe side of a loop ([`Shared`]), the local ready queue, and where task wakers
+//! send their tasks ([`Schedule`] for `Shared`).
 //!
 //! A wake on the loop's own thread pushes straight onto the loop's ready queue (found through a
 //! thread-local registry), so it keeps FIFO order with `call_soon`. A wake from another thread
 //! goes through a mutex-protected queue and ends a blocked poll through the driver's waker; the
 //! `notified` flag makes many wakes between two polls cost one driver wake-up.
 
+use loop_api::{Handle, LoopError, Notified, Schedule, TaskRef, ThreadSafeScheduler};
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::os::fd::RawFd;
 use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::Wake;
-
-use loop_api::{Handle, LoopError, ThreadSafeScheduler};
+use std::sync::{Mutex, MutexGuard};
 
 use crate::driver::DriverWaker;
 use crate::op::Direction;
@@ -21,26 +20,47 @@ use crate::op::Direction;
 /// A thread-safe callback (from `call_soon_threadsafe`).
 pub(crate) type RemoteCallback = Box<dyn FnOnce() + Send + 'static>;
 
-/// One entry of the ready queue.
+/// One entry of the ready queue: two words, as a `Box<dyn FnOnce()>` (memory traffic is much of
+/// the cost of a million queued callbacks).
 pub(crate) enum Ready {
     /// A `call_soon` callback (or a due timer).
     Callback(Handle),
-    /// A `call_soon_threadsafe` callback.
-    Remote(RemoteCallback),
-    /// A task to poll, by its key in the task table.
-    Task(usize),
+    /// A `call_soon_threadsafe` callback: the next one in [`LocalQueue::remote`].
+    Remote,
+    /// A task to poll.
+    Task(TaskRef),
     /// A reader/writer callback whose fd became ready (`generation` tells a replaced watch apart).
     Watch {
         fd: RawFd,
         dir: Direction,
-        generation: u64,
+        generation: Generation,
     },
+}
+
+const _: () = assert!(std::mem::size_of::<Ready>() == 16);
+
+/// A watch's 64-bit generation, kept as two halves (4-byte aligned, so `Ready` stays 16 bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Generation([u32; 2]);
+
+impl From<u64> for Generation {
+    fn from(g: u64) -> Self {
+        Generation([g as u32, (g >> 32) as u32])
+    }
+}
+
+impl Generation {
+    pub(crate) fn get(self) -> u64 {
+        u64::from(self.0[0]) | u64::from(self.0[1]) << 32
+    }
 }
 
 /// The loop's ready queue, reachable from wakers on the loop's thread.
 pub(crate) struct LocalQueue {
     pub(crate) id: u64,
     pub(crate) ready: RefCell<VecDeque<Ready>>,
+    /// The `call_soon_threadsafe` callbacks of the `Ready::Remote` entries, in their order.
+    pub(crate) remote: RefCell<VecDeque<RemoteCallback>>,
 }
 
 thread_local! {
@@ -71,14 +91,26 @@ impl LocalQueue {
             .flatten()
     }
 
+    #[inline(always)]
     pub(crate) fn push(&self, item: Ready) {
         self.ready.borrow_mut().push_back(item);
+    }
+
+    /// Queues a `call_soon_threadsafe` callback (after everything queued so far).
+    pub(crate) fn push_remote(&self, f: RemoteCallback) {
+        self.remote.borrow_mut().push_back(f);
+        self.push(Ready::Remote);
+    }
+
+    /// The callback of the `Ready::Remote` entry being run.
+    pub(crate) fn pop_remote(&self) -> Option<RemoteCallback> {
+        self.remote.borrow_mut().pop_front()
     }
 }
 
 pub(crate) enum RemoteItem {
     Callback(RemoteCallback),
-    Task(usize),
+    Task(Notified),
 }
 
 static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
@@ -162,7 +194,7 @@ impl ThreadSafeScheduler for Shared {
             return Err(LoopError::Closed);
         }
         if let Some(q) = LocalQueue::find(self.id) {
-            q.push(Ready::Remote(f));
+            q.push_remote(f);
             return Ok(());
         }
         self.push_remote(RemoteItem::Callback(f))
@@ -178,32 +210,19 @@ impl ThreadSafeScheduler for Shared {
     }
 }
 
-/// The waker of one task: reschedules it by key, from any thread.
-pub(crate) struct TaskWaker {
-    /// The task's key in the task table (set again when the waker is recycled, which happens
-    /// only when nothing but the loop holds it).
-    pub(crate) key: std::sync::atomic::AtomicUsize,
-    pub(crate) queued: AtomicBool,
-    pub(crate) shared: Arc<Shared>,
-}
-
-impl Wake for TaskWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        if self.queued.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        if let Some(q) = LocalQueue::find(self.shared.id) {
-            q.push(Ready::Task(self.key.load(Ordering::Relaxed)));
-        } else if self
-            .shared
-            .push_remote(RemoteItem::Task(self.key.load(Ordering::Relaxed)))
-            .is_err()
-        {
-            // The loop is closed: the task is gone, nothing to wake.
+impl Schedule for Shared {
+    /// A woken task: onto the ready queue at once on the loop's thread (FIFO with
+    /// `call_soon`), else through the remote queue. Dropped if the loop is closed.
+    fn schedule(&self, task: Notified) {
+        if let Some(q) = LocalQueue::find(self.id) {
+            // `find` only finds the queue of loop `id` on the thread that registered it, the
+            // loop's own thread (the loop is `!Send`). Tasks bound to this `Shared` were
+            // spawned on that loop, so they were made on that thread (`EventLoop` is `!Send`).
+            // SAFETY: so this is the task's thread.
+            let task = unsafe { task.into_local() };
+            q.push(Ready::Task(task));
+        } else if let Err(LoopError::Closed) = self.push_remote(RemoteItem::Task(task)) {
+            // The loop is closed: its tasks were aborted, nothing to wake.
         }
     }
 }

@@ -94,21 +94,11 @@ impl<D: Driver> BaseEventLoop<D> {
         if slots.len() < 2 {
             return;
         }
-        let mut keys: Vec<usize> = slots
-            .iter()
-            .map(|&i| match ready[i] {
-                Ready::Task(k) => k,
-                _ => unreachable!("slots hold only tasks"),
-            })
-            .collect();
         let mut rng = SplitMix64(seed ^ iteration.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        // Fisher-Yates.
-        for i in (1..keys.len()).rev() {
+        // Fisher-Yates over the tasks' places.
+        for i in (1..slots.len()).rev() {
             let j = (rng.next() % (i as u64 + 1)) as usize;
-            keys.swap(i, j);
-        }
-        for (&slot, key) in slots.iter().zip(keys) {
-            ready[slot] = Ready::Task(key);
+            ready.swap(slots[i], slots[j]);
         }
     }
 }

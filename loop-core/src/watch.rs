@@ -125,7 +125,7 @@ impl<D: Driver> BaseEventLoop<D> {
                 self.local.push(Ready::Watch {
                     fd,
                     dir,
-                    generation: w.generation,
+                    generation: w.generation.into(),
                 });
             }
         }

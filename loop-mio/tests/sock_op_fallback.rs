@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use loop_api::{
     AbstractEventLoop, EventLoop, ExceptionContext, ExceptionHandler, Handle, LocalBoxFuture,
-    LoopError, LoopHandle, Process, Runnable, SockAddr, TimerHandle,
+    LoopError, LoopHandle, Process, SockAddr, TaskRef, TimerHandle,
 };
 
 struct Delegate {
@@ -56,10 +56,10 @@ impl AbstractEventLoop for Delegate {
     fn handle(&self) -> LoopHandle {
         self.i().handle()
     }
-    fn spawn(&self, task: Rc<dyn Runnable>) -> Result<(), LoopError> {
+    fn spawn(&self, task: TaskRef) -> Result<(), LoopError> {
         self.i().spawn(task)
     }
-    fn all_tasks(&self) -> Vec<Rc<dyn Runnable>> {
+    fn all_tasks(&self) -> Vec<TaskRef> {
         self.i().all_tasks()
     }
     fn add_reader(&self, fd: RawFd, cb: Box<dyn FnMut() + 'static>) -> Result<(), LoopError> {

@@ -7,13 +7,12 @@ use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::RawFd;
 use std::process::Command;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use loop_api::{
     AbstractEventLoop, EventLoop, ExceptionContext, ExceptionHandler, Handle, LocalBoxFuture,
-    LoopError, LoopHandle, Process, Runnable, ThreadSafeScheduler, TimerHandle,
+    LoopError, LoopHandle, Process, TaskRef, ThreadSafeScheduler, TimerHandle,
 };
 
 /// A loop that can only be closed: what a policy needs to store and hand out loops.
@@ -77,10 +76,10 @@ impl AbstractEventLoop for NullLoop {
     fn handle(&self) -> LoopHandle {
         LoopHandle::new(Arc::new(NullScheduler))
     }
-    fn all_tasks(&self) -> Vec<Rc<dyn Runnable>> {
+    fn all_tasks(&self) -> Vec<TaskRef> {
         Vec::new()
     }
-    fn spawn(&self, _task: Rc<dyn Runnable>) -> Result<(), LoopError> {
+    fn spawn(&self, _task: TaskRef) -> Result<(), LoopError> {
         unsupported()
     }
     fn add_reader(&self, _fd: RawFd, _cb: Box<dyn FnMut() + 'static>) -> Result<(), LoopError> {
