@@ -36,6 +36,8 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
 /// An accept error that will not go away (the listener is broken), or `Closed` if the loop is
 /// closed under the server.
 pub async fn serve(lp: EventLoop, listener: TcpListener) -> io::Result<()> {
+    // Handed to the loop for good: no re-arm per accept that waits, made non-blocking once.
+    let listener = lp.register_socket(listener)?;
     loop {
         match lp.sock_accept(&listener).await {
             Ok((stream, peer)) => {

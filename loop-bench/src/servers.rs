@@ -81,6 +81,7 @@ pub fn serve(kind: &str, server: &str, addr: SocketAddr) -> Result<(), Box<dyn s
 
 /// Our accept loop: one task per connection running the echo example's connection code.
 async fn ours_echo(lp: loop_api::EventLoop, l: std::net::TcpListener) -> io::Result<()> {
+    let l = lp.register_socket(l)?;
     loop {
         match lp.sock_accept(&l).await {
             Ok((stream, _)) => {

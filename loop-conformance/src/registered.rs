@@ -8,8 +8,9 @@ use std::io::Write;
 use std::net::{Shutdown, TcpStream};
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
+use std::time::Duration;
 
-use loop_api::{EventLoop, LoopSocket};
+use loop_api::{EventLoop, LoopSocket, wait_for};
 
 use crate::Factory;
 use crate::util::{block_on, close, new_loop, pattern, recv_exact, tcp_pair, thread_sleep};
@@ -171,5 +172,46 @@ pub fn registered_fd_reuse_and_into_inner(factory: Factory) {
         });
         assert_eq!(got, b"helloworld", "round {round} (fd reused: {reused})");
     }
+    close(&lp);
+}
+
+/// A registered listener that was still blocking: `sock_accept` never blocks the loop (the
+/// loop makes it non-blocking, once), times out cleanly when nobody connects, and accepts every
+/// connection that comes.
+pub fn registered_blocking_listener_accepts_without_blocking(factory: Factory) {
+    let lp = new_loop(factory);
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("local_addr");
+    let l = lp.register_socket(l).expect("register_socket");
+    let lp2 = lp.clone();
+    let peers = block_on(&lp, async move {
+        // Nobody connects: a wait that times out (a blocked loop could not time out).
+        let idle = wait_for(Duration::from_millis(30), lp2.sock_accept(&l)).await;
+        assert!(idle.is_err(), "accepted a connection nobody made");
+        let clients = std::thread::spawn(move || {
+            (0..5)
+                .map(|_| {
+                    thread_sleep(2);
+                    TcpStream::connect(addr).expect("connect")
+                })
+                .collect::<Vec<_>>()
+        });
+        let mut peers = Vec::new();
+        for _ in 0..5 {
+            let (s, peer) = lp2.sock_accept(&l).await.expect("sock_accept");
+            assert_eq!(s.peer_addr().expect("peer_addr"), peer);
+            peers.push(peer);
+        }
+        let clients = clients.join().expect("client thread");
+        let mut mine: Vec<_> = clients
+            .iter()
+            .map(|c| c.local_addr().expect("local_addr"))
+            .collect();
+        mine.sort();
+        (peers, mine)
+    });
+    let (mut peers, mine) = peers;
+    peers.sort();
+    assert_eq!(peers, mine, "the accepted peers are the clients");
     close(&lp);
 }

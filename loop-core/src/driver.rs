@@ -77,6 +77,15 @@ pub trait Driver: 'static {
         let _ = fd;
         Ok(())
     }
+    /// Makes `fd` non-blocking before an operation that needs it (`accept` on a listener). A
+    /// driver that knows `fd` is owned (see [`own_fd`](Driver::own_fd)), and so still the same
+    /// socket, may skip the syscall after the first time. The default always makes it.
+    ///
+    /// # Errors
+    /// The OS refusing (a bad fd).
+    fn set_nonblocking(&mut self, fd: RawFd) -> io::Result<()> {
+        crate::sys::set_nonblocking(fd)
+    }
     /// `fd` (given to [`own_fd`](Driver::own_fd)) is about to be closed: forget it, and
     /// complete any operation still waiting on it with an error. The default does nothing.
     fn release_fd(&mut self, ops: &mut Ops, fd: RawFd) {

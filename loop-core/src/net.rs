@@ -182,7 +182,12 @@ pub(crate) fn sock_accept_raw<D: Driver>(
     fd: RawFd,
 ) -> LocalBoxFuture<io::Result<(OwnedFd, SockAddr)>> {
     Box::pin(async move {
-        set_nonblocking(fd)?;
+        {
+            let mut cell = io.borrow_mut();
+            let state = cell.as_mut().ok_or_else(closed_error)?;
+            // Once per owned listener; every time for a borrowed one.
+            state.driver.set_nonblocking(fd)?;
+        }
         if let Some((conn, addr)) = leftover(&io, |ops| ops.take_accepted(fd)) {
             return Ok((conn, addr_of(&addr)));
         }

@@ -37,6 +37,8 @@ struct FdEntry {
     /// An event said the read side is closed or the fd is in error: final, the readiness
     /// cache is no longer used.
     closed: bool,
+    /// An owned fd was made non-blocking (it stays the same socket until released).
+    nonblocking: bool,
 }
 
 impl FdEntry {
@@ -353,7 +355,22 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
         entry.readable = true;
         entry.writable = true;
         entry.closed = false;
+        entry.nonblocking = false;
         Ok(())
+    }
+
+    fn set_nonblocking(&mut self, fd: RawFd) -> io::Result<()> {
+        match self.fds.get_mut(fd) {
+            Some(entry) if entry.owned => {
+                if !entry.nonblocking {
+                    crate::sys::set_nonblocking(fd)?;
+                    entry.nonblocking = true;
+                }
+                Ok(())
+            }
+            // A borrowed fd may be another socket than last time: always make it.
+            _ => crate::sys::set_nonblocking(fd),
+        }
     }
 
     fn release_fd(&mut self, ops: &mut Ops, fd: RawFd) {
