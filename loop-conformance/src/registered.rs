@@ -215,3 +215,39 @@ pub fn registered_blocking_listener_accepts_without_blocking(factory: Factory) {
     assert_eq!(peers, mine, "the accepted peers are the clients");
     close(&lp);
 }
+
+/// `add_reader` on a registered socket: the reader fires when data arrives, and a `sock_recv`
+/// after it gets the data at once (the watch does not make the loop believe the socket
+/// drained).
+pub fn registered_socket_with_a_reader(factory: Factory) {
+    let lp = new_loop(factory);
+    let (c, s) = tcp_pair();
+    let c = Rc::new(lp.register_socket(c).expect("register_socket"));
+    let fd = c.as_raw_fd();
+    let fired = Rc::new(std::cell::Cell::new(0));
+    {
+        let (lp2, fired) = (lp.clone(), fired.clone());
+        lp.add_reader(fd, move || {
+            fired.set(fired.get() + 1);
+            lp2.remove_reader(fd);
+            lp2.stop();
+        })
+        .expect("add_reader");
+    }
+    let writer = std::thread::spawn(move || {
+        thread_sleep(5);
+        (&s).write_all(b"ping").expect("write");
+        s
+    });
+    lp.run_forever().expect("run_forever");
+    assert_eq!(fired.get(), 1, "the reader fires once, then removes itself");
+    let lp2 = lp.clone();
+    let got = block_on(&lp, async move {
+        let (res, buf) = lp2.sock_recv(&c, Vec::with_capacity(16)).await;
+        res.expect("sock_recv");
+        buf
+    });
+    assert_eq!(got, b"ping");
+    drop(writer.join().expect("writer thread"));
+    close(&lp);
+}

@@ -94,6 +94,10 @@ impl FdEntry {
 
     /// Notes what the result of trying `op` says about the fd's readiness.
     fn note_result(&mut self, op: &Op, dir: Direction, res: &io::Result<usize>) {
+        if matches!(op, Op::PollReadable { .. } | Op::PollWritable { .. }) {
+            // A watch makes no syscall: its WouldBlock says nothing about the fd.
+            return;
+        }
         let drained = match res {
             Err(e) => e.kind() == io::ErrorKind::WouldBlock,
             ok => self.stream && op.drained_by(ok),
