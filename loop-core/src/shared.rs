@@ -10,7 +10,7 @@ use loop_api::{Handle, LoopError, Notified, Schedule, TaskRef, ThreadSafeSchedul
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::os::fd::RawFd;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
@@ -64,28 +64,40 @@ pub(crate) struct LocalQueue {
 }
 
 thread_local! {
-    static LOCAL_QUEUES: RefCell<Vec<(u64, Weak<LocalQueue>)>> = const { RefCell::new(Vec::new()) };
+    /// The ready queues of the loops of this thread (strong: a loop unregisters its queue when
+    /// it closes, and dropping a loop closes it).
+    static LOCAL_QUEUES: RefCell<Vec<(u64, Rc<LocalQueue>)>> = const { RefCell::new(Vec::new()) };
 }
 
 impl LocalQueue {
     pub(crate) fn register(self: &Rc<Self>) {
-        let weak = Rc::downgrade(self);
-        LOCAL_QUEUES.with(|q| q.borrow_mut().push((self.id, weak)));
+        let me = self.clone();
+        LOCAL_QUEUES.with(|q| q.borrow_mut().push((self.id, me)));
     }
 
     pub(crate) fn unregister(&self) {
         let id = self.id;
-        let _ = LOCAL_QUEUES.try_with(|q| q.borrow_mut().retain(|(i, _)| *i != id));
+        let removed = LOCAL_QUEUES
+            .try_with(|q| {
+                let mut q = q.borrow_mut();
+                let at = q.iter().position(|(i, _)| *i == id)?;
+                Some(q.swap_remove(at))
+            })
+            .ok()
+            .flatten();
+        // Dropped outside the registry's borrow.
+        drop(removed);
     }
 
-    /// The queue of loop `id` if this is the loop's thread.
-    fn find(id: u64) -> Option<Rc<LocalQueue>> {
+    /// Runs `f` with the queue of loop `id` if this is the loop's thread (no reference-count
+    /// traffic: the registry's borrow keeps the queue alive for the call).
+    #[inline]
+    fn with_local<R>(id: u64, f: impl FnOnce(&LocalQueue) -> R) -> Option<R> {
         LOCAL_QUEUES
             .try_with(|q| {
-                q.borrow()
-                    .iter()
-                    .find(|(i, _)| *i == id)
-                    .and_then(|(_, w)| w.upgrade())
+                let q = q.borrow();
+                let (_, local) = q.iter().find(|(i, _)| *i == id)?;
+                Some(f(local))
             })
             .ok()
             .flatten()
@@ -193,11 +205,16 @@ impl ThreadSafeScheduler for Shared {
         if self.closed.load(Ordering::Acquire) {
             return Err(LoopError::Closed);
         }
-        if let Some(q) = LocalQueue::find(self.id) {
-            q.push_remote(f);
-            return Ok(());
+        let mut f = Some(f);
+        let local = LocalQueue::with_local(self.id, |q| {
+            if let Some(f) = f.take() {
+                q.push_remote(f);
+            }
+        });
+        match f {
+            Some(f) if local.is_none() => self.push_remote(RemoteItem::Callback(f)),
+            _ => Ok(()),
         }
-        self.push_remote(RemoteItem::Callback(f))
     }
 
     fn stop(&self) {
@@ -214,14 +231,21 @@ impl Schedule for Shared {
     /// A woken task: onto the ready queue at once on the loop's thread (FIFO with
     /// `call_soon`), else through the remote queue. Dropped if the loop is closed.
     fn schedule(&self, task: Notified) {
-        if let Some(q) = LocalQueue::find(self.id) {
-            // `find` only finds the queue of loop `id` on the thread that registered it, the
-            // loop's own thread (the loop is `!Send`). Tasks bound to this `Shared` were
-            // spawned on that loop, so they were made on that thread (`EventLoop` is `!Send`).
-            // SAFETY: so this is the task's thread.
-            let task = unsafe { task.into_local() };
-            q.push(Ready::Task(task));
-        } else if let Err(LoopError::Closed) = self.push_remote(RemoteItem::Task(task)) {
+        let mut task = Some(task);
+        LocalQueue::with_local(self.id, |q| {
+            if let Some(task) = task.take() {
+                // `with_local` only finds the queue of loop `id` on the thread that registered
+                // it, the loop's own thread (the loop is `!Send`). Tasks bound to this `Shared`
+                // were spawned on that loop, so they were made on that thread (`EventLoop` is
+                // `!Send`).
+                // SAFETY: so this is the task's thread.
+                let task = unsafe { task.into_local() };
+                q.push(Ready::Task(task));
+            }
+        });
+        if let Some(task) = task
+            && let Err(LoopError::Closed) = self.push_remote(RemoteItem::Task(task))
+        {
             // The loop is closed: its tasks were aborted, nothing to wake.
         }
     }
