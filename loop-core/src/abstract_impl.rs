@@ -27,10 +27,6 @@ fn closed_future<T: 'static>(out: T) -> LocalBoxFuture<T> {
     Box::pin(std::future::ready(out))
 }
 
-fn closed_io() -> io::Error {
-    io::Error::other("Event loop is closed")
-}
-
 impl<D: Driver> AbstractEventLoop for BaseEventLoop<D> {
     fn run_forever(&self) -> Result<(), LoopError> {
         self.run_forever_impl()
@@ -106,28 +102,28 @@ impl<D: Driver> AbstractEventLoop for BaseEventLoop<D> {
 
     fn sock_accept(&self, listener: RawFd) -> LocalBoxFuture<io::Result<(TcpStream, SocketAddr)>> {
         if self.closed.get() {
-            return closed_future(Err(closed_io()));
+            return closed_future(Err(net::closed_error()));
         }
         net::sock_accept(self.io.clone(), listener)
     }
 
     fn sock_connect(&self, addr: SocketAddr) -> LocalBoxFuture<io::Result<TcpStream>> {
         if self.closed.get() {
-            return closed_future(Err(closed_io()));
+            return closed_future(Err(net::closed_error()));
         }
         net::sock_connect(self.io.clone(), addr)
     }
 
     fn sock_recv(&self, sock: RawFd, buf: Vec<u8>) -> LocalBoxFuture<(io::Result<usize>, Vec<u8>)> {
         if self.closed.get() {
-            return closed_future((Err(closed_io()), buf));
+            return closed_future((Err(net::closed_error()), buf));
         }
         net::sock_recv(self.io.clone(), sock, buf)
     }
 
     fn sock_sendall(&self, sock: RawFd, buf: Vec<u8>) -> LocalBoxFuture<(io::Result<()>, Vec<u8>)> {
         if self.closed.get() {
-            return closed_future((Err(closed_io()), buf));
+            return closed_future((Err(net::closed_error()), buf));
         }
         net::sock_sendall(self.io.clone(), sock, buf)
     }
@@ -150,14 +146,14 @@ impl<D: Driver> AbstractEventLoop for BaseEventLoop<D> {
 
     fn sock_send(&self, sock: RawFd, buf: Vec<u8>) -> LocalBoxFuture<BufResult<usize>> {
         if self.closed.get() {
-            return closed_future((Err(closed_io()), buf));
+            return closed_future((Err(net::closed_error()), buf));
         }
         net::sock_send(self.io.clone(), sock, buf)
     }
 
     fn sock_accept_raw(&self, listener: RawFd) -> LocalBoxFuture<io::Result<(OwnedFd, SockAddr)>> {
         if self.closed.get() {
-            return closed_future(Err(closed_io()));
+            return closed_future(Err(net::closed_error()));
         }
         net::sock_accept_raw(self.io.clone(), listener)
     }
@@ -168,7 +164,7 @@ impl<D: Driver> AbstractEventLoop for BaseEventLoop<D> {
         addr: SockAddr,
     ) -> LocalBoxFuture<io::Result<OwnedFd>> {
         if self.closed.get() {
-            return closed_future(Err(closed_io()));
+            return closed_future(Err(net::closed_error()));
         }
         net::sock_connect_raw(self.io.clone(), sock, addr)
     }
@@ -179,7 +175,7 @@ impl<D: Driver> AbstractEventLoop for BaseEventLoop<D> {
         buf: Vec<u8>,
     ) -> LocalBoxFuture<BufResult<(usize, SockAddr)>> {
         if self.closed.get() {
-            return closed_future((Err(closed_io()), buf));
+            return closed_future((Err(net::closed_error()), buf));
         }
         net::sock_recvfrom(self.io.clone(), sock, buf)
     }
@@ -191,7 +187,7 @@ impl<D: Driver> AbstractEventLoop for BaseEventLoop<D> {
         addr: SockAddr,
     ) -> LocalBoxFuture<BufResult<usize>> {
         if self.closed.get() {
-            return closed_future((Err(closed_io()), buf));
+            return closed_future((Err(net::closed_error()), buf));
         }
         net::sock_sendto(self.io.clone(), sock, buf, addr)
     }
@@ -204,7 +200,7 @@ impl<D: Driver> AbstractEventLoop for BaseEventLoop<D> {
         count: Option<u64>,
     ) -> LocalBoxFuture<io::Result<u64>> {
         if self.closed.get() {
-            return closed_future(Err(closed_io()));
+            return closed_future(Err(net::closed_error()));
         }
         net::sock_sendfile(self.io.clone(), sock, file, offset, count)
     }

@@ -14,11 +14,31 @@ use loop_api::{BufResult, LocalBoxFuture, SockAddr};
 use crate::base_loop::IoCell;
 use crate::driver::{Driver, Started};
 use crate::op::{AddrBuf, MsgBuf, Op};
-use crate::ops::OpKey;
+use crate::ops::{OpKey, Ops};
 use crate::sys::set_nonblocking;
 
-fn closed_error() -> io::Error {
+/// What an I/O primitive gives on a closed loop.
+pub(crate) fn closed_error() -> io::Error {
     io::Error::other("Event loop is closed")
+}
+
+/// `sock_recv`'s rules before any receive: a buffer without capacity is `InvalidInput`, the
+/// buffer is cleared, and bytes a cancelled receive left on the socket come first. `Some`: the
+/// receive is answered without the OS. `ops` is `None` on a closed loop.
+pub(crate) fn recv_without_os(
+    ops: Option<&mut Ops>,
+    fd: RawFd,
+    buf: &mut Vec<u8>,
+) -> Option<io::Result<usize>> {
+    if buf.capacity() == 0 {
+        return Some(Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "sock_recv needs a buffer with capacity: pass Vec::with_capacity(n)",
+        )));
+    }
+    buf.clear();
+    let ops = ops.filter(|ops| ops.has_leftovers())?;
+    ops.take_received(fd, buf).map(Ok)
 }
 
 /// What a cancelled operation left for the next one on the same socket (see `Ops`), if any:
@@ -119,16 +139,12 @@ pub(crate) fn sock_recv<D: Driver>(
     mut buf: Vec<u8>,
 ) -> LocalBoxFuture<(io::Result<usize>, Vec<u8>)> {
     Box::pin(async move {
-        if buf.capacity() == 0 {
-            let e = io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "sock_recv needs a buffer with capacity: pass Vec::with_capacity(n)",
-            );
-            return (Err(e), buf);
-        }
-        buf.clear();
-        if let Some(n) = leftover(&io, |ops| ops.take_received(fd, &mut buf)) {
-            return (Ok(n), buf);
+        let early = {
+            let mut cell = io.borrow_mut();
+            recv_without_os(cell.as_mut().map(|state| &mut state.ops), fd, &mut buf)
+        };
+        if let Some(res) = early {
+            return (res, buf);
         }
         match OpFuture::new(io, Op::Recv { fd, buf }).await {
             (res, Some(Op::Recv { buf, .. })) => (res, buf),

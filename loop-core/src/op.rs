@@ -217,6 +217,11 @@ impl Op {
         }
     }
 
+    /// True for the readiness watches of `add_reader`/`add_writer`, which make no syscall.
+    pub fn is_watch(&self) -> bool {
+        matches!(self, Op::PollReadable { .. } | Op::PollWritable { .. })
+    }
+
     /// The readiness a readiness driver waits for before retrying the operation.
     pub fn direction(&self) -> Direction {
         match self {

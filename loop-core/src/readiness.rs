@@ -94,7 +94,7 @@ impl FdEntry {
 
     /// Notes what the result of trying `op` says about the fd's readiness.
     fn note_result(&mut self, op: &Op, dir: Direction, res: &io::Result<usize>) {
-        if matches!(op, Op::PollReadable { .. } | Op::PollWritable { .. }) {
+        if op.is_watch() {
             // A watch makes no syscall: its WouldBlock says nothing about the fd.
             return;
         }
@@ -315,7 +315,7 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
             return Err(io::Error::from_raw_os_error(libc::EBADF));
         }
         let dir = op.direction();
-        let is_watch = matches!(op, Op::PollReadable { .. } | Op::PollWritable { .. });
+        let is_watch = op.is_watch();
         if let Some(res) = self.try_now(op, fd, dir) {
             ops.complete(key, res);
             return Ok(());
@@ -329,7 +329,7 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
             return Started::Done(Err(io::Error::from_raw_os_error(libc::EBADF)), Some(op));
         }
         let dir = op.direction();
-        let is_watch = matches!(op, Op::PollReadable { .. } | Op::PollWritable { .. });
+        let is_watch = op.is_watch();
         // The common case: the syscall succeeds at once and the op never enters the table.
         if let Some(res) = self.try_now(&mut op, fd, dir) {
             return Started::Done(res, Some(op));
@@ -352,14 +352,16 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
         }
         let stream = self.selector.reports_read_closed() && is_stream_socket(fd);
         let entry = self.fds.entry(fd);
-        entry.registered = true;
-        entry.owned = true;
-        entry.stream = stream;
-        // Registering reports what is ready now: until then, assume anything may be.
-        entry.readable = true;
-        entry.writable = true;
-        entry.closed = false;
-        entry.nonblocking = false;
+        // A fresh entry (registering reports what is ready now: until then, assume anything
+        // may be), keeping the ops already waiting on the fd.
+        *entry = FdEntry {
+            readers: std::mem::take(&mut entry.readers),
+            writers: std::mem::take(&mut entry.writers),
+            registered: true,
+            owned: true,
+            stream,
+            ..FdEntry::fresh()
+        };
         Ok(())
     }
 

@@ -9,12 +9,9 @@ use loop_api::{SockOp, SockOpId, SockOpPoll};
 
 use crate::base_loop::IoCell;
 use crate::driver::{Driver, Started};
+use crate::net::{closed_error, recv_without_os};
 use crate::op::Op;
 use crate::ops::OpKey;
-
-fn closed_error() -> io::Error {
-    io::Error::other("Event loop is closed")
-}
 
 fn to_op(op: SockOp) -> Op {
     match op {
@@ -43,19 +40,8 @@ pub(crate) fn start<D: Driver>(io: &IoCell<D>, op: SockOp, cx: &mut Context<'_>)
     };
     let op = match op {
         SockOp::Recv { fd, mut buf } => {
-            if buf.capacity() == 0 {
-                let e = io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "sock_recv needs a buffer with capacity: pass Vec::with_capacity(n)",
-                );
-                return SockOpPoll::Done(Err(e), Some(SockOp::Recv { fd, buf }));
-            }
-            buf.clear();
-            // What a cancelled receive left on this socket comes first.
-            if io.ops.has_leftovers()
-                && let Some(n) = io.ops.take_received(fd, &mut buf)
-            {
-                return SockOpPoll::Done(Ok(n), Some(SockOp::Recv { fd, buf }));
+            if let Some(res) = recv_without_os(Some(&mut io.ops), fd, &mut buf) {
+                return SockOpPoll::Done(res, Some(SockOp::Recv { fd, buf }));
             }
             Op::Recv { fd, buf }
         }
