@@ -19,6 +19,7 @@ pub mod micro;
 pub mod native;
 pub mod procfs;
 pub mod raw_echo;
+#[cfg(target_os = "linux")]
 pub mod raw_uring;
 pub mod report;
 pub mod report_text;

@@ -103,6 +103,13 @@ pub fn pin_current_thread(cpu: usize) {
     if cpu >= num_cpus() {
         return;
     }
+    set_affinity(cpu);
+}
+
+/// Binds the calling thread to CPU `cpu` (one async-signal-safe syscall, so it may run between
+/// fork and exec). Linux only: elsewhere (macOS has no such call) it does nothing.
+#[cfg(target_os = "linux")]
+fn set_affinity(cpu: usize) {
     // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET writes inside it for cpu < CPU_SETSIZE.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
@@ -110,6 +117,10 @@ pub fn pin_current_thread(cpu: usize) {
         libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
     }
 }
+
+/// No CPU affinity outside Linux: runs are not pinned there.
+#[cfg(not(target_os = "linux"))]
+fn set_affinity(_cpu: usize) {}
 
 /// Online CPUs.
 pub fn num_cpus() -> usize {
@@ -139,9 +150,7 @@ pub fn spawn_server(mut cmd: Command, cpu: Option<usize>, log: &str) -> io::Resu
                 libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
             }
             if let Some(cpu) = pin {
-                let mut set: libc::cpu_set_t = std::mem::zeroed();
-                libc::CPU_SET(cpu, &mut set);
-                libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+                set_affinity(cpu);
             }
             Ok(())
         });

@@ -47,9 +47,8 @@ pub fn serve(kind: &str, server: &str, addr: SocketAddr) -> Result<(), Box<dyn s
     match (kind, server) {
         ("echo", "tokio") => tokio_serve(l, local, tokio_echo),
         ("echo", "raw-mio") => Ok(crate::raw_echo::serve(l, local)?),
-        ("echo", "raw-uring" | "raw-uring-multishot") => {
-            Ok(crate::raw_uring::serve(l, local, server)?)
-        }
+        // raw-uring, raw-uring-multishot and their `+fixed`/`+pollfirst`/`+bufs=N` variants.
+        #[cfg(target_os = "linux")]
         ("echo", name) if name.starts_with("raw-uring") => {
             Ok(crate::raw_uring::serve(l, local, name)?)
         }

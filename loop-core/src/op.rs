@@ -247,14 +247,7 @@ impl Op {
                 addr.len = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
                 let storage =
                     &mut addr.storage as *mut libc::sockaddr_storage as *mut libc::sockaddr;
-                // SAFETY (inside syscall!): `storage`/`len` point into the op's boxed AddrBuf.
-                let new = syscall!(accept4(
-                    *fd,
-                    storage,
-                    &mut addr.len,
-                    libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC
-                ))?;
-                Ok(new as usize)
+                accept_nonblocking(*fd, storage, &mut addr.len)
             }
             Op::Connect {
                 sock,
@@ -358,6 +351,41 @@ impl Op {
             unsafe { buf.set_len(len) };
         }
     }
+}
+
+/// accept(2) of a non-blocking, close-on-exec connection: one `accept4` where the OS has it.
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+fn accept_nonblocking(
+    fd: RawFd,
+    storage: *mut libc::sockaddr,
+    len: &mut libc::socklen_t,
+) -> io::Result<usize> {
+    // SAFETY (inside syscall!): `storage`/`len` point into the op's boxed AddrBuf.
+    let new = syscall!(accept4(
+        fd,
+        storage,
+        len,
+        libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC
+    ))?;
+    Ok(new as usize)
+}
+
+/// accept(2) of a non-blocking, close-on-exec connection: accept, then set both flags (macOS
+/// and the other BSDs have no `accept4`).
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+fn accept_nonblocking(
+    fd: RawFd,
+    storage: *mut libc::sockaddr,
+    len: &mut libc::socklen_t,
+) -> io::Result<usize> {
+    use std::os::fd::FromRawFd;
+    // SAFETY (inside syscall!): `storage`/`len` point into the op's boxed AddrBuf.
+    let new = syscall!(accept(fd, storage, len))?;
+    // SAFETY: accept just returned `new`; nothing else owns it (closed on error).
+    let conn = unsafe { OwnedFd::from_raw_fd(new) };
+    syscall!(fcntl(new, libc::F_SETFD, libc::FD_CLOEXEC))?;
+    crate::sys::set_nonblocking(new)?;
+    Ok(std::os::fd::IntoRawFd::into_raw_fd(conn) as usize)
 }
 
 #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]

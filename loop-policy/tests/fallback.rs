@@ -3,7 +3,9 @@
 //!
 //! Each scenario runs in a child process (this test binary again, with `FALLBACK_CHILD` naming
 //! the scenario), because it changes the process: a seccomp filter that makes io_uring_setup
-//! fail with EPERM, as container runtimes' default profiles do, or `LOOP_URING=off`.
+//! fail with EPERM, as container runtimes' default profiles do, or `LOOP_URING=off`. Linux only
+//! (io_uring and seccomp are Linux's).
+#![cfg(target_os = "linux")]
 
 use std::process::Command;
 use std::time::Duration;
