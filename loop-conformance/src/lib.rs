@@ -65,6 +65,7 @@ pub mod processes;
 pub mod protocols;
 pub mod readers;
 pub mod registered;
+pub mod scheduler;
 pub mod scheduling;
 pub mod signals;
 pub mod sockets;

@@ -37,6 +37,13 @@ macro_rules! __behaviour_list {
                 connect_timeout_times_out: Shared,
                 dropped_stream_fd_reuse_is_safe: Shared,
             }
+            scheduler {
+                a_waker_woken_from_another_thread_after_its_task_finished_does_nothing: Shared,
+                a_waker_outliving_its_loop_is_harmless: Shared,
+                cancel_of_a_task_waiting_on_a_cross_thread_waker_is_prompt: Shared,
+                timers_cancelled_then_firing_keep_deadline_then_insertion_order: Shared,
+                a_panicking_callback_is_reported_and_the_batch_goes_on_in_order: Shared,
+            }
             scheduling {
                 call_soon_runs_in_fifo_order: Shared,
                 call_soon_never_runs_inline: Shared,

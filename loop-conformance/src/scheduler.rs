@@ -1,6 +1,6 @@
-//! The scheduler's tasks, wakers and timers on a real loop: wakers that outlive their task or
-//! their loop, cancellation of a task parked on another thread's waker, timer order after
-//! cancellations, panicking callbacks in a batch.
+//! The scheduler's tasks, wakers and timers: wakers that outlive their task or their loop,
+//! cancellation of a task parked on another thread's waker, timer order after cancellations,
+//! panicking callbacks in a batch.
 
 use std::cell::RefCell;
 use std::future::poll_fn;
@@ -9,11 +9,10 @@ use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use loop_api::{EventLoop, TaskError};
+use loop_api::TaskError;
 
-fn new_loop() -> EventLoop {
-    loop_mio::new_event_loop().expect("a loop")
-}
+use crate::Factory;
+use crate::util::new_loop;
 
 type SharedWaker = Arc<Mutex<Option<Waker>>>;
 
@@ -32,9 +31,10 @@ async fn park_once(slot: SharedWaker) {
     .await;
 }
 
-#[test]
-fn a_waker_woken_from_another_thread_after_its_task_finished_does_nothing() {
-    let lp = new_loop();
+/// A task's waker woken from another thread after the task finished does nothing; the loop
+/// goes on.
+pub fn a_waker_woken_from_another_thread_after_its_task_finished_does_nothing(factory: Factory) {
+    let lp = new_loop(factory);
     let slot: SharedWaker = Arc::default();
     let task = lp.create_task(park_once(slot.clone())).unwrap();
     let (lp2, slot2) = (lp.clone(), slot.clone());
@@ -59,11 +59,12 @@ fn a_waker_woken_from_another_thread_after_its_task_finished_does_nothing() {
     lp.close().unwrap();
 }
 
-#[test]
-fn a_waker_outliving_its_loop_is_harmless() {
+/// Wakers kept past the loop's close and drop wake nothing and free nothing twice; the tasks
+/// ended `Cancelled`.
+pub fn a_waker_outliving_its_loop_is_harmless(factory: Factory) {
     let slot: SharedWaker = Arc::default();
     {
-        let lp = new_loop();
+        let lp = new_loop(factory);
         let pending = lp.create_task(std::future::pending::<()>()).unwrap();
         let parked = lp.create_task(park_once(slot.clone())).unwrap();
         lp.run_until_complete(loop_api::sleep(Duration::from_millis(1)))
@@ -85,9 +86,9 @@ fn a_waker_outliving_its_loop_is_harmless() {
     w2.wake();
 }
 
-#[test]
-fn cancel_of_a_task_waiting_on_a_cross_thread_waker_is_prompt() {
-    let lp = new_loop();
+/// Cancelling a task whose waker sits on another thread ends it `Cancelled` at once.
+pub fn cancel_of_a_task_waiting_on_a_cross_thread_waker_is_prompt(factory: Factory) {
+    let lp = new_loop(factory);
     let slot: SharedWaker = Arc::default();
     let task = lp.create_task(park_once(slot.clone())).unwrap();
     let outcome = lp
@@ -111,9 +112,9 @@ fn cancel_of_a_task_waiting_on_a_cross_thread_waker_is_prompt() {
     lp.close().unwrap();
 }
 
-#[test]
-fn timers_cancelled_then_firing_keep_deadline_then_insertion_order() {
-    let lp = new_loop();
+/// Timers fire by deadline, then insertion order, across cancellations and a heap purge.
+pub fn timers_cancelled_then_firing_keep_deadline_then_insertion_order(factory: Factory) {
+    let lp = new_loop(factory);
     let order = Rc::new(RefCell::new(Vec::new()));
     let t0 = lp.time();
     let mut handles = Vec::new();
@@ -148,9 +149,9 @@ fn timers_cancelled_then_firing_keep_deadline_then_insertion_order() {
     lp.close().unwrap();
 }
 
-#[test]
-fn a_panicking_callback_is_reported_and_the_batch_goes_on_in_order() {
-    let lp = new_loop();
+/// Panicking callbacks are reported once each and the rest of the batch runs in order.
+pub fn a_panicking_callback_is_reported_and_the_batch_goes_on_in_order(factory: Factory) {
+    let lp = new_loop(factory);
     let reports = Rc::new(RefCell::new(Vec::new()));
     let r = reports.clone();
     lp.set_exception_handler(Some(Box::new(move |cx| {
