@@ -219,6 +219,92 @@ pub fn cancelled_sock_recv_loses_no_data(factory: Factory) {
     close(&lp);
 }
 
+/// Two receives in flight on one socket, their futures dropped in the reverse of their order:
+/// what they received comes back in the order the kernel delivered it, not in drop order.
+pub fn dropped_receives_leave_bytes_in_delivery_order(factory: Factory) {
+    let lp = new_loop(factory);
+    let (c, s) = tcp_pair();
+    let lp2 = lp.clone();
+    block_on(&lp, async move {
+        for round in 0..3u8 {
+            let msg: Vec<u8> = (0..8).map(|i| b'A' + round * 8 + i).collect();
+            let mut first = Box::pin(lp2.sock_recv(&c, Vec::with_capacity(4)));
+            let mut second = Box::pin(lp2.sock_recv(&c, Vec::with_capacity(4)));
+            std::future::poll_fn(|cx| {
+                assert!(first.as_mut().poll(cx).is_pending(), "nothing was sent yet");
+                assert!(
+                    second.as_mut().poll(cx).is_pending(),
+                    "nothing was sent yet"
+                );
+                std::task::Poll::Ready(())
+            })
+            .await;
+            (&s).write_all(&msg).expect("write");
+            // Let the loop see the data (and complete both receives) without polling them.
+            loop_api::sleep(std::time::Duration::from_millis(30)).await;
+            drop(second);
+            drop(first);
+            let got = recv_exact(&lp2, &c, 8).await;
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(&msg),
+                "round {round}: bytes of dropped receives came back out of stream order"
+            );
+        }
+    });
+    close(&lp);
+}
+
+/// Two tasks receiving on one socket, both cancelled (in creation order) after the data came:
+/// the next receive gets the bytes in stream order, whichever task the kernel gave them to.
+pub fn cancelled_receiving_tasks_leave_bytes_in_delivery_order(factory: Factory) {
+    let lp = new_loop(factory);
+    let (c, s) = tcp_pair();
+    let c = Rc::new(c);
+    let lp2 = lp.clone();
+    block_on(&lp, async move {
+        for round in 0..3u8 {
+            let msg: Vec<u8> = (0..8).map(|i| b'a' + round * 8 + i).collect();
+            let tasks: Vec<_> = (0..2)
+                .map(|_| {
+                    let (lp3, c) = (lp2.clone(), c.clone());
+                    lp2.create_task(async move { lp3.sock_recv(&c, Vec::with_capacity(4)).await })
+                        .expect("create_task")
+                })
+                .collect();
+            for _ in 0..3 {
+                yield_now().await;
+            }
+            (&s).write_all(&msg).expect("write");
+            // The data reaches the socket (and, on a completion backend, the receives) while
+            // the loop is not looking; then both tasks are cancelled before they run again.
+            thread_sleep(30);
+            let cancelled: Vec<bool> = tasks.iter().map(|t| t.cancel()).collect();
+            let mut received = Vec::new();
+            for (task, cancelled) in tasks.into_iter().zip(cancelled) {
+                match task.await {
+                    Err(TaskError::Cancelled) if cancelled => {}
+                    Ok((res, buf)) if !cancelled => {
+                        received.extend_from_slice(&buf[..res.expect("sock_recv")]);
+                    }
+                    other => panic!(
+                        "round {round}: cancel() said {cancelled}, the task gave {:?}",
+                        other.map(|(r, b)| (r.ok(), b))
+                    ),
+                }
+            }
+            let rest = recv_exact(&lp2, &c, 8 - received.len()).await;
+            received.extend_from_slice(&rest);
+            assert_eq!(
+                String::from_utf8_lossy(&received),
+                String::from_utf8_lossy(&msg),
+                "round {round}: bytes of cancelled receiving tasks came back out of stream order"
+            );
+        }
+    });
+    close(&lp);
+}
+
 /// Cancelling a pending `sock_accept` loses no connection: the next accept gets it.
 pub fn cancelled_sock_accept_loses_no_connection(factory: Factory) {
     let lp = new_loop(factory);

@@ -38,6 +38,8 @@ pub(crate) struct OpSlot {
     pub(crate) op: Op,
     pub(crate) owner: Owner,
     pub(crate) result: Option<io::Result<usize>>,
+    /// When the result arrived, in the table's completion order (see [`Ops::complete`]).
+    completed_at: u64,
 }
 
 /// A connection accepted by an operation whose future was dropped.
@@ -46,16 +48,52 @@ type Accepted = (OwnedFd, Box<crate::op::AddrBuf>);
 /// A datagram received by an operation whose future was dropped: its bytes and sender.
 type Datagram = (Vec<u8>, socket2::SockAddr);
 
+/// What dropped operations left on one socket, in the order the kernel delivered it (the
+/// completion order of their operations), whatever the order the futures were dropped in.
+#[derive(Debug)]
+struct InDeliveryOrder<T>(VecDeque<(u64, T)>);
+
+impl<T> Default for InDeliveryOrder<T> {
+    fn default() -> Self {
+        InDeliveryOrder(VecDeque::new())
+    }
+}
+
+impl<T> InDeliveryOrder<T> {
+    /// Adds what the operation completed `at` left, after everything delivered before it.
+    fn insert(&mut self, at: u64, item: T) {
+        let pos = self
+            .0
+            .iter()
+            .rposition(|(seq, _)| *seq < at)
+            .map_or(0, |i| i + 1);
+        self.0.insert(pos, (at, item));
+    }
+
+    fn front_mut(&mut self) -> Option<&mut T> {
+        self.0.front_mut().map(|(_, item)| item)
+    }
+
+    fn pop_front(&mut self) -> Option<T> {
+        self.0.pop_front().map(|(_, item)| item)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// Things left behind by dropped operations, handed to the next operation on the same socket.
 #[derive(Debug, Default)]
 struct Leftovers {
-    /// Bytes a cancelled recv received, by socket identity (device, inode): any fd of the
-    /// same socket gets them, a reused fd number of another socket does not.
-    received: HashMap<(u64, u64), VecDeque<u8>>,
+    /// Bytes cancelled recvs received (each chunk not yet consumed), by socket identity
+    /// (device, inode): any fd of the same socket gets them, a reused fd number of another
+    /// socket does not.
+    received: HashMap<(u64, u64), InDeliveryOrder<VecDeque<u8>>>,
     /// Connections a cancelled accept accepted, by listener identity.
-    accepted: HashMap<(u64, u64), VecDeque<Accepted>>,
+    accepted: HashMap<(u64, u64), InDeliveryOrder<Accepted>>,
     /// Datagrams a cancelled recvfrom received (bytes and sender), by socket identity.
-    datagrams: HashMap<(u64, u64), VecDeque<Datagram>>,
+    datagrams: HashMap<(u64, u64), InDeliveryOrder<Datagram>>,
 }
 
 /// The table of in-flight operations.
@@ -65,6 +103,11 @@ pub struct Ops {
     to_wake: Vec<Waker>,
     fired_watches: Vec<OpKey>,
     leftovers: Leftovers,
+    /// Completions reported so far: the order results arrived in. A driver reports the
+    /// completions of one socket in the order the kernel delivered their data (io_uring's
+    /// completion queue; the readiness driver performs them in turn), so this orders what
+    /// dropped operations leave behind.
+    completions: u64,
 }
 
 impl Ops {
@@ -73,6 +116,7 @@ impl Ops {
             op,
             owner,
             result: None,
+            completed_at: 0,
         }))
     }
 
@@ -120,6 +164,8 @@ impl Ops {
         let Some(slot) = self.slots.get_mut(key.0) else {
             return;
         };
+        self.completions += 1;
+        slot.completed_at = self.completions;
         match &mut slot.owner {
             Owner::Future(waker) => {
                 slot.result = Some(result);
@@ -134,7 +180,7 @@ impl Ops {
             Owner::Orphaned(identity) => {
                 let identity = *identity;
                 let slot = self.slots.remove(key.0);
-                self.keep_leftover(slot.op, result, identity);
+                self.keep_leftover(slot.op, result, identity, slot.completed_at);
             }
         }
     }
@@ -180,7 +226,7 @@ impl Ops {
         if slot.result.is_some() {
             let slot = self.slots.remove(key.0);
             if let Some(result) = slot.result {
-                self.keep_leftover(slot.op, result, identity);
+                self.keep_leftover(slot.op, result, identity, slot.completed_at);
             }
             false
         } else {
@@ -197,47 +243,66 @@ impl Ops {
         out.append(&mut self.fired_watches);
     }
 
-    fn keep_leftover(&mut self, op: Op, result: io::Result<usize>, identity: Option<(u64, u64)>) {
+    /// Keeps what `op`, completed `at` with `result` and dropped, leaves for the next operation
+    /// on the same socket.
+    fn keep_leftover(
+        &mut self,
+        op: Op,
+        result: io::Result<usize>,
+        identity: Option<(u64, u64)>,
+        at: u64,
+    ) {
+        let leftovers = &mut self.leftovers;
         match (op, result) {
             (Op::Recv { buf, .. }, Ok(n)) if n > 0 => {
                 let Some(id) = identity else { return };
-                let bytes = &buf[buf.len().saturating_sub(n)..];
-                self.leftovers.received.entry(id).or_default().extend(bytes);
+                let bytes = buf[buf.len().saturating_sub(n)..].iter().copied().collect();
+                leftovers.received.entry(id).or_default().insert(at, bytes);
             }
             (Op::RecvFrom { buf, msg, .. }, Ok(n)) => {
                 let Some(id) = identity else { return };
                 let bytes = buf[buf.len().saturating_sub(n)..].to_vec();
-                self.leftovers
+                let datagram = (bytes, msg.peer());
+                leftovers
                     .datagrams
                     .entry(id)
                     .or_default()
-                    .push_back((bytes, msg.peer()));
+                    .insert(at, datagram);
             }
             (Op::Accept { addr, .. }, Ok(new_fd)) => {
                 // SAFETY: the kernel just returned `new_fd` from accept; nothing else owns it.
                 let conn = unsafe { OwnedFd::from_raw_fd(new_fd as RawFd) };
                 let Some(id) = identity else { return };
-                self.leftovers
+                leftovers
                     .accepted
                     .entry(id)
                     .or_default()
-                    .push_back((conn, addr));
+                    .insert(at, (conn, addr));
             }
             _ => {}
         }
     }
 
-    /// Bytes left by a cancelled recv on `fd` (the same socket), moved into `buf` up to its
-    /// spare capacity.
+    /// Bytes left by cancelled recvs on `fd` (the same socket), in delivery order, moved into
+    /// `buf` up to its spare capacity.
     pub(crate) fn take_received(&mut self, fd: RawFd, buf: &mut Vec<u8>) -> Option<usize> {
         let id = file_identity(fd)?;
-        let bytes = self.leftovers.received.get_mut(&id)?;
-        let n = (buf.capacity() - buf.len()).min(bytes.len());
-        buf.extend(bytes.drain(..n));
-        if bytes.is_empty() {
+        let chunks = self.leftovers.received.get_mut(&id)?;
+        let start = buf.len();
+        while buf.len() < buf.capacity() {
+            let Some(chunk) = chunks.front_mut() else {
+                break;
+            };
+            let n = (buf.capacity() - buf.len()).min(chunk.len());
+            buf.extend(chunk.drain(..n));
+            if chunk.is_empty() {
+                chunks.pop_front();
+            }
+        }
+        if chunks.is_empty() {
             self.leftovers.received.remove(&id);
         }
-        Some(n)
+        Some(buf.len() - start)
     }
 
     /// A connection left by a cancelled accept on listener `fd`.
