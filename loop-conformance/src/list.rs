@@ -111,6 +111,8 @@ macro_rules! __behaviour_list {
                 reader_and_writer_share_an_fd: Shared,
                 reader_on_pipe_sees_data_and_eof: Shared,
                 add_reader_bad_fd_is_error: Shared,
+                add_reader_on_regular_file_is_refused: Shared,
+                watch_of_a_closed_fd_is_never_called: Exclusive,
             }
             sockets {
                 sock_sendall_1mib_arrives_byte_exact: Shared,

@@ -418,3 +418,91 @@ pub fn add_reader_bad_fd_is_error(factory: Factory) {
     assert_eq!(crate::util::block_on(&lp, async { 2 }), 2);
     close(&lp);
 }
+
+/// `add_reader`/`add_writer` on a regular file or a directory fail with EPERM on every backend,
+/// as epoll and asyncio's selectors refuse them (they would be "ready" forever).
+pub fn add_reader_on_regular_file_is_refused(factory: Factory) {
+    let lp = new_loop(factory);
+    let dir = std::env::temp_dir();
+    let file = tempfile_in(&dir);
+    let dir_fd = std::fs::File::open(&dir).expect("open the temp directory");
+    for fd in [file.as_raw_fd(), dir_fd.as_raw_fd()] {
+        for (what, res) in [
+            ("add_reader", lp.add_reader(fd, || panic!("called"))),
+            ("add_writer", lp.add_writer(fd, || panic!("called"))),
+        ] {
+            match res {
+                Err(loop_api::LoopError::Io(e)) if e.raw_os_error() == Some(libc::EPERM) => {}
+                other => panic!("{what} on a regular file or directory gave {other:?}, not EPERM"),
+            }
+        }
+        assert!(!lp.remove_reader(fd));
+        assert!(!lp.remove_writer(fd));
+    }
+    run_once(&lp);
+    close(&lp);
+}
+
+/// A regular file of our own in `dir` (removed at once; the open fd keeps it).
+fn tempfile_in(dir: &std::path::Path) -> std::fs::File {
+    let path = dir.join(format!(
+        "loop-conformance-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let file = std::fs::File::create(&path).expect("create a temp file");
+    std::fs::remove_file(&path).expect("remove the temp file");
+    file
+}
+
+/// A reader (or writer) whose fd is closed without `remove_reader` is never called again,
+/// whatever happens to the socket behind it, and the loop does not spin: as on epoll, where a
+/// closed fd leaves the set. (Closing first is the user's mistake; asyncio says remove first.)
+pub fn watch_of_a_closed_fd_is_never_called(factory: Factory) {
+    let lp = new_loop(factory);
+    // Closed inside its own callback while readable.
+    let (a, mut b) = socketpair();
+    b.write_all(b"x").expect("write");
+    let calls = Counter::default();
+    let a = Rc::new(RefCell::new(Some(a)));
+    {
+        let (calls, a) = (calls.clone(), a.clone());
+        let fd = a.borrow().as_ref().map(|s| s.as_raw_fd()).expect("socket");
+        lp.add_reader(fd, move || {
+            calls.bump();
+            drop(a.borrow_mut().take());
+        })
+        .expect("add_reader");
+    }
+    // Closed while waiting (nothing to read yet), then the peer writes and closes.
+    let (c, mut d) = socketpair();
+    let waiting = Counter::default();
+    lp.add_reader(c.as_raw_fd(), counting(&waiting))
+        .expect("add_reader");
+    let (e, f) = socketpair();
+    let writing = Counter::default();
+    fill(&e);
+    lp.add_writer(e.as_raw_fd(), counting(&writing))
+        .expect("add_writer");
+    run_once(&lp);
+    drop(c);
+    drop(e);
+    let _ = d.write_all(b"late"); // EPIPE where closing `c` closed the socket at once
+    drop(d);
+    drop(f);
+    let iterations = Counter::default();
+    for _ in 0..50 {
+        run_once(&lp);
+        iterations.bump();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(
+        calls.get(),
+        1,
+        "the reader ran after its fd was closed in it"
+    );
+    assert_eq!(waiting.get(), 0, "the reader of a closed fd was called");
+    assert_eq!(writing.get(), 0, "the writer of a closed fd was called");
+    assert_eq!(iterations.get(), 50);
+    close(&lp);
+}

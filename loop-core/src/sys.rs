@@ -36,6 +36,21 @@ pub(crate) fn check_fd(fd: RawFd) -> io::Result<()> {
     syscall!(fcntl(fd, libc::F_GETFD)).map(drop)
 }
 
+/// Fails as epoll does for an fd that readiness means nothing for: EBADF if `fd` is not open,
+/// EPERM for a regular file or a directory (always "ready"; asyncio's selectors refuse them
+/// too). Checked by the core, so every backend gives the same answer (io_uring's poll and
+/// poll(2) would accept them and report them ready forever).
+pub(crate) fn check_watchable(fd: RawFd) -> io::Result<()> {
+    // SAFETY: an all-zero `stat` is a valid value for fstat to overwrite.
+    let mut st: libc::stat = unsafe { mem::zeroed() };
+    // SAFETY (inside syscall!): `st` is a valid, writable stat buffer.
+    syscall!(fstat(fd, &mut st))?;
+    match st.st_mode & libc::S_IFMT {
+        libc::S_IFREG | libc::S_IFDIR => Err(io::Error::from_raw_os_error(libc::EPERM)),
+        _ => Ok(()),
+    }
+}
+
 /// Sets `O_NONBLOCK` on `fd` (one syscall: FIONBIO).
 pub(crate) fn set_nonblocking(fd: RawFd) -> io::Result<()> {
     let mut on: libc::c_int = 1;

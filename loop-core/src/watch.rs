@@ -18,7 +18,7 @@ use crate::driver::Driver;
 use crate::op::{Direction, Op};
 use crate::ops::{OpKey, Owner};
 use crate::shared::Ready;
-use crate::sys::check_fd;
+use crate::sys::{check_fd, check_watchable};
 
 type WatchCallback = Rc<RefCell<Box<dyn FnMut() + 'static>>>;
 
@@ -74,7 +74,7 @@ impl<D: Driver> BaseEventLoop<D> {
         callback: Box<dyn FnMut() + 'static>,
     ) -> Result<(), LoopError> {
         self.check_open()?;
-        check_fd(fd)?;
+        check_watchable(fd)?;
         self.remove_watch(fd, dir);
         let key = self.arm_watch(fd, dir)?;
         let mut watches = self.watches.borrow_mut();
@@ -105,7 +105,9 @@ impl<D: Driver> BaseEventLoop<D> {
         }
     }
 
-    /// Turns completed watch operations into ready callbacks.
+    /// Turns completed watch operations into ready callbacks. A watch whose fd was closed
+    /// (the poll failed with EBADF, or the fd is gone by now) is never called again: it stays
+    /// registered but disarmed, as epoll forgets a closed fd while asyncio's map still lists it.
     pub(crate) fn queue_fired_watches(&self, fired: &mut Vec<OpKey>) {
         let mut watches = self.watches.borrow_mut();
         let mut io = self.io.borrow_mut();
@@ -114,14 +116,22 @@ impl<D: Driver> BaseEventLoop<D> {
             return;
         };
         for key in fired.drain(..) {
-            let Some((_, op)) = io.ops.take_completed(key) else {
+            let Some((res, op)) = io.ops.take_completed(key) else {
                 continue;
             };
             let (fd, dir) = (op.fd(), op.direction());
-            if let Some(w) = watches.fds.get_mut(&slot(fd, dir))
-                && w.key == Some(key)
-            {
-                w.key = None;
+            let Some(w) = watches.fds.get_mut(&slot(fd, dir)) else {
+                continue;
+            };
+            if w.key != Some(key) {
+                continue;
+            }
+            w.key = None;
+            let closed = match res {
+                Err(e) => e.raw_os_error() == Some(libc::EBADF),
+                Ok(_) => check_fd(fd).is_err(),
+            };
+            if !closed {
                 self.local.push(Ready::Watch {
                     fd,
                     dir,
@@ -163,8 +173,11 @@ impl<D: Driver> BaseEventLoop<D> {
                     w.key = Some(key);
                 }
             }
+            // The fd was closed without remove_reader/remove_writer (in the callback, say): as
+            // epoll forgets a closed fd, the watch stays registered, disarmed and silent.
+            Err(LoopError::Io(e)) if e.raw_os_error() == Some(libc::EBADF) => {}
             Err(e) => {
-                // The fd can no longer be watched (closed without remove_reader, say).
+                // The fd can no longer be watched.
                 self.watches.borrow_mut().fds.remove(&slot(fd, dir));
                 self.call_handler(&ExceptionContext {
                     message: format!(
