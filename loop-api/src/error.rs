@@ -3,6 +3,12 @@
 use std::fmt;
 use std::io;
 
+/// The `io::Error` an I/O operation gives when its loop is closed or gone ("Event loop is
+/// closed", kind `Other`): close the loop only after its I/O is done, or keep a handle to it.
+pub fn closed_loop_io_error() -> io::Error {
+    io::Error::other("Event loop is closed")
+}
+
 /// Everything a loop operation can fail with.
 ///
 /// The `Display` texts are asyncio's messages, so a user who knows asyncio recognises them.

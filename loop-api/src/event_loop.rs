@@ -76,14 +76,17 @@ pub(crate) fn deadline_after(now: Instant, delay: Duration) -> Instant {
 
 impl EventLoop {
     /// Wraps a loop implementation.
+    ///
+    /// The loop is closed when its last handle is dropped, or when this thread exits (see
+    /// [`close`](Self::close)).
     pub fn new<L: AbstractEventLoop + 'static>(inner: L) -> EventLoop {
-        EventLoop {
-            inner: Rc::new(inner),
-        }
+        Self::from_rc(Rc::new(inner))
     }
 
-    /// Wraps an already shared loop implementation.
+    /// Wraps an already shared loop implementation (closed at the latest when this thread
+    /// exits, as [`new`](Self::new)'s).
     pub fn from_rc(inner: Rc<dyn AbstractEventLoop>) -> EventLoop {
+        crate::thread_exit::register(&inner);
         EventLoop { inner }
     }
 
@@ -172,6 +175,14 @@ impl EventLoop {
 
     /// Closes the loop (idempotent): pending callbacks are dropped, unfinished tasks end
     /// `Cancelled`, the executor is shut down and joined, the loop's fds are released.
+    ///
+    /// A loop is also closed when its last handle is dropped (in debug mode the loop reports
+    /// that it was not closed, as asyncio's ResourceWarning does), and when the thread it was
+    /// made on exits. The futures of the loop's own (sleep, socket operations, loop-net
+    /// streams) hold it weakly; a handle captured by one of its own callbacks or tasks does
+    /// keep it alive (a reference cycle) until it is closed or its thread exits: inside the
+    /// loop, prefer [`get_running_loop`](crate::get_running_loop) or a
+    /// [`WeakEventLoop`] to a captured clone.
     ///
     /// # Errors
     /// `CloseWhileRunning` if the loop is running.
@@ -351,7 +362,7 @@ impl EventLoop {
         s: &TcpStream,
         buf: Vec<u8>,
     ) -> impl Future<Output = (io::Result<usize>, Vec<u8>)> + use<> {
-        SockRecv::new(self.inner.clone(), s.as_raw_fd(), buf)
+        SockRecv::new(&self.inner, s.as_raw_fd(), buf)
     }
 
     /// Sends all of `buf`. The buffer is returned in every case.
@@ -360,7 +371,7 @@ impl EventLoop {
         s: &TcpStream,
         buf: Vec<u8>,
     ) -> impl Future<Output = (io::Result<()>, Vec<u8>)> + use<> {
-        SockSendAll::new(self.inner.clone(), s.as_raw_fd(), buf)
+        SockSendAll::new(&self.inner, s.as_raw_fd(), buf)
     }
 
     /// Sets the exception handler; `None` restores the default (print to stderr).

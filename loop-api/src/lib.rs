@@ -42,6 +42,7 @@ mod remote;
 mod running;
 mod sock_op;
 mod task;
+mod thread_exit;
 mod timeout;
 
 use std::future::Future;
@@ -50,7 +51,7 @@ use std::pin::Pin;
 pub use abstract_loop::AbstractEventLoop;
 pub use clock::{AutoAdvancePause, ClockHold, VirtualClock};
 pub use context::{ExceptionContext, ExceptionHandler};
-pub use error::{LoopError, TaskError, panic_message};
+pub use error::{LoopError, TaskError, closed_loop_io_error, panic_message};
 pub use event_loop::{EventLoop, WeakEventLoop};
 pub use executor::{Executor, ExecutorFuture, Job, shutdown_in_thread};
 pub use handle::{Handle, TimerCancelled, TimerHandle};

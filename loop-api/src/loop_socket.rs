@@ -5,7 +5,7 @@ use std::fmt;
 use std::ops::Deref;
 use std::os::fd::{AsRawFd, RawFd};
 
-use crate::{EventLoop, LoopError};
+use crate::{EventLoop, LoopError, WeakEventLoop};
 
 /// A socket the loop knows it owns until this value is dropped (made by
 /// [`EventLoop::register_socket`]). It derefs to the socket, so the `sock_*` methods take it
@@ -22,7 +22,8 @@ use crate::{EventLoop, LoopError};
 /// the loop and gives the socket back.
 pub struct LoopSocket<S: AsRawFd> {
     sock: Option<S>,
-    lp: EventLoop,
+    /// Weak: a socket kept in one of the loop's tasks must not keep the loop alive.
+    lp: WeakEventLoop,
 }
 
 impl EventLoop {
@@ -34,7 +35,7 @@ impl EventLoop {
         self.as_abstract().own_socket(sock.as_raw_fd())?;
         Ok(LoopSocket {
             sock: Some(sock),
-            lp: self.clone(),
+            lp: self.downgrade(),
         })
     }
 }
@@ -52,8 +53,10 @@ impl<S: AsRawFd> LoopSocket<S> {
     }
 
     fn release(&self, sock: Option<&S>) {
-        if let Some(s) = sock {
-            self.lp.as_abstract().release_socket(s.as_raw_fd());
+        if let Some(s) = sock
+            && let Some(lp) = self.lp.upgrade()
+        {
+            lp.as_abstract().release_socket(s.as_raw_fd());
         }
     }
 

@@ -7,7 +7,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::error::LoopError;
-use crate::event_loop::EventLoop;
+use crate::event_loop::{EventLoop, WeakEventLoop};
 use crate::handle::TimerHandle;
 
 thread_local! {
@@ -58,11 +58,12 @@ pub fn sleep(delay: Duration) -> Sleep {
     Sleep { delay, timer: None }
 }
 
-/// The future of [`sleep`].
+/// The future of [`sleep`]. It holds its loop weakly, so a sleep pending in one of the
+/// loop's own tasks does not keep the loop alive.
 #[derive(Debug)]
 pub struct Sleep {
     delay: Duration,
-    timer: Option<(EventLoop, TimerHandle, Waker)>,
+    timer: Option<(WeakEventLoop, TimerHandle, Waker)>,
 }
 
 impl Sleep {
@@ -73,39 +74,46 @@ impl Sleep {
             Err(e) => panic!("sleep() could not schedule its timer: {e}"),
         }
     }
+
+    fn running_loop() -> EventLoop {
+        match get_running_loop() {
+            Ok(lp) => lp,
+            Err(_) => panic!(
+                "sleep() was polled outside a running event loop; run it in a task or run_until_complete"
+            ),
+        }
+    }
 }
 
 impl Future for Sleep {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        match self.timer.take() {
+        let armed = self.timer.take();
+        let (lp, when, old) = match armed.and_then(|(weak, t, w)| Some((weak.upgrade()?, t, w))) {
             None => {
-                let lp = match get_running_loop() {
-                    Ok(lp) => lp,
-                    Err(_) => panic!(
-                        "sleep() was polled outside a running event loop; run it in a task or run_until_complete"
-                    ),
-                };
+                let lp = Sleep::running_loop();
                 let when = crate::event_loop::deadline_after(lp.time(), self.delay);
-                let t = Sleep::arm(&lp, when, cx.waker());
-                self.timer = Some((lp, t, cx.waker().clone()));
-                Poll::Pending
+                (lp, when, None)
             }
             Some((lp, t, w)) => {
                 if lp.time() >= t.when() {
                     return Poll::Ready(());
                 }
-                if w.will_wake(cx.waker()) {
-                    self.timer = Some((lp, t, w));
-                } else {
-                    t.cancel();
-                    let t = Sleep::arm(&lp, t.when(), cx.waker());
-                    self.timer = Some((lp, t, cx.waker().clone()));
-                }
-                Poll::Pending
+                let when = t.when();
+                (lp, when, Some((t, w)))
             }
-        }
+        };
+        let timer = match old {
+            Some((t, w)) if w.will_wake(cx.waker()) => (t, w),
+            Some((t, _)) => {
+                t.cancel();
+                (Sleep::arm(&lp, when, cx.waker()), cx.waker().clone())
+            }
+            None => (Sleep::arm(&lp, when, cx.waker()), cx.waker().clone()),
+        };
+        self.timer = Some((lp.downgrade(), timer.0, timer.1));
+        Poll::Pending
     }
 }
 

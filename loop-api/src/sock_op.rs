@@ -10,7 +10,7 @@ use std::future::Future;
 use std::io;
 use std::os::fd::RawFd;
 use std::pin::Pin;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::task::{Context, Poll};
 
 use crate::abstract_loop::AbstractEventLoop;
@@ -70,25 +70,34 @@ enum State {
     Finished,
 }
 
-/// One [`SockOp`] on a loop, as a future.
+/// One [`SockOp`] on a loop, as a future. It holds the loop weakly: a future kept in one of
+/// the loop's own tasks must not keep the loop alive (the loop owns the task), and once the
+/// loop is gone the future gives the closed-loop error.
 struct OpFuture {
-    lp: Rc<dyn AbstractEventLoop>,
+    lp: Weak<dyn AbstractEventLoop>,
     state: State,
 }
 
 impl OpFuture {
-    fn new(lp: Rc<dyn AbstractEventLoop>, op: SockOp) -> Self {
+    fn new(lp: &Rc<dyn AbstractEventLoop>, op: SockOp) -> Self {
         OpFuture {
-            lp,
+            lp: Rc::downgrade(lp),
             state: State::Start(op),
         }
     }
 
     fn poll_op(&mut self, cx: &mut Context<'_>) -> Poll<(io::Result<usize>, Option<SockOp>)> {
+        let Some(lp) = self.lp.upgrade() else {
+            let op = match std::mem::replace(&mut self.state, State::Finished) {
+                State::Start(op) => Some(op),
+                _ => None,
+            };
+            return Poll::Ready((Err(crate::error::closed_loop_io_error()), op));
+        };
         // The waiting state is polled in place: no move of the state per poll.
         match &mut self.state {
             State::Waiting(id) => {
-                let polled = self.lp.poll_sock_op(*id, cx);
+                let polled = lp.poll_sock_op(*id, cx);
                 if polled.is_ready() {
                     self.state = State::Finished;
                 }
@@ -110,14 +119,14 @@ impl OpFuture {
         let State::Start(op) = std::mem::replace(&mut self.state, State::Finished) else {
             unreachable!("matched just above")
         };
-        match self.lp.start_sock_op(op, cx) {
+        match lp.start_sock_op(op, cx) {
             SockOpPoll::Done(res, op) => Poll::Ready((res, op)),
             SockOpPoll::Pending(id) => {
                 self.state = State::Waiting(id);
                 Poll::Pending
             }
             SockOpPoll::Unsupported(op) => {
-                let mut fut = fallback(&*self.lp, op);
+                let mut fut = fallback(&*lp, op);
                 let polled = fut.as_mut().poll(cx);
                 if polled.is_pending() {
                     self.state = State::Fallback(fut);
@@ -130,8 +139,10 @@ impl OpFuture {
 
 impl Drop for OpFuture {
     fn drop(&mut self) {
-        if let State::Waiting(id) = self.state {
-            self.lp.drop_sock_op(id);
+        if let State::Waiting(id) = self.state
+            && let Some(lp) = self.lp.upgrade()
+        {
+            lp.drop_sock_op(id);
         }
     }
 }
@@ -165,7 +176,7 @@ pub(crate) struct SockRecv {
 }
 
 impl SockRecv {
-    pub(crate) fn new(lp: Rc<dyn AbstractEventLoop>, fd: RawFd, buf: Vec<u8>) -> Self {
+    pub(crate) fn new(lp: &Rc<dyn AbstractEventLoop>, fd: RawFd, buf: Vec<u8>) -> Self {
         SockRecv {
             op: OpFuture::new(lp, SockOp::Recv { fd, buf }),
         }
@@ -195,7 +206,7 @@ pub(crate) struct SockSendAll {
 }
 
 impl SockSendAll {
-    pub(crate) fn new(lp: Rc<dyn AbstractEventLoop>, fd: RawFd, buf: Vec<u8>) -> Self {
+    pub(crate) fn new(lp: &Rc<dyn AbstractEventLoop>, fd: RawFd, buf: Vec<u8>) -> Self {
         SockSendAll {
             op: OpFuture::new(lp, SockOp::Send { fd, buf, pos: 0 }),
         }
@@ -230,7 +241,7 @@ impl Future for SockSendAll {
                     return Poll::Ready((Err(e), op.map(SockOp::into_buf).unwrap_or_default()));
                 }
                 Poll::Ready((Ok(_), _)) => {
-                    let e = io::Error::other("Event loop is closed");
+                    let e = crate::error::closed_loop_io_error();
                     return Poll::Ready((Err(e), Vec::new()));
                 }
             }

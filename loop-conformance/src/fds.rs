@@ -7,6 +7,8 @@ use std::collections::BTreeSet;
 use std::io::{ErrorKind, Write};
 use std::net::TcpStream;
 use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use loop_api::EventLoop;
@@ -103,6 +105,157 @@ pub fn hundred_loops_do_not_leak_fds(factory: Factory) {
         "100 loops created and closed left {} more open descriptors",
         after as isize - before as isize
     );
+}
+
+/// Counts the guards dropped (from any thread).
+type Freed = Arc<AtomicUsize>;
+
+/// Bumps its counter when dropped: tells that the loop freed what owned it.
+struct DropGuard(Freed);
+
+impl Drop for DropGuard {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Starts, on `lp`, the pending work a dropped loop must free: a sleeping task, a task waiting
+/// in `sock_recv`, one reading a loop-net stream, a far timer, a reader; each owns a guard.
+/// The task and the timer hold the loop weakly, or, with `strong`, a handle of their own (a
+/// reference cycle: the loop owns them). Gives the number of guards handed out.
+fn leave_pending_work(lp: &EventLoop, freed: &Freed, strong: bool) -> usize {
+    let guard = || DropGuard(freed.clone());
+    let (g1, g2, g3, g4, g5) = (guard(), guard(), guard(), guard(), guard());
+    lp.create_task(async move {
+        let _g = g1;
+        loop_api::sleep(Duration::from_secs(3600)).await;
+    })
+    .expect("create_task");
+    let (c, s) = crate::util::tcp_pair();
+    let (weak, held) = (lp.downgrade(), strong.then(|| lp.clone()));
+    lp.create_task(async move {
+        let (_g, _peer, _held) = (g2, s, held);
+        let recv = weak
+            .upgrade()
+            .map(|lp| lp.sock_recv(&c, Vec::with_capacity(16)));
+        if let Some(recv) = recv {
+            let _ = recv.await;
+        }
+    })
+    .expect("create_task");
+    let (c, s) = crate::util::tcp_pair();
+    let stream = loop_net::TcpStream::from_std_on(lp, c);
+    lp.create_task(async move {
+        let (_g, _peer) = (g3, s);
+        let _ = stream.read(Vec::with_capacity(16)).await;
+    })
+    .expect("create_task");
+    let held = strong.then(|| lp.clone());
+    lp.call_later(Duration::from_secs(3600), move || drop((g4, held)))
+        .expect("call_later");
+    let (r, w) = socketpair();
+    lp.add_reader(r.as_raw_fd(), move || {
+        let _ = (&g5, &r, &w);
+    })
+    .expect("add_reader");
+    5
+}
+
+/// Runs `lp` a few iterations, so that every piece of pending work has started.
+fn start_pending_work(lp: &EventLoop) {
+    block_on(lp, async {
+        for _ in 0..3 {
+            loop_api::yield_now().await;
+        }
+    });
+}
+
+/// A loop dropped without `close()` while tasks, timers, socket operations and readers are
+/// pending frees all of it (asyncio closes a loop it collects): its own fds, the sockets its
+/// tasks own, the tasks themselves. Futures of the loop's own (sleep, sock_recv, loop-net
+/// streams) hold it weakly, so no reference cycle keeps it alive.
+pub fn dropped_loop_with_pending_work_leaks_nothing(factory: Factory) {
+    let warm = new_loop(factory);
+    run_once(&warm);
+    close(&warm);
+    drop(warm);
+    let before = open_fds();
+    let freed = Freed::default();
+    let mut handed_out = 0;
+    for round in 0..20 {
+        let lp = new_loop(factory);
+        handed_out += leave_pending_work(&lp, &freed, false);
+        start_pending_work(&lp);
+        assert!(!lp.is_closed());
+        drop(lp);
+        assert_eq!(
+            freed.load(Ordering::SeqCst),
+            handed_out,
+            "round {round}: a dropped loop kept tasks, timers or readers alive"
+        );
+    }
+    assert_no_new_fds(&before, &open_fds(), "20 loops dropped with pending work");
+}
+
+/// Loops kept alive by handles their own tasks and callbacks hold (a reference cycle no
+/// handle can see) are closed when their thread exits: everything they hold is freed.
+pub fn loops_in_a_reference_cycle_are_closed_at_thread_exit(factory: Factory) {
+    let warm = new_loop(factory);
+    run_once(&warm);
+    close(&warm);
+    drop(warm);
+    let before = open_fds();
+    let freed = Freed::default();
+    let freed2 = freed.clone();
+    let handed_out = std::thread::spawn(move || {
+        let mut handed_out = 0;
+        for _ in 0..10 {
+            let lp = new_loop(factory);
+            handed_out += leave_pending_work(&lp, &freed2, true);
+            start_pending_work(&lp);
+            drop(lp);
+        }
+        handed_out
+    })
+    .join()
+    .expect("the loop thread");
+    assert_eq!(
+        freed.load(Ordering::SeqCst),
+        handed_out,
+        "loops kept alive by their own callbacks were not freed when their thread exited"
+    );
+    assert_no_new_fds(
+        &before,
+        &open_fds(),
+        "10 loops in reference cycles, thread gone",
+    );
+}
+
+/// In debug mode a loop dropped without `close()` says so once, through its exception
+/// handler (asyncio's "unclosed event loop" ResourceWarning); a closed loop says nothing.
+pub fn dropped_unclosed_loop_is_reported_in_debug_mode(factory: Factory) {
+    let reports = crate::util::Log::default();
+    for (debug, closed) in [(true, false), (true, true), (false, false)] {
+        let lp = new_loop(factory);
+        lp.set_debug(debug);
+        let log = reports.clone();
+        lp.set_exception_handler(Some(Box::new(move |ctx: &loop_api::ExceptionContext| {
+            log.push(ctx.message.clone());
+        })));
+        let _ = lp.call_later(Duration::from_secs(3600), || {});
+        run_once(&lp);
+        if closed {
+            close(&lp);
+        }
+        drop(lp);
+    }
+    let got = reports.get();
+    assert_eq!(
+        got.len(),
+        1,
+        "expected one unclosed-loop report, got {got:?}"
+    );
+    assert!(got[0].contains("unclosed event loop"), "{got:?}");
 }
 
 /// 100 connections accepted, connected, used and closed on one loop leak no descriptor.

@@ -176,6 +176,9 @@ macro_rules! __behaviour_list {
             fds {
                 close_releases_loop_fds: Exclusive,
                 hundred_loops_do_not_leak_fds: Exclusive,
+                dropped_loop_with_pending_work_leaks_nothing: Exclusive,
+                loops_in_a_reference_cycle_are_closed_at_thread_exit: Exclusive,
+                dropped_unclosed_loop_is_reported_in_debug_mode: Shared,
                 hundred_connections_do_not_leak_fds: Exclusive,
                 remove_reader_then_close_leaks_nothing: Exclusive,
                 loop_owned_fds_are_cloexec: Exclusive,

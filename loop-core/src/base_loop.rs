@@ -477,7 +477,18 @@ impl<D: Driver> BaseEventLoop<D> {
 }
 
 impl<D: Driver> Drop for BaseEventLoop<D> {
+    /// The last handle is gone: close the loop (its tasks, timers, ops, fds, executor), as
+    /// asyncio closes a loop it collects, and in debug mode say so (asyncio's ResourceWarning).
     fn drop(&mut self) {
+        if !self.closed.get() && self.debug.get() {
+            self.call_handler(&ExceptionContext {
+                message: format!(
+                    "unclosed event loop ({} backend) dropped: closing it now; call close() (or use loop_policy::run) when done with a loop",
+                    self.backend
+                ),
+                ..ExceptionContext::default()
+            });
+        }
         let _ = self.close_impl();
     }
 }

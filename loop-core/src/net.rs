@@ -19,7 +19,7 @@ use crate::sys::set_nonblocking;
 
 /// What an I/O primitive gives on a closed loop.
 pub(crate) fn closed_error() -> io::Error {
-    io::Error::other("Event loop is closed")
+    loop_api::closed_loop_io_error()
 }
 
 /// `sock_recv`'s rules before any receive: a buffer without capacity is `InvalidInput`, the

@@ -17,7 +17,7 @@ use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use loop_api::{EventLoop, ExceptionContext, LoopError, Task};
+use loop_api::{EventLoop, ExceptionContext, LoopError, Task, WeakEventLoop};
 
 use crate::socket::{is_resource_exhaustion, is_retryable_accept_error, running_loop};
 use crate::tcp::{TcpListener, TcpStream};
@@ -53,7 +53,8 @@ pub const DEFAULT_HIGH_WATER: usize = 64 * 1024;
 const WRITE_CHUNK: usize = 256 * 1024;
 
 struct Inner {
-    lp: EventLoop,
+    /// Weak: the transport's own tasks hold it, and the loop holds its tasks.
+    lp: WeakEventLoop,
     sock: StdTcpStream,
     protocol: RefCell<Option<Rc<RefCell<dyn Protocol>>>>,
     buffer: RefCell<VecDeque<u8>>,
@@ -71,9 +72,10 @@ struct Inner {
 impl Drop for Inner {
     fn drop(&mut self) {
         // Before the socket closes (fields drop after this).
-        self.lp
-            .as_abstract()
-            .release_socket(std::os::fd::AsRawFd::as_raw_fd(&self.sock));
+        if let Some(lp) = self.lp.upgrade() {
+            lp.as_abstract()
+                .release_socket(std::os::fd::AsRawFd::as_raw_fd(&self.sock));
+        }
     }
 }
 
@@ -175,8 +177,10 @@ impl Transport {
     /// Calls the protocol on the next iteration (never from inside one of its callbacks).
     fn schedule(&self, f: impl FnOnce(&mut dyn Protocol) + 'static) {
         let protocol = self.inner.protocol.borrow().clone();
-        if let Some(p) = protocol {
-            let _ = self.inner.lp.call_soon(move || f(&mut *p.borrow_mut()));
+        if let Some(p) = protocol
+            && let Some(lp) = self.inner.lp.upgrade()
+        {
+            let _ = lp.call_soon(move || f(&mut *p.borrow_mut()));
         }
     }
 
@@ -193,11 +197,11 @@ impl Transport {
         }
         self.wake_writer();
         let protocol = inner.protocol.borrow_mut().take();
-        if let Some(p) = protocol {
+        if let Some(p) = protocol
+            && let Some(lp) = inner.lp.upgrade()
+        {
             // Scheduled, so it never runs inside one of the protocol's own callbacks.
-            let _ = inner
-                .lp
-                .call_soon(move || p.borrow_mut().connection_lost(error));
+            let _ = lp.call_soon(move || p.borrow_mut().connection_lost(error));
         }
     }
 }
@@ -215,7 +219,7 @@ fn start(
         .own_socket(std::os::fd::AsRawFd::as_raw_fd(&sock));
     let transport = Transport {
         inner: Rc::new(Inner {
-            lp: lp.clone(),
+            lp: lp.downgrade(),
             sock,
             protocol: RefCell::new(Some(protocol.clone())),
             buffer: RefCell::new(VecDeque::new()),
@@ -241,7 +245,13 @@ async fn read_loop(t: Transport) {
     let fd = std::os::fd::AsRawFd::as_raw_fd(&t.inner.sock);
     let mut buf = Vec::with_capacity(64 * 1024);
     loop {
-        let (res, b) = t.inner.lp.as_abstract().sock_recv(fd, buf).await;
+        // The loop is not held across the wait (its tasks must not keep it alive).
+        let Some(lp) = t.inner.lp.upgrade() else {
+            return t.lose(Some(loop_api::closed_loop_io_error()));
+        };
+        let recv = lp.as_abstract().sock_recv(fd, buf);
+        drop(lp);
+        let (res, b) = recv.await;
         buf = b;
         let protocol = t.inner.protocol.borrow().clone();
         let Some(protocol) = protocol else { return };
@@ -282,7 +292,12 @@ async fn write_loop(t: Transport) {
         };
         if !chunk.is_empty() {
             inner.in_flight.set(chunk.len());
-            let (res, _) = inner.lp.as_abstract().sock_sendall(fd, chunk).await;
+            let Some(lp) = inner.lp.upgrade() else {
+                return t.lose(Some(loop_api::closed_loop_io_error()));
+            };
+            let send = lp.as_abstract().sock_sendall(fd, chunk);
+            drop(lp);
+            let (res, _) = send.await;
             inner.in_flight.set(0);
             if let Err(e) = res {
                 return t.lose(Some(e));
@@ -377,28 +392,32 @@ pub fn create_server<P: Protocol>(
     let lp = running_loop()?;
     let listener = TcpListener::bind_on(&lp, addr, opts.bind)?;
     let addr = listener.local_addr()?;
-    let lp2 = lp.clone();
+    // Weak: the accept task belongs to the loop and must not keep it alive.
+    let weak = lp.downgrade();
     let accept = lp.create_task(async move {
         let mut reported = false;
         loop {
-            match listener.accept_std().await {
+            let accepted = listener.accept_std().await;
+            let Some(lp) = weak.upgrade() else { return };
+            match accepted {
                 Ok(sock) => {
                     reported = false;
                     let protocol: Rc<RefCell<dyn Protocol>> = Rc::new(RefCell::new(factory()));
-                    if let Err(e) = start(&lp2, sock, protocol) {
-                        report(&lp2, "could not start a connection's transport", &e);
+                    if let Err(e) = start(&lp, sock, protocol) {
+                        report(&lp, "could not start a connection's transport", &e);
                     }
                 }
                 Err(e) if is_resource_exhaustion(&e) => {
                     if !reported {
                         reported = true;
-                        report(&lp2, "accept failed: out of resources; the server keeps listening and retries", &e);
+                        report(&lp, "accept failed: out of resources; the server keeps listening and retries", &e);
                     }
+                    drop(lp);
                     loop_api::sleep(opts.accept_retry_delay).await;
                 }
                 Err(e) if is_retryable_accept_error(&e) => {}
                 Err(e) => {
-                    report(&lp2, "accept failed; the server stops accepting", &e);
+                    report(&lp, "accept failed; the server stops accepting", &e);
                     return;
                 }
             }

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 
-use loop_api::{BufResult, EventLoop, LoopError, SockAddr};
+use loop_api::{AbstractEventLoop, BufResult, EventLoop, LoopError, SockAddr, WeakEventLoop};
 use socket2::{Domain, Protocol, Socket, Type};
 
 /// Options for binding a listening or datagram socket.
@@ -73,47 +73,81 @@ pub(crate) fn inet(addr: &SockAddr) -> io::Result<SocketAddr> {
     })
 }
 
-/// An OS socket (as a std type `S`) and the loop its operations run on.
+/// An OS socket (as a std type `S`) and the loop its operations run on, held weakly: a
+/// socket kept in one of the loop's own tasks must not keep the loop alive. Once the loop is
+/// gone, every operation gives the closed-loop error.
 #[derive(Debug)]
 pub(crate) struct Shared<S: AsRawFd> {
     pub(crate) io: S,
-    pub(crate) lp: EventLoop,
+    pub(crate) lp: WeakEventLoop,
 }
 
 impl<S: AsRawFd> Shared<S> {
     /// Wraps a socket this object will own until it is dropped; the loop may keep it
     /// registered for good (see `AbstractEventLoop::own_socket`).
-    pub(crate) fn new(io: S, lp: EventLoop) -> Rc<Self> {
+    pub(crate) fn new(io: S, lp: &EventLoop) -> Rc<Self> {
         // If the loop cannot watch it now, every operation will say why.
         let _ = lp.as_abstract().own_socket(io.as_raw_fd());
-        Rc::new(Shared { io, lp })
+        Rc::new(Shared {
+            io,
+            lp: lp.downgrade(),
+        })
     }
 
     pub(crate) fn fd(&self) -> RawFd {
         self.io.as_raw_fd()
     }
 
+    /// The loop, or the closed-loop error once it is gone.
+    pub(crate) fn event_loop(&self) -> io::Result<EventLoop> {
+        self.lp.upgrade().ok_or_else(loop_api::closed_loop_io_error)
+    }
+
+    /// Starts an operation on the loop: the future it gives holds the loop's I/O, not the
+    /// loop (no strong handle is kept across the wait).
+    fn start<T>(&self, op: impl FnOnce(&dyn AbstractEventLoop, RawFd) -> T) -> io::Result<T> {
+        let lp = self.event_loop()?;
+        Ok(op(lp.as_abstract(), self.fd()))
+    }
+
     pub(crate) async fn read(&self, buf: Vec<u8>) -> BufResult<usize> {
-        self.lp.as_abstract().sock_recv(self.fd(), buf).await
+        let mut buf = Some(buf);
+        let started = self.start(|lp, fd| lp.sock_recv(fd, buf.take().unwrap_or_default()));
+        match started {
+            Ok(recv) => recv.await,
+            Err(e) => (Err(e), buf.unwrap_or_default()),
+        }
     }
 
     pub(crate) async fn write(&self, buf: Vec<u8>) -> BufResult<usize> {
-        self.lp.as_abstract().sock_send(self.fd(), buf).await
+        let mut buf = Some(buf);
+        let started = self.start(|lp, fd| lp.sock_send(fd, buf.take().unwrap_or_default()));
+        match started {
+            Ok(send) => send.await,
+            Err(e) => (Err(e), buf.unwrap_or_default()),
+        }
     }
 
     pub(crate) async fn write_all(&self, buf: Vec<u8>) -> BufResult<()> {
-        self.lp.as_abstract().sock_sendall(self.fd(), buf).await
+        let mut buf = Some(buf);
+        let started = self.start(|lp, fd| lp.sock_sendall(fd, buf.take().unwrap_or_default()));
+        match started {
+            Ok(send) => send.await,
+            Err(e) => (Err(e), buf.unwrap_or_default()),
+        }
     }
 
     pub(crate) async fn accept(&self) -> io::Result<(OwnedFd, SockAddr)> {
-        self.lp.as_abstract().sock_accept_raw(self.fd()).await
+        self.start(|lp, fd| lp.sock_accept_raw(fd))?.await
     }
 }
 
 impl<S: AsRawFd> Drop for Shared<S> {
     fn drop(&mut self) {
         // Before the socket itself closes (fields drop after this).
-        self.lp.as_abstract().release_socket(self.io.as_raw_fd());
+        if let Some(lp) = self.lp.upgrade() {
+            lp.as_abstract().release_socket(self.io.as_raw_fd());
+        }
     }
 }
 

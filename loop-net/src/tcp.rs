@@ -34,7 +34,7 @@ impl TcpListener {
         let sock = socket::bound(&SockAddr::from(addr), Type::STREAM, opts)?;
         sock.listen(opts.backlog)?;
         Ok(TcpListener {
-            inner: Shared::new(std::net::TcpListener::from(sock), lp.clone()),
+            inner: Shared::new(std::net::TcpListener::from(sock), lp),
         })
     }
 
@@ -44,7 +44,8 @@ impl TcpListener {
     /// The accept failing (EMFILE when out of fds, ...); the listener stays usable.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let (fd, addr) = self.inner.accept().await?;
-        let stream = TcpStream::from_std_on(&self.inner.lp, std::net::TcpStream::from(fd));
+        let stream =
+            TcpStream::from_std_on(&self.inner.event_loop()?, std::net::TcpStream::from(fd));
         Ok((stream, inet(&addr)?))
     }
 
@@ -99,7 +100,7 @@ impl TcpStream {
     /// Wraps a connected std stream for loop `lp`.
     pub fn from_std_on(lp: &EventLoop, stream: std::net::TcpStream) -> TcpStream {
         TcpStream {
-            inner: Shared::new(stream, lp.clone()),
+            inner: Shared::new(stream, lp),
         }
     }
 
@@ -114,7 +115,10 @@ impl TcpStream {
     /// # Errors
     /// The read's error.
     pub async fn read_into(&self, dst: &mut [u8]) -> io::Result<usize> {
-        self.inner.lp.sock_recv_into(&self.inner.io, dst).await
+        let (res, buf) = self.inner.read(Vec::with_capacity(dst.len().max(1))).await;
+        let n = res?.min(dst.len());
+        dst[..n].copy_from_slice(&buf[..n]);
+        Ok(n)
     }
 
     /// The std stream inside, if no split half shares it.

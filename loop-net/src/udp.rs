@@ -35,23 +35,29 @@ impl UdpSocket {
     pub fn bind_on(lp: &EventLoop, addr: SocketAddr, opts: BindOptions) -> io::Result<UdpSocket> {
         let sock = socket::bound(&SockAddr::from(addr), Type::DGRAM, opts)?;
         Ok(UdpSocket {
-            inner: Shared::new(std::net::UdpSocket::from(sock), lp.clone()),
+            inner: Shared::new(std::net::UdpSocket::from(sock), lp),
         })
     }
 
     /// Sends one datagram to `target`; gives the count sent.
     pub async fn send_to(&self, buf: Vec<u8>, target: SocketAddr) -> BufResult<usize> {
-        let lp = self.inner.lp.clone();
-        lp.as_abstract()
-            .sock_sendto(self.inner.fd(), buf, SockAddr::from(target))
-            .await
+        let send = match self.inner.event_loop() {
+            Ok(lp) => lp
+                .as_abstract()
+                .sock_sendto(self.inner.fd(), buf, SockAddr::from(target)),
+            Err(e) => return (Err(e), buf),
+        };
+        send.await
     }
 
     /// Receives one datagram (up to `buf.capacity()` bytes; the rest of a longer one is
     /// dropped, as recvfrom does) and the sender's address.
     pub async fn recv_from(&self, buf: Vec<u8>) -> BufResult<(usize, SocketAddr)> {
-        let lp = self.inner.lp.clone();
-        let (res, buf) = lp.as_abstract().sock_recvfrom(self.inner.fd(), buf).await;
+        let recv = match self.inner.event_loop() {
+            Ok(lp) => lp.as_abstract().sock_recvfrom(self.inner.fd(), buf),
+            Err(e) => return (Err(e), buf),
+        };
+        let (res, buf) = recv.await;
         (res.and_then(|(n, from)| Ok((n, inet(&from)?))), buf)
     }
 

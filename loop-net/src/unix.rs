@@ -39,7 +39,7 @@ impl UnixListener {
         Ok(UnixListener {
             inner: Shared::new(
                 net::UnixListener::from(std::os::fd::OwnedFd::from(sock)),
-                lp.clone(),
+                lp,
             ),
         })
     }
@@ -50,8 +50,9 @@ impl UnixListener {
     /// The accept failing; the listener stays usable.
     pub async fn accept(&self) -> io::Result<(UnixStream, SockAddr)> {
         let (fd, addr) = self.inner.accept().await?;
+        let lp = self.inner.event_loop()?;
         Ok((
-            UnixStream::from_std_on(&self.inner.lp, net::UnixStream::from(fd)),
+            UnixStream::from_std_on(&lp, net::UnixStream::from(fd)),
             addr,
         ))
     }
@@ -96,7 +97,7 @@ impl UnixStream {
     /// Wraps a connected std stream for loop `lp`.
     pub fn from_std_on(lp: &EventLoop, stream: net::UnixStream) -> UnixStream {
         UnixStream {
-            inner: Shared::new(stream, lp.clone()),
+            inner: Shared::new(stream, lp),
         }
     }
 
