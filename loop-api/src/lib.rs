@@ -78,3 +78,8 @@ pub type BufResult<T> = (std::io::Result<T>, Vec<u8>);
 
 /// A boxed, `!Send` future (what the loop's socket primitives return).
 pub type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T> + 'static>>;
+
+/// The examples of this crate's README.md, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

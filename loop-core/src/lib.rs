@@ -83,3 +83,8 @@ pub fn virtual_event_loop_with<D: Driver>(driver: D) -> EventLoop {
         loop_api::VirtualClock::new(),
     ))
 }
+
+/// The examples of this crate's README.md, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

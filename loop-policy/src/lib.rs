@@ -60,3 +60,9 @@ pub use policy::DefaultLoopPolicy;
 pub use runner::{Runner, run};
 pub use shutdown::{DEFAULT_EXECUTOR_TIMEOUT, DEFAULT_TASKS_GRACE};
 pub use testing::TestLoopPolicy;
+
+/// The examples of the repository's README.md (this crate's README), compiled and run as doc
+/// tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

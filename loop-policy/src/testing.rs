@@ -1,7 +1,7 @@
 //! Test tooling: [`TestLoopPolicy`] (every loop a test loop on virtual time), [`run_on`] and
 //! the [`loop_test!`](crate::loop_test) macro (one async test body on every backend plus the
 //! virtual-time loop, each its own named test).
-#![doc = include_str!("../../docs/testing.md")]
+#![doc = include_str!("../docs/testing.md")]
 
 use std::fmt;
 use std::future::Future;

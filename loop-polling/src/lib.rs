@@ -331,3 +331,14 @@ pub fn new_virtual_event_loop() -> Result<EventLoop, LoopError> {
         selector,
     )))
 }
+
+/// The examples of this crate's README.md, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
+/// The Rust examples of the repository's docs/writing-a-backend.md (which walks through this
+/// crate), compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/writing-a-backend.md")]
+struct WritingABackendDoctests;

@@ -60,3 +60,8 @@ pub fn new_virtual_event_loop() -> Result<EventLoop, LoopError> {
         new_event_loop()
     }
 }
+
+/// The examples of this crate's README.md, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
