@@ -152,6 +152,12 @@ impl<D: Driver> BaseEventLoop<D> {
         self.timers.len()
     }
 
+    /// Room in the timer storage, in entries (heap, slot table and its free list): it follows
+    /// the live timers, not the peak (mostly empty storage is compacted by the next iteration).
+    pub fn timer_storage_capacity(&self) -> usize {
+        self.timers.storage_capacity()
+    }
+
     /// Number of unfinished tasks.
     pub fn task_count(&self) -> usize {
         self.tasks.borrow().len()
