@@ -61,7 +61,7 @@ pub use process::{ChildProcess, Communicated, Process, shell_command};
 pub use remote::{LoopHandle, ThreadSafeScheduler};
 pub use running::{Sleep, YieldNow, get_running_loop, sleep, yield_now};
 pub use sock_op::{SockOp, SockOpId, SockOpPoll};
-pub use task::{AnyTask, Notified, Schedule, Task, TaskRef};
+pub use task::{AnyTask, Notified, Schedule, Task, TaskRef, current_task};
 pub use timeout::{Elapsed, WaitFor, wait_for};
 
 /// A socket address of any family (re-exported from `socket2`), as the raw socket primitives

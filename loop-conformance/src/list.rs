@@ -91,6 +91,8 @@ macro_rules! __behaviour_list {
                 waker_from_other_thread_resumes_task: Shared,
                 yield_now_interleaves_tasks: Shared,
                 get_running_loop_inside_and_outside: Shared,
+                a_task_awaiting_itself_panics: Shared,
+                current_task_is_the_task_being_run: Shared,
             }
             threads {
                 call_soon_threadsafe_wakes_blocked_loop: Shared,

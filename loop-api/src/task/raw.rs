@@ -46,6 +46,17 @@ pub(crate) const BUSY: u8 = 32;
 /// `extra` may hold something (a name, a done-callback).
 pub(crate) const EXTRA: u8 = 64;
 
+thread_local! {
+    /// The task being polled on this thread (null outside task polls): set around the poll by
+    /// [`run`], read by `Task::poll` (a task awaiting itself) and `current_task`.
+    static CURRENT: Cell<*const Header> = const { Cell::new(std::ptr::null()) };
+}
+
+/// The task being polled on this thread, if any.
+pub(crate) fn current() -> Option<NonNull<Header>> {
+    NonNull::new(CURRENT.with(Cell::get).cast_mut())
+}
+
 /// How a poll went.
 pub(crate) enum Polled {
     /// The future is not finished.
@@ -401,8 +412,11 @@ pub(crate) unsafe fn run(ptr: NonNull<Header>) -> Polled {
     // SAFETY: the task is bound and alive; the waker is never dropped (clones add units).
     let waker = std::mem::ManuallyDrop::new(unsafe { waker(ptr) });
     let mut cx = Context::from_waker(&waker);
+    // The poll contains the future's panics, so the previous task is always put back.
+    let outer = CURRENT.with(|c| c.replace(ptr.as_ptr()));
     // SAFETY: live cell, task's thread, `BUSY` set.
     let polled = unsafe { (header.vtable.poll)(ptr, &mut cx) };
+    CURRENT.with(|c| c.set(outer));
     header.flags.set(header.flags.get() & !BUSY);
     polled
 }
