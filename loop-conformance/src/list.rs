@@ -147,6 +147,7 @@ macro_rules! __behaviour_list {
                 run_in_executor_on_uses_given_executor: Shared,
                 set_default_executor_is_used: Shared,
                 shutdown_default_executor_waits_for_jobs: Shared,
+                close_does_not_wait_for_a_running_job: Shared,
                 default_executor_is_bounded: Shared,
             }
             processes {

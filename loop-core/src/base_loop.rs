@@ -466,10 +466,10 @@ impl<D: Driver> BaseEventLoop<D> {
         self.close_signals();
         let watches = std::mem::take(&mut *self.watches.borrow_mut());
         drop(watches);
-        let executor = self.executor.borrow_mut().take(DefaultExecutor::ShutDown);
-        if let Some(executor) = executor {
-            executor.shutdown();
-        }
+        // asyncio's `shutdown(wait=False)`: a running job does not hold up close().
+        self.executor
+            .borrow_mut()
+            .shut_down_nowait(DefaultExecutor::ShutDown);
         let io = self.io.borrow_mut().take();
         if let Some(mut io) = io {
             io.driver.shutdown(&mut io.ops);
