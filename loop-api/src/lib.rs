@@ -35,6 +35,7 @@ mod event_loop_process;
 mod executor;
 mod handle;
 mod loop_socket;
+pub mod panics;
 mod pipe;
 mod policy;
 mod process;

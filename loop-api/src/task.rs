@@ -150,8 +150,8 @@ impl TaskRef {
                 self.finish();
                 Poll::Ready(())
             }
-            Polled::Panicked(message) => {
-                self.report_panic(&message);
+            Polled::Panicked(caught) => {
+                self.report_panic(caught);
                 self.finish();
                 Poll::Ready(())
             }
@@ -190,14 +190,15 @@ impl TaskRef {
         }
     }
 
-    fn report_panic(&self, message: &str) {
+    fn report_panic(&self, caught: crate::panics::CaughtPanic) {
         if self.header().flags.get() & NO_REPORT != 0 {
             return;
         }
         if let Ok(lp) = crate::get_running_loop() {
             lp.call_exception_handler(&ExceptionContext {
                 message: format!("Task {} panicked", self.name()),
-                panic: Some(message.to_string()),
+                panic: Some(caught.message),
+                location: caught.location,
                 task: Some(self.name()),
                 ..ExceptionContext::default()
             });

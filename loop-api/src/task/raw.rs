@@ -20,7 +20,6 @@
 
 use std::cell::{Cell, UnsafeCell};
 use std::future::Future;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -28,6 +27,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 use crate::error::{TaskError, panic_message};
+use crate::panics::{CaughtPanic, catch_printed, catch_reported};
 
 use super::{Notified, Schedule};
 
@@ -63,8 +63,8 @@ pub(crate) enum Polled {
     Pending,
     /// It finished (the output is stored, the future dropped).
     Done,
-    /// It panicked (the outcome `Panicked` is stored, the future dropped); the message.
-    Panicked(String),
+    /// It panicked (the outcome `Panicked` is stored, the future dropped); what and where.
+    Panicked(CaughtPanic),
 }
 
 /// What is known about the task's future type.
@@ -153,7 +153,7 @@ impl<F: Future + 'static> TaskCell<F> {
 
     /// Drops the future where it lies (a panicking destructor is contained).
     fn drop_future(slot: &mut Option<F>) {
-        if slot.is_some() && catch_unwind(AssertUnwindSafe(|| *slot = None)).is_err() {
+        if slot.is_some() && catch_printed(|| *slot = None).is_err() {
             // The destructor panicked part-way; the slot was already overwritten or is
             // overwritten now (without running that destructor again).
             std::mem::forget(slot.take());
@@ -170,9 +170,18 @@ impl<F: Future + 'static> TaskCell<F> {
         };
         // SAFETY: the future is never moved while `Some` (see the type's invariant).
         let fut = unsafe { Pin::new_unchecked(fut) };
-        let polled = catch_unwind(AssertUnwindSafe(|| fut.poll(cx)));
         // SAFETY: as above.
         let head = unsafe { Self::head(ptr) };
+        // A panic the loop reports is not printed by the panic hook too; that of a future
+        // whose panic is returned instead (`run_until_complete`'s) is.
+        let polled = if head.header.flags.get() & NO_REPORT == 0 {
+            catch_reported(|| fut.poll(cx))
+        } else {
+            catch_printed(|| fut.poll(cx)).map_err(|payload| CaughtPanic {
+                message: panic_message(&*payload),
+                location: None,
+            })
+        };
         match polled {
             Ok(Poll::Pending) => Polled::Pending,
             Ok(Poll::Ready(v)) => {
@@ -180,13 +189,11 @@ impl<F: Future + 'static> TaskCell<F> {
                 head.output.set(Some(Ok(v)));
                 Polled::Done
             }
-            Err(payload) => {
-                let message = panic_message(&*payload);
-                drop(payload);
+            Err(caught) => {
                 Self::drop_future(slot);
                 head.output
-                    .set(Some(Err(TaskError::Panicked(message.clone()))));
-                Polled::Panicked(message)
+                    .set(Some(Err(TaskError::Panicked(caught.message.clone()))));
+                Polled::Panicked(caught)
             }
         }
     }
@@ -209,7 +216,7 @@ impl<F: Future + 'static> TaskCell<F> {
         Self::drop_future(unsafe { Self::future(ptr) });
         // SAFETY: as above.
         let out = unsafe { Self::head(ptr) }.output.take();
-        if catch_unwind(AssertUnwindSafe(|| drop(out))).is_err() {
+        if catch_printed(|| drop(out)).is_err() {
             // A panicking destructor of the output: already unwound out of it, nothing left.
         }
     }
