@@ -41,8 +41,9 @@ pub trait AbstractEventLoop {
     fn is_running(&self) -> bool;
     /// True once `close()` succeeded.
     fn is_closed(&self) -> bool;
-    /// Closes the loop: drops pending callbacks, shuts down and joins the executor, releases
-    /// the loop's file descriptors. Idempotent.
+    /// Closes the loop: drops pending callbacks, shuts down the default executor without
+    /// waiting for its jobs (asyncio's `shutdown(wait=False)`; `shutdown_default_executor` is
+    /// the way to wait), releases the loop's file descriptors. Idempotent; returns at once.
     ///
     /// # Errors
     /// [`LoopError::CloseWhileRunning`] if the loop is running.

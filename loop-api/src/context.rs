@@ -18,6 +18,9 @@ pub struct ExceptionContext {
     pub error: Option<String>,
     /// How long the callback ran (debug mode's slow-callback report).
     pub duration: Option<Duration>,
+    /// Where the panic was raised (`file:line:column`), when the loop caught one and Rust's
+    /// panic hook told it (see [`panics`](crate::panics)).
+    pub location: Option<String>,
 }
 
 impl fmt::Display for ExceptionContext {
@@ -31,6 +34,9 @@ impl fmt::Display for ExceptionContext {
         }
         if let Some(p) = &self.panic {
             write!(f, "\npanic: {p}")?;
+        }
+        if let Some(at) = &self.location {
+            write!(f, "\nlocation: {at}")?;
         }
         if let Some(e) = &self.error {
             write!(f, "\nerror: {e}")?;

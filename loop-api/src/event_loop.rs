@@ -174,7 +174,10 @@ impl EventLoop {
     }
 
     /// Closes the loop (idempotent): pending callbacks are dropped, unfinished tasks end
-    /// `Cancelled`, the executor is shut down and joined, the loop's fds are released.
+    /// `Cancelled`, the loop's fds are released, and the default executor is shut down without
+    /// waiting (asyncio's `shutdown(wait=False)`): `close()` returns at once, while jobs
+    /// already submitted still run on their threads, which exit afterwards. To wait for them,
+    /// await [`shutdown_default_executor`](Self::shutdown_default_executor) before closing.
     ///
     /// A loop is also closed when its last handle is dropped (in debug mode the loop reports
     /// that it was not closed, as asyncio's ResourceWarning does), and when the thread it was

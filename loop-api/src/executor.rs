@@ -18,12 +18,11 @@
 
 use std::fmt;
 use std::future::Future;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
-use crate::error::{LoopError, TaskError, panic_message};
+use crate::error::{LoopError, TaskError};
 
 /// A unit of blocking work handed to an [`Executor`].
 pub type Job = Box<dyn FnOnce() + Send + 'static>;
@@ -121,8 +120,8 @@ impl<T: Send + 'static> ExecutorFuture<T> {
             slot: Some(slot.clone()),
         };
         let job = Box::new(move || {
-            let out = catch_unwind(AssertUnwindSafe(f))
-                .map_err(|p| TaskError::Panicked(panic_message(&*p)));
+            // Delivered as the future's outcome: not printed by the panic hook too.
+            let out = crate::panics::catch_reported(f).map_err(|p| TaskError::Panicked(p.message));
             if let Some(slot) = guard.slot.take() {
                 slot.complete(out);
             }

@@ -35,6 +35,7 @@ mod event_loop_process;
 mod executor;
 mod handle;
 mod loop_socket;
+pub mod panics;
 mod pipe;
 mod policy;
 mod process;
@@ -62,7 +63,7 @@ pub use process::{ChildProcess, Communicated, Process, shell_command};
 pub use remote::{LoopHandle, ThreadSafeScheduler};
 pub use running::{Sleep, YieldNow, get_running_loop, sleep, yield_now};
 pub use sock_op::{SockOp, SockOpId, SockOpPoll};
-pub use task::{AnyTask, Notified, Schedule, Task, TaskRef};
+pub use task::{AnyTask, Notified, Schedule, Task, TaskRef, current_task};
 pub use timeout::{Elapsed, WaitFor, wait_for};
 
 /// A socket address of any family (re-exported from `socket2`), as the raw socket primitives

@@ -150,8 +150,8 @@ impl TaskRef {
                 self.finish();
                 Poll::Ready(())
             }
-            Polled::Panicked(message) => {
-                self.report_panic(&message);
+            Polled::Panicked(caught) => {
+                self.report_panic(caught);
                 self.finish();
                 Poll::Ready(())
             }
@@ -190,14 +190,15 @@ impl TaskRef {
         }
     }
 
-    fn report_panic(&self, message: &str) {
+    fn report_panic(&self, caught: crate::panics::CaughtPanic) {
         if self.header().flags.get() & NO_REPORT != 0 {
             return;
         }
         if let Ok(lp) = crate::get_running_loop() {
             lp.call_exception_handler(&ExceptionContext {
                 message: format!("Task {} panicked", self.name()),
-                panic: Some(message.to_string()),
+                panic: Some(caught.message),
+                location: caught.location,
                 task: Some(self.name()),
                 ..ExceptionContext::default()
             });
@@ -372,6 +373,17 @@ where
     (task, user)
 }
 
+/// The task being run on this thread (asyncio's `current_task()`): `Some` inside a task's
+/// future (and in whatever it awaits or calls while polled), `None` in a plain callback
+/// (`call_soon`, timers, readers) and outside the loop.
+pub fn current_task() -> Option<AnyTask> {
+    let ptr = raw::current()?;
+    // A borrowed view of the task being polled here (the loop's handle that polls it keeps it
+    // alive, and this is its thread); cloning it makes a counted handle of our own.
+    let polled = std::mem::ManuallyDrop::new(TaskRef { ptr });
+    Some(AnyTask::new(TaskRef::clone(&polled)))
+}
+
 /// A task of any output type, as [`EventLoop::all_tasks`](crate::EventLoop::all_tasks) lists
 /// them (asyncio's `all_tasks()`).
 #[derive(Clone)]
@@ -415,6 +427,10 @@ impl fmt::Debug for AnyTask {
 /// Awaiting it gives the future's output, [`TaskError::Cancelled`] or
 /// [`TaskError::Panicked`]. Dropping a `Task` does not cancel it: the task runs to its end, as in
 /// asyncio. Cancellation is prompt: the future is dropped the next time the loop gets to it.
+///
+/// # Panics
+/// Awaiting a task from inside that same task panics with "Task cannot await on itself" (it
+/// would wait forever; asyncio raises the same `RuntimeError`): the task ends `Panicked`.
 pub struct Task<T> {
     task: TaskRef,
     _output: PhantomData<fn() -> T>,
@@ -474,6 +490,10 @@ impl<T> Future for Task<T> {
         let header = &self.head().header;
         if header.flags.get() & TAKEN != 0 {
             panic!("a Task was polled again after it returned its outcome");
+        }
+        if raw::current() == Some(self.task.ptr) {
+            // It would wait for itself forever (asyncio raises the same RuntimeError).
+            panic!("Task cannot await on itself");
         }
         let w = header.awaiter.take();
         match w {

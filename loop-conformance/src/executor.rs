@@ -110,7 +110,7 @@ pub fn executor_job_outliving_cancelled_task_is_safe(factory: Factory) {
             outcome.map(drop)
         });
         assert_eq!(outcome, Err(TaskError::Cancelled));
-        // Release the job a little after close() began (close may wait for it).
+        // Release the job a little after close() began (close does not wait for it).
         let releaser = thread::spawn(move || {
             thread_sleep(30);
             let _ = release_tx.send(());
@@ -124,6 +124,44 @@ pub fn executor_job_outliving_cancelled_task_is_safe(factory: Factory) {
             .recv_timeout(RENDEZVOUS)
             .expect("the job's result was never delivered and dropped");
     }
+}
+
+thread_local! {
+    /// Set by a job on its worker thread: signals when that thread exits.
+    static ON_THREAD_EXIT: std::cell::RefCell<Option<SignalOnDrop>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// `close()` does not wait for a running executor job (asyncio shuts the default executor down
+/// with `wait=False`): it returns while the job is still blocked; once released, the job ends
+/// and its worker thread exits on its own.
+pub fn close_does_not_wait_for_a_running_job(factory: Factory) {
+    let lp = new_loop(factory);
+    let (started_tx, started_rx) = mpsc::channel::<()>();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let (exited_tx, exited_rx) = mpsc::channel::<()>();
+    let finished = Arc::new(AtomicBool::new(false));
+    let f = finished.clone();
+    let job = lp.run_in_executor(move || {
+        ON_THREAD_EXIT.with(|e| *e.borrow_mut() = Some(SignalOnDrop(exited_tx)));
+        let _ = started_tx.send(());
+        let _ = release_rx.recv_timeout(RENDEZVOUS);
+        f.store(true, Ordering::SeqCst);
+    });
+    drop(job);
+    started_rx
+        .recv_timeout(RENDEZVOUS)
+        .expect("the executor job did not start");
+    close(&lp);
+    assert!(
+        !finished.load(Ordering::SeqCst),
+        "close() waited for a running executor job (it must shut the executor down with wait=False)"
+    );
+    release_tx.send(()).expect("the job stopped waiting");
+    exited_rx
+        .recv_timeout(RENDEZVOUS)
+        .expect("the worker thread did not exit after its job ended (a leaked thread)");
+    assert!(finished.load(Ordering::SeqCst));
 }
 
 /// The job starts at once, without the future being awaited or the loop running.

@@ -91,6 +91,8 @@ macro_rules! __behaviour_list {
                 waker_from_other_thread_resumes_task: Shared,
                 yield_now_interleaves_tasks: Shared,
                 get_running_loop_inside_and_outside: Shared,
+                a_task_awaiting_itself_panics: Shared,
+                current_task_is_the_task_being_run: Shared,
             }
             threads {
                 call_soon_threadsafe_wakes_blocked_loop: Shared,
@@ -149,6 +151,7 @@ macro_rules! __behaviour_list {
                 run_in_executor_on_uses_given_executor: Shared,
                 set_default_executor_is_used: Shared,
                 shutdown_default_executor_waits_for_jobs: Shared,
+                close_does_not_wait_for_a_running_job: Shared,
                 default_executor_is_bounded: Shared,
             }
             processes {

@@ -1,7 +1,7 @@
 //! Tasks: start order, outcomes, cancellation, wakers from other threads, the running loop
 //! (CONFORMANCE 11, 15, 16).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::future::{Future, pending};
 use std::pin::Pin;
 use std::rc::Rc;
@@ -9,10 +9,10 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use loop_api::{ExceptionContext, LoopError, TaskError};
+use loop_api::{ExceptionContext, LoopError, Task, TaskError};
 
 use crate::Factory;
-use crate::util::{Log, block_on, close, new_loop, run_forever, thread_sleep};
+use crate::util::{Log, block_on, close, new_loop, run_forever, run_once, thread_sleep};
 
 /// Tasks start in the order they were created.
 pub fn tasks_start_in_creation_order(factory: Factory) {
@@ -359,5 +359,86 @@ pub fn get_running_loop_inside_and_outside(factory: Factory) {
         matches!(loop_api::get_running_loop(), Err(LoopError::NoRunningLoop)),
         "get_running_loop() after the loop stopped must be NoRunningLoop"
     );
+    close(&lp);
+}
+
+/// A task awaiting its own `Task` fails at once with a panic "Task cannot await on itself"
+/// (asyncio's `RuntimeError`), reported like any task panic, instead of waiting forever.
+pub fn a_task_awaiting_itself_panics(factory: Factory) {
+    let lp = new_loop(factory);
+    let reports: Log<ExceptionContext> = Log::new();
+    let r = reports.clone();
+    lp.set_exception_handler(Some(Box::new(move |ctx: &ExceptionContext| {
+        r.push(ctx.clone())
+    })));
+    let me: Rc<RefCell<Option<Task<()>>>> = Rc::default();
+    let m = me.clone();
+    let t = lp
+        .create_task(async move {
+            // Awaits its own handle (borrowed only while polled).
+            std::future::poll_fn(|cx| match m.borrow_mut().as_mut() {
+                Some(own) => Pin::new(own).poll(cx).map(drop),
+                None => Poll::Ready(()),
+            })
+            .await;
+        })
+        .expect("create_task");
+    *me.borrow_mut() = Some(t);
+    run_once(&lp); // polls the task once
+    let own = me.borrow_mut().take().expect("the task's handle");
+    assert!(
+        own.done(),
+        "a task awaiting itself is still pending after its first poll: it waits for itself forever"
+    );
+    match block_on(&lp, own) {
+        Err(TaskError::Panicked(m)) => {
+            assert!(m.contains("cannot await on itself"), "message: {m}")
+        }
+        other => panic!("expected Panicked(\"Task cannot await on itself\"), got {other:?}"),
+    }
+    let reports = reports.get();
+    assert_eq!(reports.len(), 1, "expected one report, got {reports:?}");
+    assert!(
+        reports[0]
+            .panic
+            .as_deref()
+            .is_some_and(|p| p.contains("cannot await on itself"))
+    );
+    close(&lp);
+}
+
+/// `current_task()` is the task whose future is running, `None` in a plain callback and
+/// outside the loop (asyncio's `current_task()`).
+pub fn current_task_is_the_task_being_run(factory: Factory) {
+    let lp = new_loop(factory);
+    assert!(loop_api::current_task().is_none());
+    let in_callback = Rc::new(Cell::new(true));
+    let (lp2, c) = (lp.clone(), in_callback.clone());
+    lp.call_soon(move || {
+        c.set(loop_api::current_task().is_some());
+        lp2.stop();
+    })
+    .expect("call_soon");
+    run_forever(&lp);
+    assert!(!in_callback.get(), "current_task() in a callback is Some");
+    let lp2 = lp.clone();
+    let t = lp
+        .create_task_named("the-current-one", async move {
+            loop_api::yield_now().await;
+            let inner = lp2
+                .create_task(async { loop_api::current_task().map(|t| t.name()) })
+                .expect("create_task");
+            let mine = loop_api::current_task().map(|t| t.name());
+            (mine, inner.await)
+        })
+        .expect("create_task_named");
+    let (mine, inner) = block_on(&lp, t).expect("task outcome");
+    assert_eq!(mine.as_deref(), Some("the-current-one"));
+    let inner = inner.expect("inner task outcome");
+    assert!(
+        inner.as_deref().is_some_and(|n| n != "the-current-one"),
+        "current_task() in a second task gave {inner:?}"
+    );
+    assert!(loop_api::current_task().is_none());
     close(&lp);
 }

@@ -262,14 +262,10 @@ impl<D: Driver> AbstractEventLoop for BaseEventLoop<D> {
 
     fn set_default_executor(&self, executor: Arc<dyn Executor>) -> Result<(), LoopError> {
         self.check_open()?;
-        let old = self
-            .executor
+        // Not awaited: the old executor's jobs finish in the background.
+        self.executor
             .borrow_mut()
-            .take(DefaultExecutor::Ready(executor));
-        if let Some(old) = old {
-            // Not awaited: its jobs finish in the background (the helper thread joins them).
-            drop(shutdown_in_thread(old));
-        }
+            .shut_down_nowait(DefaultExecutor::Ready(executor));
         Ok(())
     }
 

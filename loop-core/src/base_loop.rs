@@ -2,14 +2,14 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use loop_api::{ExceptionContext, LoopError, Schedule, TaskRef, panic_message};
+use loop_api::panics::{CaughtPanic, catch_reported};
+use loop_api::{ExceptionContext, LoopError, Schedule, TaskRef};
 use slab::Slab;
 
 use crate::driver::Driver;
@@ -150,6 +150,12 @@ impl<D: Driver> BaseEventLoop<D> {
     /// Number of timers in the heap (live and not yet purged cancelled ones).
     pub fn timer_heap_len(&self) -> usize {
         self.timers.len()
+    }
+
+    /// Room in the timer storage, in entries (heap, slot table and its free list): it follows
+    /// the live timers, not the peak (mostly empty storage is compacted by the next iteration).
+    pub fn timer_storage_capacity(&self) -> usize {
+        self.timers.storage_capacity()
     }
 
     /// Number of unfinished tasks.
@@ -293,7 +299,7 @@ impl<D: Driver> BaseEventLoop<D> {
         // The name of the callback running, for the report if it panics.
         let mut current: Option<fn() -> &'static str> = None;
         loop {
-            let ran = catch_unwind(AssertUnwindSafe(|| {
+            let ran = catch_reported(|| {
                 while let Some(item) = batch.pop_front() {
                     match item {
                         Ready::Callback(handle) => {
@@ -304,12 +310,12 @@ impl<D: Driver> BaseEventLoop<D> {
                         other => self.run_other(other),
                     }
                 }
-            }));
+            });
             match ran {
                 Ok(()) => return,
                 Err(p) => {
                     let name = current.take().map_or("callback", |name| name());
-                    self.report_callback_panic(name, &*p);
+                    self.report_callback_panic(name, p);
                 }
             }
         }
@@ -319,16 +325,16 @@ impl<D: Driver> BaseEventLoop<D> {
     fn run_other(&self, item: Ready) {
         match item {
             Ready::Callback(handle) => {
-                if let Err(p) = catch_unwind(AssertUnwindSafe(|| handle.run())) {
-                    self.report_callback_panic(handle.name(), &*p);
+                if let Err(p) = catch_reported(|| handle.run()) {
+                    self.report_callback_panic(handle.name(), p);
                 }
             }
             Ready::Remote => {
                 let Some(f) = self.local.pop_remote() else {
                     return;
                 };
-                if let Err(p) = catch_unwind(AssertUnwindSafe(f)) {
-                    self.report_callback_panic("call_soon_threadsafe callback", &*p);
+                if let Err(p) = catch_reported(f) {
+                    self.report_callback_panic("call_soon_threadsafe callback", p);
                 }
             }
             Ready::Task(task) => self.poll_task(&task),
@@ -407,11 +413,11 @@ impl<D: Driver> BaseEventLoop<D> {
         Ok(())
     }
 
-    fn report_callback_panic(&self, name: &str, payload: &(dyn std::any::Any + Send)) {
-        let message = panic_message(payload);
+    fn report_callback_panic(&self, name: &str, caught: CaughtPanic) {
         self.call_handler(&ExceptionContext {
             message: format!("Exception in callback {name}"),
-            panic: Some(message),
+            panic: Some(caught.message),
+            location: caught.location,
             callback: Some(name.to_string()),
             ..ExceptionContext::default()
         });
@@ -422,10 +428,11 @@ impl<D: Driver> BaseEventLoop<D> {
         let handler = self.handler.borrow().clone();
         match handler {
             Some(h) => {
-                if let Err(p) = catch_unwind(AssertUnwindSafe(|| h(context))) {
+                if let Err(p) = catch_reported(|| h(context)) {
+                    let at = p.location.map(|l| format!(" (at {l})")).unwrap_or_default();
                     eprintln!(
-                        "Unhandled panic in the exception handler: {}\nwhile handling: {context}",
-                        panic_message(&*p)
+                        "Unhandled panic in the exception handler: {}{at}\nwhile handling: {context}",
+                        p.message
                     );
                 }
             }
@@ -460,10 +467,10 @@ impl<D: Driver> BaseEventLoop<D> {
         self.close_signals();
         let watches = std::mem::take(&mut *self.watches.borrow_mut());
         drop(watches);
-        let executor = self.executor.borrow_mut().take(DefaultExecutor::ShutDown);
-        if let Some(executor) = executor {
-            executor.shutdown();
-        }
+        // asyncio's `shutdown(wait=False)`: a running job does not hold up close().
+        self.executor
+            .borrow_mut()
+            .shut_down_nowait(DefaultExecutor::ShutDown);
         let io = self.io.borrow_mut().take();
         if let Some(mut io) = io {
             io.driver.shutdown(&mut io.ops);

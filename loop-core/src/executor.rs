@@ -1,7 +1,11 @@
-//! The loop's default executor: a bounded thread pool, created lazily, joined at close.
+//! The loop's default executor: a bounded thread pool, created lazily, shut down at close
+//! without waiting.
 //!
 //! Workers are started on demand, up to asyncio's `min(32, cpus + 4)`, and kept until
-//! shutdown. Shutdown lets queued jobs finish (asyncio's `shutdown(wait=True)`), then joins.
+//! shutdown. Shutdown lets queued jobs finish, then either joins the workers (asyncio's
+//! `shutdown(wait=True)`: [`ThreadPool::shutdown`], what `shutdown_default_executor` awaits) or
+//! lets them exit on their own ([`ThreadPool::shutdown_nowait`], asyncio's `wait=False`, what
+//! `close()` does, so a job that blocks cannot block `close()`).
 //! [`ThreadPool`] is also a [`loop_api::Executor`] users can create and pass to
 //! `run_in_executor_on` or `set_default_executor`.
 
@@ -11,7 +15,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
-use loop_api::{Executor, Job, LoopError};
+use loop_api::{Executor, Job, LoopError, shutdown_in_thread};
 
 #[derive(Default)]
 struct PoolState {
@@ -144,7 +148,18 @@ impl ThreadPool {
         }
     }
 
-    /// Number of worker threads started so far.
+    /// Stops taking jobs without waiting for them (asyncio's `shutdown(wait=False)`): the
+    /// running and the queued jobs still run (as asyncio's, without `cancel_futures`), then
+    /// each worker thread exits on its own. Nothing is joined: a later [`shutdown`](Self::shutdown)
+    /// returns at once.
+    pub fn shutdown_nowait(&self) {
+        self.pool.lock().shutdown = true;
+        self.pool.work.notify_all();
+        // Detached: each worker ends after the last queued job.
+        drop(std::mem::take(&mut *self.lock_threads()));
+    }
+
+    /// Number of worker threads started (and not detached by `shutdown_nowait`) so far.
     pub fn threads(&self) -> usize {
         self.lock_threads().len()
     }
@@ -181,7 +196,9 @@ pub(crate) enum DefaultExecutor {
     /// None yet: the first `run_in_executor` makes a [`ThreadPool`].
     #[default]
     Lazy,
-    /// The executor in use (the loop's own pool, or one set by the user).
+    /// The loop's own pool, made on first use.
+    Own(Arc<ThreadPool>),
+    /// An executor set by the user.
     Ready(Arc<dyn Executor>),
     /// `shutdown_default_executor` was called.
     ShutDown,
@@ -191,11 +208,11 @@ impl DefaultExecutor {
     /// The executor to submit to, made now if needed.
     pub(crate) fn get(&mut self) -> Result<Arc<dyn Executor>, LoopError> {
         match self {
+            DefaultExecutor::Own(pool) => Ok(pool.clone()),
             DefaultExecutor::Ready(e) => Ok(e.clone()),
             DefaultExecutor::Lazy => {
-                let pool: Arc<dyn Executor> =
-                    Arc::new(ThreadPool::new(default_max_workers(), "loop-executor"));
-                *self = DefaultExecutor::Ready(pool.clone());
+                let pool = Arc::new(ThreadPool::new(default_max_workers(), "loop-executor"));
+                *self = DefaultExecutor::Own(pool.clone());
                 Ok(pool)
             }
             DefaultExecutor::ShutDown => Err(LoopError::Io(io::Error::other(
@@ -207,8 +224,20 @@ impl DefaultExecutor {
     /// Takes the executor out (leaving `then`), if there is one.
     pub(crate) fn take(&mut self, then: DefaultExecutor) -> Option<Arc<dyn Executor>> {
         match std::mem::replace(self, then) {
+            DefaultExecutor::Own(pool) => Some(pool),
             DefaultExecutor::Ready(e) => Some(e),
             _ => None,
+        }
+    }
+
+    /// Replaces it with `then` and shuts the old executor down without waiting (asyncio's
+    /// `shutdown(wait=False)`): the loop's own pool directly, a user's executor through
+    /// `shutdown()` on a helper thread. Jobs already submitted still run.
+    pub(crate) fn shut_down_nowait(&mut self, then: DefaultExecutor) {
+        match std::mem::replace(self, then) {
+            DefaultExecutor::Own(pool) => pool.shutdown_nowait(),
+            DefaultExecutor::Ready(e) => drop(shutdown_in_thread(e)),
+            DefaultExecutor::Lazy | DefaultExecutor::ShutDown => {}
         }
     }
 }
@@ -237,5 +266,49 @@ fn worker(pool: &Pool) {
         st.idle += 1;
         st = pool.work.wait(st).unwrap_or_else(|p| p.into_inner());
         st.idle -= 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::*;
+
+    const RENDEZVOUS: Duration = Duration::from_secs(30);
+
+    #[test]
+    fn shutdown_nowait_returns_at_once_and_queued_jobs_still_run() {
+        let pool = ThreadPool::new(1, "nowait-test");
+        let (started_tx, started_rx) = mpsc::channel();
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let (done_tx, done_rx) = mpsc::channel();
+        let first_done = done_tx.clone();
+        let first = Box::new(move || {
+            started_tx.send(()).unwrap();
+            let _ = release_rx.recv_timeout(RENDEZVOUS);
+            first_done.send("running").unwrap();
+        });
+        assert!(pool.submit(first).is_ok());
+        assert!(
+            pool.submit(Box::new(move || done_tx.send("queued").unwrap()))
+                .is_ok()
+        );
+        started_rx.recv_timeout(RENDEZVOUS).unwrap();
+        pool.shutdown_nowait();
+        assert!(
+            done_rx.try_recv().is_err(),
+            "shutdown_nowait waited for a job"
+        );
+        assert!(
+            pool.submit(Box::new(|| {})).is_err(),
+            "a shut down pool took a job"
+        );
+        release_tx.send(()).unwrap();
+        // asyncio's wait=False without cancel_futures: the queued job still runs.
+        assert_eq!(done_rx.recv_timeout(RENDEZVOUS), Ok("running"));
+        assert_eq!(done_rx.recv_timeout(RENDEZVOUS), Ok("queued"));
+        drop(pool);
     }
 }

@@ -158,12 +158,11 @@ impl Shared {
 
     fn notify(&self) {
         if !self.notified.swap(true, Ordering::AcqRel) {
-            let waker = self
-                .driver_waker
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone();
-            if let Some(wake) = waker {
+            // Woken under the lock (a non-blocking write to the driver's wake-up fd, no user
+            // code), so `close` taking the waker waits for a wake in flight: once the loop is
+            // closed, no other thread (an executor job finishing, say) keeps that fd open.
+            let waker = self.driver_waker.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(wake) = waker.as_ref() {
                 wake();
             }
         }

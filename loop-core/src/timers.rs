@@ -7,10 +7,16 @@
 //! or purged. A purge runs when cancelled entries are many and more than half of the heap
 //! (asyncio's rule), so schedule/cancel churn cannot grow the heap without bound; when every
 //! entry is cancelled, the purge just empties the heap.
+//!
+//! Storage sized by a peak is given back: when the heap or the slot table has more than four
+//! times the room its live timers need (and more than [`MIN_STORAGE`] entries), the next
+//! iteration compacts them (cancelled entries out, live slots renumbered from 0, capacities cut
+//! to twice what is live). A `TimerHandle` keeps the key of its timer's first slot, so a
+//! moved slot is found through `moved` (by its generation) when that handle cancels.
 
 use std::cell::RefCell;
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use loop_api::{Handle, TimerCancelled};
@@ -19,6 +25,14 @@ use crate::shared::Ready;
 
 /// Below this many cancelled timers, purging is not worth it.
 const MIN_CANCELLED_TO_PURGE: usize = 100;
+
+/// Timer storage of at most this many entries is never compacted (not worth reallocating).
+const MIN_STORAGE: usize = 256;
+
+/// The room compaction leaves for `live` timers: twice that, at least [`MIN_STORAGE`].
+fn room_for(live: usize) -> usize {
+    live.saturating_mul(2).max(MIN_STORAGE)
+}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Entry {
@@ -50,6 +64,8 @@ impl Ord for Entry {
 struct Slot {
     handle: Option<Handle>,
     generation: u32,
+    /// Compaction moved this timer here: `moved` maps its generation to this slot.
+    relocated: bool,
 }
 
 #[derive(Default)]
@@ -62,12 +78,19 @@ struct Inner {
     seq: u32,
     /// The next slot generation.
     generation: u32,
+    /// Generation -> slot, for the timers compaction moved away from the slot their key names.
+    moved: HashMap<u32, u32>,
 }
 
 impl Inner {
     /// Frees `slot` (its entry left the heap) and gives its handle, if not cancelled.
     fn release(&mut self, slot: u32) -> Option<Handle> {
-        let handle = self.slots[slot as usize].handle.take();
+        let s = &mut self.slots[slot as usize];
+        let handle = s.handle.take();
+        if s.relocated {
+            s.relocated = false;
+            self.moved.remove(&s.generation);
+        }
         self.free.push(slot);
         if handle.is_none() {
             self.cancelled = self.cancelled.saturating_sub(1);
@@ -86,6 +109,58 @@ impl Inner {
         self.seq = entries.len() as u32;
         self.heap = BinaryHeap::from(entries);
     }
+
+    /// The slot of the timer `key` names, following a move by compaction.
+    fn slot_of(&self, key: u64) -> Option<usize> {
+        let slot = key as u32 as usize;
+        let generation = (key >> 32) as u32;
+        match self.slots.get(slot) {
+            Some(s) if s.generation == generation => Some(slot),
+            _ if self.moved.is_empty() => None,
+            _ => {
+                let moved = *self.moved.get(&generation)? as usize;
+                (self.slots[moved].generation == generation).then_some(moved)
+            }
+        }
+    }
+
+    /// True when the heap or the slots have more than four times the room the live timers
+    /// need (and are not small): a cheap check, made once per iteration.
+    fn oversized(&self) -> bool {
+        let room = self.heap.capacity().max(self.slots.capacity());
+        let live = self.heap.len().saturating_sub(self.cancelled);
+        room > MIN_STORAGE && room / 4 > live
+    }
+
+    /// Drops the cancelled entries and renumbers the live timers' slots from 0, in storage
+    /// cut to [`room_for`] the live ones. The heap order (deadline, then sequence) is kept.
+    fn compact(&mut self) {
+        let mut entries = std::mem::take(&mut self.heap).into_vec();
+        let mut old = std::mem::take(&mut self.slots);
+        entries.retain(|e| old[e.slot as usize].handle.is_some());
+        let room = room_for(entries.len());
+        let mut slots = Vec::with_capacity(room);
+        let mut moved = HashMap::new();
+        for (i, e) in entries.iter_mut().enumerate() {
+            let s = &mut old[e.slot as usize];
+            let relocated = s.relocated || e.slot as usize != i;
+            if relocated {
+                moved.insert(s.generation, i as u32);
+            }
+            slots.push(Slot {
+                handle: s.handle.take(),
+                generation: s.generation,
+                relocated,
+            });
+            e.slot = i as u32;
+        }
+        entries.shrink_to(room);
+        self.heap = BinaryHeap::from(entries);
+        self.slots = slots;
+        self.free = Vec::new();
+        self.moved = moved;
+        self.cancelled = 0;
+    }
 }
 
 /// The loop's timers.
@@ -98,8 +173,6 @@ pub(crate) struct Timers {
 
 impl TimerCancelled for Timers {
     fn timer_cancelled(&self, key: u64) {
-        let slot = key as u32 as usize;
-        let generation = (key >> 32) as u32;
         let dropped = {
             let Ok(mut inner) = self.inner.try_borrow_mut() else {
                 // Cancelled from a handle's destructor while the heap is being changed: the
@@ -107,8 +180,8 @@ impl TimerCancelled for Timers {
                 return;
             };
             let inner = &mut *inner;
-            match inner.slots.get_mut(slot) {
-                Some(s) if s.generation == generation && s.handle.is_some() => {
+            match inner.slot_of(key).map(|slot| &mut inner.slots[slot]) {
+                Some(s) if s.handle.is_some() => {
                     inner.cancelled += 1;
                     s.handle.take()
                 }
@@ -157,6 +230,7 @@ impl Timers {
                 inner.slots[slot as usize] = Slot {
                     handle: Some(handle),
                     generation,
+                    relocated: false,
                 };
                 slot
             }
@@ -165,6 +239,7 @@ impl Timers {
                 inner.slots.push(Slot {
                     handle: Some(handle),
                     generation,
+                    relocated: false,
                 });
                 slot
             }
@@ -178,10 +253,24 @@ impl Timers {
         self.inner.borrow().heap.len()
     }
 
-    /// Drops cancelled entries when they are many and more than half of the heap.
+    /// Room in the timer storage (heap, slots, free list, moved slots), in entries.
+    pub(crate) fn storage_capacity(&self) -> usize {
+        let inner = self.inner.borrow();
+        inner.heap.capacity()
+            + inner.slots.capacity()
+            + inner.free.capacity()
+            + inner.moved.capacity()
+    }
+
+    /// Drops cancelled entries when they are many and more than half of the heap; compacts
+    /// the storage when it is mostly empty.
     pub(crate) fn purge_if_needed(&self) {
         let mut inner = self.inner.borrow_mut();
         let inner = &mut *inner;
+        if inner.oversized() {
+            inner.compact();
+            return;
+        }
         let cancelled = inner.cancelled;
         if cancelled < MIN_CANCELLED_TO_PURGE || cancelled * 2 <= inner.heap.len() {
             return;
@@ -192,12 +281,19 @@ impl Timers {
             inner.heap.clear();
             inner.free.clear();
             inner.slots.clear();
+            inner.moved.clear();
         } else {
             let slots = &mut inner.slots;
             let free = &mut inner.free;
+            let moved = &mut inner.moved;
             inner.heap.retain(|e| {
-                if slots[e.slot as usize].handle.is_some() {
+                let s = &mut slots[e.slot as usize];
+                if s.handle.is_some() {
                     return true;
+                }
+                if s.relocated {
+                    s.relocated = false;
+                    moved.remove(&s.generation);
                 }
                 free.push(e.slot);
                 false
@@ -254,9 +350,10 @@ impl Timers {
     pub(crate) fn take_all(&self) -> Vec<Handle> {
         let mut inner = self.inner.borrow_mut();
         let inner = &mut *inner;
-        inner.heap.clear();
+        inner.heap = BinaryHeap::new();
         inner.cancelled = 0;
-        inner.free.clear();
+        inner.free = Vec::new();
+        inner.moved = HashMap::new();
         std::mem::take(&mut inner.slots)
             .into_iter()
             .filter_map(|s| s.handle)
@@ -355,6 +452,60 @@ mod tests {
         fire(&t, epoch + Duration::from_secs(1));
         kept.sort_by_key(|i| (i % 7, *i));
         assert_eq!(*order.borrow(), kept);
+    }
+
+    #[test]
+    fn mostly_cancelled_storage_is_given_back_keeping_order_and_keys() {
+        let epoch = Instant::now();
+        let t = Timers::new(epoch);
+        let order = Rc::new(RefCell::new(Vec::new()));
+        let n = 200_000u32;
+        let at = |i: u32| epoch + Duration::from_millis(u64::from(i % 1000));
+        let (mut kept, mut survivors, mut gone) = (Vec::new(), Vec::new(), Vec::new());
+        for i in 0..n {
+            let h = timer(&order, i);
+            let k = t.push(at(i), h.clone());
+            // Ten survivors spread over the slots, the very last one included.
+            if i % (n / 10) == n / 10 - 1 {
+                kept.push(i);
+                survivors.push((k, h));
+            } else {
+                h.cancel();
+                t.timer_cancelled(k);
+                gone.push(k);
+            }
+        }
+        assert!(t.storage_capacity() >= 2 * n as usize);
+        t.purge_if_needed();
+        let after = t.storage_capacity();
+        assert!(
+            after <= 4 * MIN_STORAGE,
+            "{after} entries of timer storage kept for 10 live timers"
+        );
+        assert_eq!(t.len(), 10);
+        // Keys of cancelled timers (their slots now hold moved survivors) touch nothing.
+        for k in &gone {
+            t.timer_cancelled(*k);
+        }
+        // A survivor's key still reaches its (moved) timer.
+        let (k, h) = survivors.remove(9);
+        h.cancel();
+        t.timer_cancelled(k);
+        assert_eq!(
+            t.inner.borrow().cancelled,
+            1,
+            "a moved timer's cancel was lost"
+        );
+        kept.pop();
+        // More timers after the compaction: storage grows again and the order holds.
+        for i in n..n + 1000 {
+            let _ = t.push(at(i), timer(&order, i));
+            kept.push(i);
+        }
+        fire(&t, epoch + Duration::from_secs(1));
+        kept.sort_by_key(|i| (i % 1000, *i));
+        assert_eq!(*order.borrow(), kept);
+        assert!(t.inner.borrow().moved.is_empty());
     }
 
     #[test]

@@ -8,7 +8,6 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::os::fd::RawFd;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 
 use loop_api::{ExceptionContext, LoopError};
@@ -147,15 +146,16 @@ impl<D: Driver> BaseEventLoop<D> {
             Some(w) if w.generation == generation => w.callback.clone(),
             _ => return,
         };
-        let ran = catch_unwind(AssertUnwindSafe(|| {
+        let ran = loop_api::panics::catch_reported(|| {
             if let Ok(mut f) = callback.try_borrow_mut() {
                 f();
             }
-        }));
+        });
         if let Err(p) = ran {
             self.call_handler(&ExceptionContext {
                 message: format!("Exception in {dir:?} callback of fd {fd}"),
-                panic: Some(loop_api::panic_message(&*p)),
+                panic: Some(p.message),
+                location: p.location,
                 callback: Some(format!("{dir:?} callback of fd {fd}")),
                 ..ExceptionContext::default()
             });

@@ -20,7 +20,6 @@
 
 use std::cell::{Cell, UnsafeCell};
 use std::future::Future;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -28,6 +27,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 use crate::error::{TaskError, panic_message};
+use crate::panics::{CaughtPanic, catch_printed, catch_reported};
 
 use super::{Notified, Schedule};
 
@@ -46,14 +46,25 @@ pub(crate) const BUSY: u8 = 32;
 /// `extra` may hold something (a name, a done-callback).
 pub(crate) const EXTRA: u8 = 64;
 
+thread_local! {
+    /// The task being polled on this thread (null outside task polls): set around the poll by
+    /// [`run`], read by `Task::poll` (a task awaiting itself) and `current_task`.
+    static CURRENT: Cell<*const Header> = const { Cell::new(std::ptr::null()) };
+}
+
+/// The task being polled on this thread, if any.
+pub(crate) fn current() -> Option<NonNull<Header>> {
+    NonNull::new(CURRENT.with(Cell::get).cast_mut())
+}
+
 /// How a poll went.
 pub(crate) enum Polled {
     /// The future is not finished.
     Pending,
     /// It finished (the output is stored, the future dropped).
     Done,
-    /// It panicked (the outcome `Panicked` is stored, the future dropped); the message.
-    Panicked(String),
+    /// It panicked (the outcome `Panicked` is stored, the future dropped); what and where.
+    Panicked(CaughtPanic),
 }
 
 /// What is known about the task's future type.
@@ -142,7 +153,7 @@ impl<F: Future + 'static> TaskCell<F> {
 
     /// Drops the future where it lies (a panicking destructor is contained).
     fn drop_future(slot: &mut Option<F>) {
-        if slot.is_some() && catch_unwind(AssertUnwindSafe(|| *slot = None)).is_err() {
+        if slot.is_some() && catch_printed(|| *slot = None).is_err() {
             // The destructor panicked part-way; the slot was already overwritten or is
             // overwritten now (without running that destructor again).
             std::mem::forget(slot.take());
@@ -159,9 +170,18 @@ impl<F: Future + 'static> TaskCell<F> {
         };
         // SAFETY: the future is never moved while `Some` (see the type's invariant).
         let fut = unsafe { Pin::new_unchecked(fut) };
-        let polled = catch_unwind(AssertUnwindSafe(|| fut.poll(cx)));
         // SAFETY: as above.
         let head = unsafe { Self::head(ptr) };
+        // A panic the loop reports is not printed by the panic hook too; that of a future
+        // whose panic is returned instead (`run_until_complete`'s) is.
+        let polled = if head.header.flags.get() & NO_REPORT == 0 {
+            catch_reported(|| fut.poll(cx))
+        } else {
+            catch_printed(|| fut.poll(cx)).map_err(|payload| CaughtPanic {
+                message: panic_message(&*payload),
+                location: None,
+            })
+        };
         match polled {
             Ok(Poll::Pending) => Polled::Pending,
             Ok(Poll::Ready(v)) => {
@@ -169,13 +189,11 @@ impl<F: Future + 'static> TaskCell<F> {
                 head.output.set(Some(Ok(v)));
                 Polled::Done
             }
-            Err(payload) => {
-                let message = panic_message(&*payload);
-                drop(payload);
+            Err(caught) => {
                 Self::drop_future(slot);
                 head.output
-                    .set(Some(Err(TaskError::Panicked(message.clone()))));
-                Polled::Panicked(message)
+                    .set(Some(Err(TaskError::Panicked(caught.message.clone()))));
+                Polled::Panicked(caught)
             }
         }
     }
@@ -198,7 +216,7 @@ impl<F: Future + 'static> TaskCell<F> {
         Self::drop_future(unsafe { Self::future(ptr) });
         // SAFETY: as above.
         let out = unsafe { Self::head(ptr) }.output.take();
-        if catch_unwind(AssertUnwindSafe(|| drop(out))).is_err() {
+        if catch_printed(|| drop(out)).is_err() {
             // A panicking destructor of the output: already unwound out of it, nothing left.
         }
     }
@@ -401,8 +419,11 @@ pub(crate) unsafe fn run(ptr: NonNull<Header>) -> Polled {
     // SAFETY: the task is bound and alive; the waker is never dropped (clones add units).
     let waker = std::mem::ManuallyDrop::new(unsafe { waker(ptr) });
     let mut cx = Context::from_waker(&waker);
+    // The poll contains the future's panics, so the previous task is always put back.
+    let outer = CURRENT.with(|c| c.replace(ptr.as_ptr()));
     // SAFETY: live cell, task's thread, `BUSY` set.
     let polled = unsafe { (header.vtable.poll)(ptr, &mut cx) };
+    CURRENT.with(|c| c.set(outer));
     header.flags.set(header.flags.get() & !BUSY);
     polled
 }
