@@ -1,5 +1,5 @@
 //! The echo server on `loop-net` streams: a task per connection reading and writing a
-//! `TcpStream` with owned buffers (compare [`crate::echo`], written with `sock_*` calls).
+//! `TcpStream` with owned buffers (compare [`super::echo`], written with `sock_*` calls).
 
 use std::io;
 
@@ -12,7 +12,7 @@ use loop_net::{TcpListener, TcpStream};
 /// The read or write error that ended the connection.
 pub async fn echo(conn: TcpStream) -> io::Result<u64> {
     let mut total = 0;
-    let mut buf = Vec::with_capacity(crate::echo::BUFFER_SIZE);
+    let mut buf = Vec::with_capacity(super::echo::BUFFER_SIZE);
     loop {
         let (n, b) = conn.read(buf).await;
         let n = n?;
@@ -40,8 +40,8 @@ pub async fn serve(lp: EventLoop, listener: TcpListener) -> io::Result<()> {
                     }
                 })?;
             }
-            Err(e) if crate::echo::is_retryable_accept_error(&e) => {}
-            Err(e) if crate::echo::is_resource_exhaustion(&e) => {
+            Err(e) if super::echo::is_retryable_accept_error(&e) => {}
+            Err(e) if super::echo::is_resource_exhaustion(&e) => {
                 loop_api::sleep(std::time::Duration::from_millis(100)).await;
             }
             Err(e) => return Err(e),

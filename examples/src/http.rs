@@ -33,8 +33,8 @@ pub async fn serve(lp: EventLoop, listener: TcpListener) -> io::Result<()> {
                     let _ = handle(conn).await;
                 })?;
             }
-            Err(e) if crate::echo::is_retryable_accept_error(&e) => {}
-            Err(e) if crate::echo::is_resource_exhaustion(&e) => {
+            Err(e) if super::echo::is_retryable_accept_error(&e) => {}
+            Err(e) if super::echo::is_resource_exhaustion(&e) => {
                 loop_api::sleep(std::time::Duration::from_millis(100)).await;
             }
             Err(e) => return Err(e),

@@ -14,6 +14,7 @@
 
 pub mod client;
 pub mod echo;
+pub mod example;
 pub mod http;
 pub mod micro;
 pub mod native;

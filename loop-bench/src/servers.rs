@@ -5,7 +5,7 @@
 //! `sock_recv` into a 64 KiB owned buffer, `sock_sendall` it back), with `TCP_NODELAY` set on
 //! each accepted connection as asyncio, uvloop and the node script do. Every listener has a
 //! backlog of 4096, so 10,000 connections opened in a burst are not dropped. `echo-streams` is
-//! the same server on `loop-net` streams (`examples::echo_streams`), for comparison.
+//! the same server on `loop-net` streams (`crate::example::echo_streams`), for comparison.
 
 use std::io;
 use std::net::SocketAddr;
@@ -14,7 +14,7 @@ use loop_policy::Backend;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The buffer each connection reads into (the echo example's size).
-pub const BUFFER_SIZE: usize = examples::echo::BUFFER_SIZE;
+pub const BUFFER_SIZE: usize = crate::example::echo::BUFFER_SIZE;
 
 const BACKLOG: i32 = 4096;
 
@@ -85,13 +85,13 @@ async fn ours_echo(lp: loop_api::EventLoop, l: std::net::TcpListener) -> io::Res
         match lp.sock_accept(&l).await {
             Ok((stream, _)) => {
                 let _ = stream.set_nodelay(true);
-                let conn = examples::echo::echo_connection(lp.clone(), stream);
+                let conn = crate::example::echo::echo_connection(lp.clone(), stream);
                 lp.create_task(async move {
                     let _ = conn.await;
                 })?;
             }
-            Err(e) if examples::echo::is_retryable_accept_error(&e) => {}
-            Err(e) if examples::echo::is_resource_exhaustion(&e) => {
+            Err(e) if crate::example::echo::is_retryable_accept_error(&e) => {}
+            Err(e) if crate::example::echo::is_resource_exhaustion(&e) => {
                 loop_api::sleep(std::time::Duration::from_millis(10)).await;
             }
             Err(e) => return Err(e),
@@ -100,18 +100,18 @@ async fn ours_echo(lp: loop_api::EventLoop, l: std::net::TcpListener) -> io::Res
 }
 
 /// The same server on `loop-net` streams: the echo example's stream code
-/// (`examples::echo_streams::echo`), with `TCP_NODELAY`.
+/// (`crate::example::echo_streams::echo`), with `TCP_NODELAY`.
 async fn ours_streams(lp: loop_api::EventLoop, l: loop_net::TcpListener) -> io::Result<()> {
     loop {
         match l.accept().await {
             Ok((conn, _)) => {
                 let _ = conn.set_nodelay(true);
                 lp.create_task(async move {
-                    let _ = examples::echo_streams::echo(conn).await;
+                    let _ = crate::example::echo_streams::echo(conn).await;
                 })?;
             }
-            Err(e) if examples::echo::is_retryable_accept_error(&e) => {}
-            Err(e) if examples::echo::is_resource_exhaustion(&e) => {
+            Err(e) if crate::example::echo::is_retryable_accept_error(&e) => {}
+            Err(e) if crate::example::echo::is_resource_exhaustion(&e) => {
                 loop_api::sleep(std::time::Duration::from_millis(10)).await;
             }
             Err(e) => return Err(e),
@@ -142,7 +142,7 @@ where
                     let _ = s.set_nodelay(true);
                     tokio::task::spawn_local(conn(s));
                 }
-                Err(e) if examples::echo::is_resource_exhaustion(&e) => {
+                Err(e) if crate::example::echo::is_resource_exhaustion(&e) => {
                     tokio::time::sleep(std::time::Duration::from_millis(10)).await;
                 }
                 Err(_) => {}
@@ -176,7 +176,7 @@ fn head_end(buf: &[u8]) -> Option<usize> {
 async fn tokio_http(mut s: tokio::net::TcpStream) {
     let mut pending: Vec<u8> = Vec::new();
     let mut buf = vec![0u8; 16 * 1024];
-    let mut out = Vec::with_capacity(examples::http::RESPONSE.len() * 4);
+    let mut out = Vec::with_capacity(crate::example::http::RESPONSE.len() * 4);
     loop {
         let n = match s.read(&mut buf).await {
             Ok(0) | Err(_) => return,
@@ -185,7 +185,7 @@ async fn tokio_http(mut s: tokio::net::TcpStream) {
         pending.extend_from_slice(&buf[..n]);
         out.clear();
         while let Some(end) = head_end(&pending) {
-            out.extend_from_slice(examples::http::RESPONSE);
+            out.extend_from_slice(crate::example::http::RESPONSE);
             pending.drain(..end);
         }
         if pending.len() > 64 * 1024 {
