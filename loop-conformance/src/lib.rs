@@ -134,14 +134,42 @@ pub const BEHAVIOURS: &[Behaviour] = &crate::__behaviour_list!(table);
 /// loop_conformance::conformance_tests!(new_event_loop);
 /// # fn main() {}
 /// ```
+///
+/// An optional `skip_all_if: f`, before `skip`, with `f` a `fn() -> Option<String>`, skips
+/// every behaviour (printing the reason) in a run where `f` gives a reason: for a backend the
+/// user turned off, as `LOOP_URING=off` turns off io_uring.
+///
+/// ```
+/// # fn new_event_loop() -> Result<loop_api::EventLoop, loop_api::LoopError> {
+/// #     Err(loop_api::LoopError::NotSupported("an example".into()))
+/// # }
+/// fn turned_off() -> Option<String> {
+///     std::env::var_os("MY_BACKEND_OFF").map(|_| "MY_BACKEND_OFF is set".to_string())
+/// }
+/// loop_conformance::conformance_tests!(new_event_loop, skip_all_if: turned_off, skip: {
+///     "sockets::cancelled_sock_sendall_keeps_stream_consistent": "cancel is not wired up yet",
+/// });
+/// # fn main() {}
+/// ```
 #[macro_export]
 macro_rules! conformance_tests {
     ($factory:expr $(,)?) => {
         $crate::conformance_tests!($factory, skip: {});
     };
+    ($factory:expr, skip_all_if: $skip_all:expr $(,)?) => {
+        $crate::conformance_tests!($factory, skip_all_if: $skip_all, skip: {});
+    };
     ($factory:expr, skip: { $($skip:literal : $reason:literal),* $(,)? } $(,)?) => {
+        $crate::conformance_tests!($factory, skip_all_if: || None, skip: { $($skip: $reason),* });
+    };
+    (
+        $factory:expr,
+        skip_all_if: $skip_all:expr,
+        skip: { $($skip:literal : $reason:literal),* $(,)? } $(,)?
+    ) => {
         const __LOOP_CONFORMANCE_FACTORY: $crate::Factory = $factory;
         const __LOOP_CONFORMANCE_SKIP: &[(&str, &str)] = &[$(($skip, $reason)),*];
+        const __LOOP_CONFORMANCE_SKIP_ALL: fn() -> Option<String> = $skip_all;
 
         #[test]
         fn conformance_skip_list_is_valid() {
@@ -171,6 +199,14 @@ macro_rules! __behaviour_expand {
                 $(
                     #[test]
                     fn $name() {
+                        if let Some(reason) = (super::__LOOP_CONFORMANCE_SKIP_ALL)() {
+                            eprintln!(
+                                "{}::{}: skipped on this backend: {reason}",
+                                stringify!($module),
+                                stringify!($name),
+                            );
+                            return;
+                        }
                         $crate::run_or_skip(
                             super::__LOOP_CONFORMANCE_FACTORY,
                             &$crate::Behaviour {

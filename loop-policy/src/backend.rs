@@ -5,9 +5,9 @@ use std::fmt;
 use std::str::FromStr;
 
 use loop_api::{EventLoop, LoopError};
-use once_cell::sync::OnceCell;
 
-use crate::registry;
+use crate::auto;
+use crate::registry::{self, Kind};
 
 /// The environment variable that picks the backend of [`DefaultLoopPolicy::new`]
 /// (`auto`, `mio`, `polling` or `uring`; ignored in setuid/setgid processes).
@@ -84,7 +84,7 @@ impl Backend {
     /// kernel refuses, ...), or `None` when it [is available](Self::is_available).
     #[must_use]
     pub fn why_unavailable(&self) -> Option<String> {
-        registry::probe(self.resolve()).err()
+        registry::probe(self.resolve()).err().map(|r| r.reason)
     }
 
     /// The concrete backend this one stands for: `Auto` becomes the first available of io_uring
@@ -95,7 +95,12 @@ impl Backend {
     }
 
     /// [`resolve`](Self::resolve), with a sentence saying why that backend was picked (for
-    /// `Auto`: why the better ones were passed over). `Auto`'s choice is made once per process.
+    /// `Auto`: why the better ones were passed over, said once on stderr too).
+    ///
+    /// `Auto`'s choice follows the probes, which keep their answer once it is final: io_uring
+    /// working, or refused for a lasting cause (seccomp, `kernel.io_uring_disabled`, an old
+    /// kernel). A cause that may pass (no file descriptor or memory left) is not kept, so a
+    /// later call can choose io_uring again.
     ///
     /// ```
     /// use loop_policy::Backend;
@@ -109,12 +114,11 @@ impl Backend {
         if *self != Backend::Auto {
             let why = match registry::probe(*self) {
                 Ok(()) => format!("{self} was asked for"),
-                Err(reason) => format!("{self} was asked for, but it is unavailable: {reason}"),
+                Err(r) => format!("{self} was asked for, but it is unavailable: {}", r.reason),
             };
             return (*self, why);
         }
-        static AUTO: OnceCell<(Backend, String)> = OnceCell::new();
-        AUTO.get_or_init(resolve_auto).clone()
+        auto::resolve()
     }
 
     /// Why a loop made for this backend runs where it runs: the reason of
@@ -124,13 +128,18 @@ impl Backend {
         self.resolve_with_reason().1
     }
 
-    /// Makes a new loop on this backend (on the one it resolves to, for `Auto`).
+    /// Makes a new loop on this backend.
+    ///
+    /// `Auto` decides for each loop: it makes it on the backend it [resolves](Self::resolve)
+    /// to, and if that loop cannot be made (io_uring refused a ring after its probe passed:
+    /// a seccomp filter installed since, no memory or file descriptor left), on mio instead,
+    /// saying why once on stderr. An explicitly named backend never falls back.
     ///
     /// # Errors
     /// [`LoopError::Unavailable`] saying why the backend cannot run here and what to do;
     /// an I/O error of the backend (no more file descriptors, ...).
     pub fn new_event_loop(&self) -> Result<EventLoop, LoopError> {
-        registry::open(self.resolve())
+        self.open(Kind::Real)
     }
 
     /// Makes a new test loop on this backend (on the one it resolves to, for `Auto`): real
@@ -139,35 +148,16 @@ impl Backend {
     /// # Errors
     /// As [`new_event_loop`](Self::new_event_loop).
     pub fn new_virtual_event_loop(&self) -> Result<EventLoop, LoopError> {
-        registry::open_virtual(self.resolve())
+        self.open(Kind::Virtual)
     }
-}
 
-/// `Auto`'s choice: the first available backend in the preference order.
-fn resolve_auto() -> (Backend, String) {
-    let mut passed_over = Vec::new();
-    for &b in registry::AUTO_ORDER {
-        match registry::probe(b) {
-            Ok(()) if passed_over.is_empty() => {
-                return (b, format!("auto chose {b}: it is available"));
-            }
-            Ok(()) => {
-                let why = format!("auto chose {b}: {}", passed_over.join("; "));
-                // Said once per process (this runs once): why the preferred backend is not used.
-                eprintln!("loop-policy: {why}");
-                return (b, why);
-            }
-            Err(reason) => passed_over.push(format!("{b} is unavailable: {reason}")),
+    /// Makes a loop of `kind`: `Auto` through its per-loop choice, the others strictly.
+    fn open(&self, kind: Kind) -> Result<EventLoop, LoopError> {
+        match self {
+            Backend::Auto => auto::open(kind),
+            b => registry::open(*b, kind),
         }
     }
-    let b = registry::AUTO_FALLBACK;
-    (
-        b,
-        format!(
-            "auto found no available backend and tried {b}: {}",
-            passed_over.join("; ")
-        ),
-    )
 }
 
 /// What `LOOP_BACKEND=value` selects, in a process that is privileged (setuid/setgid) or not.
@@ -354,7 +344,7 @@ mod tests {
                 assert_eq!(b, Backend::Uring);
                 assert_eq!(why, "auto chose uring: it is available");
             }
-            Err(reason) => {
+            Err(registry::Refusal { reason, .. }) => {
                 assert_eq!(b, Backend::Mio);
                 assert!(why.starts_with("auto chose mio"), "{why}");
                 assert!(

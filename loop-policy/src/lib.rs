@@ -41,6 +41,7 @@
 //! Platforms: Unix (Linux, macOS, the BSDs).
 #![deny(missing_docs)]
 
+mod auto;
 mod backend;
 mod global;
 mod interrupt;

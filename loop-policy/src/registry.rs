@@ -20,7 +20,26 @@ pub(crate) struct Entry {
     /// Makes a new test loop (virtual time) on this backend.
     pub(crate) open_virtual: fn() -> Result<EventLoop, LoopError>,
     /// `Ok` if the backend can run here, else why not (and what to do).
-    pub(crate) probe: fn() -> Result<(), String>,
+    pub(crate) probe: fn() -> Result<(), Refusal>,
+}
+
+/// Why a backend cannot run here.
+#[derive(Clone, Debug)]
+pub(crate) struct Refusal {
+    /// What happened and what to do.
+    pub(crate) reason: String,
+    /// The cause may pass by itself (no fd or memory left now): trying again later may work.
+    pub(crate) transient: bool,
+}
+
+impl Refusal {
+    /// A lasting refusal for `reason`.
+    fn lasting(reason: String) -> Refusal {
+        Refusal {
+            reason,
+            transient: false,
+        }
+    }
 }
 
 /// Backends planned for later issues: asking for one says so instead of "enable the feature".
@@ -52,7 +71,12 @@ pub(crate) fn entry(b: Backend) -> Option<Entry> {
         Backend::Uring => Some(Entry {
             open: loop_uring::new_event_loop,
             open_virtual: loop_uring::new_virtual_event_loop,
-            probe: || loop_uring::probe().map(drop).map_err(|u| u.reason),
+            probe: || {
+                loop_uring::probe().map(drop).map_err(|u| Refusal {
+                    transient: u.is_transient(),
+                    reason: u.reason,
+                })
+            },
         }),
         _ => None,
     }
@@ -67,33 +91,54 @@ pub(crate) fn missing_reason(b: Backend) -> String {
     }
 }
 
-/// `Ok` if `b` (a concrete backend) is built in and its probe passes, else the reason.
-pub(crate) fn probe(b: Backend) -> Result<(), String> {
+/// `Ok` if `b` (a concrete backend) is built in and its probe passes, else why not.
+pub(crate) fn probe(b: Backend) -> Result<(), Refusal> {
     match entry(b) {
         Some(e) => (e.probe)(),
-        None => Err(missing_reason(b)),
+        None => Err(Refusal::lasting(missing_reason(b))),
     }
 }
 
-/// Makes a loop on `b` (a concrete backend), or says why it cannot.
-pub(crate) fn open(b: Backend) -> Result<EventLoop, LoopError> {
-    (checked_entry(b)?.open)()
+/// Which kind of loop to make.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Kind {
+    /// A loop on the wall clock.
+    Real,
+    /// A test loop: real I/O, timers on virtual time.
+    Virtual,
 }
 
-/// Makes a test loop (virtual time) on `b` (a concrete backend), or says why it cannot.
-pub(crate) fn open_virtual(b: Backend) -> Result<EventLoop, LoopError> {
-    (checked_entry(b)?.open_virtual)()
-}
-
-/// The entry of `b` if it is built in and its probe passes, else `Unavailable` saying why.
-fn checked_entry(b: Backend) -> Result<Entry, LoopError> {
+/// Makes a loop of `kind` on `b` (a concrete backend), or says why it cannot (an
+/// `Unavailable` error gives the reason alone; [`open`] adds what to use instead).
+pub(crate) fn try_open(b: Backend, kind: Kind) -> Result<EventLoop, LoopError> {
     let unavailable = |reason: String| LoopError::Unavailable {
         backend: b.name().to_string(),
-        reason: format!("{reason}; {}", alternatives(b)),
+        reason,
     };
     let e = entry(b).ok_or_else(|| unavailable(missing_reason(b)))?;
-    (e.probe)().map_err(unavailable)?;
-    Ok(e)
+    (e.probe)().map_err(|r| unavailable(r.reason))?;
+    match kind {
+        Kind::Real => (e.open)(),
+        Kind::Virtual => (e.open_virtual)(),
+    }
+}
+
+/// Makes a loop of `kind` on `b` (a concrete backend), or says why it cannot; an
+/// `Unavailable` error also names the backends that work here instead.
+pub(crate) fn open(b: Backend, kind: Kind) -> Result<EventLoop, LoopError> {
+    try_open(b, kind).map_err(|e| with_alternatives(b, e))
+}
+
+/// `e`, a failure to make a loop on `b`; if it is `Unavailable`, its reason now also names the
+/// backends that work here instead.
+pub(crate) fn with_alternatives(b: Backend, e: LoopError) -> LoopError {
+    match e {
+        LoopError::Unavailable { backend, reason } => LoopError::Unavailable {
+            backend,
+            reason: format!("{reason}; {}", alternatives(b)),
+        },
+        other => other,
+    }
 }
 
 /// What to do instead of `b`: the backends that work here.
@@ -111,6 +156,6 @@ fn alternatives(b: Backend) -> String {
 }
 
 #[cfg(any(feature = "mio", feature = "polling"))]
-fn always_available() -> Result<(), String> {
+fn always_available() -> Result<(), Refusal> {
     Ok(())
 }

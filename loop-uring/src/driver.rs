@@ -77,7 +77,11 @@ impl UringDriver {
     /// The reason io_uring cannot run (see [`probe`](crate::probe)), or the eventfd failing.
     pub fn new() -> Result<Self, loop_api::LoopError> {
         crate::probe()?;
-        let (ring, defer_taskrun) = build_ring().map_err(|e| crate::probe::setup_error(&e))?;
+        let (ring, defer_taskrun) = build_ring().map_err(|e| {
+            let why = crate::probe::setup_error(&e);
+            crate::probe::ring_failed(&why);
+            why
+        })?;
         // SAFETY: eventfd takes no pointers; the result is checked below.
         let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
         if fd < 0 {

@@ -23,7 +23,9 @@ mod probe;
 
 #[cfg(target_os = "linux")]
 pub use driver::UringDriver;
-pub use probe::{Capabilities, DISABLE_VAR, Unavailable, is_supported, probe, probe_uncached};
+pub use probe::{
+    Capabilities, DISABLE_VAR, Unavailable, disabled_by_env, is_supported, probe, probe_uncached,
+};
 
 use loop_api::{EventLoop, LoopError};
 

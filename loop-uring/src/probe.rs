@@ -1,14 +1,18 @@
 //! Can io_uring run here, and if not, exactly why.
 //!
 //! The probe creates a small ring, checks the kernel features the driver relies on, probes
-//! every opcode it uses and runs a NOP through the ring. The result is computed once per
-//! process. Reasons name the cause and what to do: blocked by seccomp (EPERM), disabled by
-//! `kernel.io_uring_disabled` (with its value), not in this kernel (ENOSYS), ring memory
-//! refused (ENOMEM, RLIMIT_MEMLOCK), a missing feature or opcode, or `LOOP_URING=off`.
+//! every opcode it uses and runs a NOP through the ring. Reasons name the cause and what to
+//! do: blocked by seccomp (EPERM), disabled by `kernel.io_uring_disabled` (with its value), not
+//! in this kernel (ENOSYS), ring memory refused (ENOMEM, RLIMIT_MEMLOCK), no file descriptor
+//! left (EMFILE, ENFILE), a missing feature or opcode, or `LOOP_URING=off`.
+//!
+//! The answer is kept for the life of the process once it is final: a success, or a failure
+//! that will not go away by itself (see [`Unavailable::is_transient`]). A transient failure is
+//! not kept, so the next probe tries again; and a ring that later fails to be made for a lasting
+//! reason (a seccomp filter installed after the probe) replaces a kept success.
 
 use std::fmt;
-
-use once_cell::sync::OnceCell;
+use std::sync::{PoisonError, RwLock};
 
 /// What the kernel's io_uring offers this process.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +31,21 @@ pub struct Unavailable {
     pub reason: String,
     /// The errno that `io_uring_setup` failed with, if that was the cause.
     pub errno: Option<i32>,
+}
+
+impl Unavailable {
+    /// True if the cause may pass by itself, so trying again later can succeed: the process or
+    /// the system is out of file descriptors (EMFILE, ENFILE) or of memory (ENOMEM), or the
+    /// kernel said to try again (EAGAIN). False for lasting causes: seccomp or
+    /// `kernel.io_uring_disabled` (EPERM), no io_uring in the kernel (ENOSYS), a missing feature
+    /// or opcode, `LOOP_URING=off`.
+    #[must_use]
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self.errno,
+            Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::EAGAIN)
+        )
+    }
 }
 
 impl fmt::Display for Unavailable {
@@ -50,7 +69,10 @@ impl From<Unavailable> for loop_api::LoopError {
 /// `Backend::Auto` falls back and the fallback path can be tested on Linux.
 pub const DISABLE_VAR: &str = "LOOP_URING";
 
-fn disabled_by_env() -> Option<String> {
+/// Why [`DISABLE_VAR`] turns io_uring off in this process, or `None` when it does not (unset, or
+/// any value other than `off`, `0`, `false`, `no`).
+#[must_use]
+pub fn disabled_by_env() -> Option<String> {
     let v = std::env::var(DISABLE_VAR).ok()?;
     let off = matches!(
         v.trim().to_ascii_lowercase().as_str(),
@@ -59,14 +81,36 @@ fn disabled_by_env() -> Option<String> {
     off.then(|| format!("io_uring is turned off by {DISABLE_VAR}={v}; unset it to use io_uring"))
 }
 
-static PROBE: OnceCell<Result<Capabilities, Unavailable>> = OnceCell::new();
+/// The probe's final answer, once there is one (see the module's documentation).
+static PROBE: RwLock<Option<Result<Capabilities, Unavailable>>> = RwLock::new(None);
 
-/// Whether io_uring can run here (computed once per process), and if not, why.
+/// Whether io_uring can run here, and if not, why.
+///
+/// A success or a lasting failure is kept for the life of the process; a
+/// [transient](Unavailable::is_transient) failure is not, so the next call probes again.
 ///
 /// # Errors
 /// [`Unavailable`] with the precise reason.
 pub fn probe() -> Result<Capabilities, Unavailable> {
-    PROBE.get_or_init(probe_uncached).clone()
+    if let Some(kept) = &*PROBE.read().unwrap_or_else(PoisonError::into_inner) {
+        return kept.clone();
+    }
+    let fresh = probe_uncached();
+    if fresh.as_ref().map_or_else(|u| !u.is_transient(), |_| true) {
+        let mut kept = PROBE.write().unwrap_or_else(PoisonError::into_inner);
+        // Another thread may have kept an answer meanwhile; the first one stays.
+        return kept.get_or_insert(fresh).clone();
+    }
+    fresh
+}
+
+/// Records that making a ring failed after the probe passed: a lasting cause (a seccomp filter
+/// installed since, say) becomes the probe's answer, so later probes say so at once.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+pub(crate) fn ring_failed(why: &Unavailable) {
+    if !why.is_transient() {
+        *PROBE.write().unwrap_or_else(PoisonError::into_inner) = Some(Err(why.clone()));
+    }
 }
 
 /// True if [`probe`] succeeds.
@@ -131,7 +175,10 @@ mod imp {
                 _ => "io_uring is blocked by seccomp (EPERM from io_uring_setup); set LOOP_BACKEND=mio or allow io_uring in the container profile".to_string(),
             },
             Some(libc::ENOSYS) => "io_uring is not in this kernel (ENOSYS from io_uring_setup; it needs Linux 5.11 or later built with CONFIG_IO_URING); set LOOP_BACKEND=mio".to_string(),
-            Some(libc::ENOMEM) => "the kernel refused the ring's memory (ENOMEM from io_uring_setup): raise RLIMIT_MEMLOCK (ulimit -l; kernels before 5.12 charge rings to it) or set LOOP_BACKEND=mio".to_string(),
+            Some(libc::ENOMEM) => "the kernel refused the ring's memory (ENOMEM from io_uring_setup): raise RLIMIT_MEMLOCK (ulimit -l; kernels before 5.12 charge rings to it), free memory, or set LOOP_BACKEND=mio".to_string(),
+            Some(libc::EMFILE) => "no file descriptor is left for the ring (EMFILE from io_uring_setup: the process reached RLIMIT_NOFILE): close some or raise the limit (ulimit -n), or set LOOP_BACKEND=mio".to_string(),
+            Some(libc::ENFILE) => "no file descriptor is left for the ring (ENFILE from io_uring_setup: the system's file table is full): close some or raise fs.file-max, or set LOOP_BACKEND=mio".to_string(),
+            Some(libc::EAGAIN) => "the kernel is short of a resource for the ring (EAGAIN from io_uring_setup): try again later or set LOOP_BACKEND=mio".to_string(),
             _ => format!("io_uring_setup failed: {e}; set LOOP_BACKEND=mio"),
         };
         Unavailable { reason, errno }
@@ -180,11 +227,17 @@ mod imp {
         if !ok {
             return Err(missing("a working NOP (no completion came back)"));
         }
-        let defer_taskrun = IoUring::<io_uring::squeue::Entry, io_uring::cqueue::Entry>::builder()
-            .setup_single_issuer()
-            .setup_defer_taskrun()
-            .build(8)
-            .is_ok();
+        let defer_taskrun =
+            match IoUring::<io_uring::squeue::Entry, io_uring::cqueue::Entry>::builder()
+                .setup_single_issuer()
+                .setup_defer_taskrun()
+                .build(8)
+            {
+                Ok(_) => true,
+                // Out of fds or memory right now says nothing about the kernel: probe again later.
+                Err(e) if setup_error(&e).is_transient() => return Err(setup_error(&e)),
+                Err(_) => false,
+            };
         Ok(Capabilities {
             defer_taskrun,
             features: vec!["NODROP", "EXT_ARG"],

@@ -48,6 +48,79 @@ fn probe_honours_loop_uring_off() {
     }
 }
 
+/// Opens /dev/null until no file descriptor is left (EMFILE), after lowering the soft
+/// RLIMIT_NOFILE to 64 so that takes few opens. Dropping the files gives them back.
+fn exhaust_fds() -> Vec<std::fs::File> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid rlimit for getrlimit to fill and setrlimit to read.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+        lim.rlim_cur = lim.rlim_cur.min(64);
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
+    }
+    let mut held = Vec::new();
+    loop {
+        match std::fs::File::open("/dev/null") {
+            Ok(f) => held.push(f),
+            Err(e) if e.raw_os_error() == Some(libc::EMFILE) => return held,
+            Err(e) => panic!("opening /dev/null: {e}"),
+        }
+    }
+}
+
+/// A probe that fails for a passing cause (no fd left) is not kept: once fds are free again,
+/// the next probe passes and rings are made.
+#[test]
+fn probe_tries_again_after_running_out_of_fds() {
+    if turned_off("probe_tries_again_after_running_out_of_fds") {
+        return;
+    }
+    match std::env::var(CHILD_VAR).as_deref() {
+        Ok("emfile") => {
+            if let Err(why) = loop_uring::probe_uncached() {
+                println!("SKIP: {why}");
+                return;
+            }
+            let held = exhaust_fds();
+            let why = loop_uring::probe().unwrap_err();
+            println!("STARVED: {:?} transient={}", why.errno, why.is_transient());
+            println!("REASON: {why}");
+            drop(held);
+            println!("THEN: {:?}", loop_uring::probe().map(drop));
+            let lp = loop_uring::new_event_loop().unwrap();
+            println!("LOOP: {}", lp.backend_name());
+            lp.close().unwrap();
+        }
+        Ok(_) => {}
+        Err(_) => {
+            let out = run_child("probe_tries_again_after_running_out_of_fds", "emfile", &[]);
+            if let Some(line) = out.lines().find(|l| l.contains("SKIP: ")) {
+                eprintln!("skipped, io_uring cannot run on this machine: {line}");
+                return;
+            }
+            let starved = format!("STARVED: Some({}) transient=true", libc::EMFILE);
+            assert!(out.contains(&starved), "{out}");
+            assert!(out.contains("(EMFILE from io_uring_setup"), "{out}");
+            assert!(out.contains("ulimit -n"), "{out}");
+            assert!(out.contains("THEN: Ok(())"), "the EMFILE was kept: {out}");
+            assert!(out.contains("LOOP: uring"), "{out}");
+        }
+    }
+}
+
+/// True (after saying so) when `LOOP_URING=off` turns io_uring off for this run: the tests that
+/// need a ring are then skipped, as the whole conformance suite is.
+fn turned_off(test: &str) -> bool {
+    let Some(why) = loop_uring::disabled_by_env() else {
+        return false;
+    };
+    eprintln!("{test}: skipped: {why}");
+    true
+}
+
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
@@ -56,6 +129,9 @@ fn open_fds() -> usize {
 /// fds are released and nothing hangs. Runs in a child so no other test's fds interfere.
 #[test]
 fn close_with_operations_in_flight() {
+    if turned_off("close_with_operations_in_flight") {
+        return;
+    }
     match std::env::var(CHILD_VAR).as_deref() {
         Ok("close") => {
             let before = open_fds();
@@ -109,6 +185,9 @@ fn close_with_operations_in_flight() {
 /// byte: the next receive gets everything, in order.
 #[test]
 fn cancelled_recv_loses_no_bytes() {
+    if turned_off("cancelled_recv_loses_no_bytes") {
+        return;
+    }
     let lp = loop_uring::new_event_loop().unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
@@ -149,6 +228,9 @@ fn cancelled_recv_loses_no_bytes() {
 /// completions than the completion queue holds (512): all are submitted, none is lost.
 #[test]
 fn more_ops_than_the_rings_hold() {
+    if turned_off("more_ops_than_the_rings_hold") {
+        return;
+    }
     use std::io::Write;
     use std::os::unix::net::UnixStream;
     const N: usize = 700;
