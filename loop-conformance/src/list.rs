@@ -164,10 +164,17 @@ macro_rules! __behaviour_list {
                 invalid_signals_are_refused: Exclusive,
                 signal_wakes_blocked_loop_once_on_its_thread: Exclusive,
                 raised_signal_runs_handler_later: Exclusive,
-                remove_signal_handler_restores_default: Exclusive,
+                remove_signal_handler_restores_the_disposition_found: Exclusive,
+                removal_restores_an_ignored_signal: Exclusive,
                 re_adding_signal_handler_replaces_it: Exclusive,
                 two_loops_share_a_signal: Exclusive,
                 close_releases_signal_handlers: Exclusive,
+            }
+            sigpipe {
+                sendfile_to_closed_peer_is_an_error_not_sigpipe: Exclusive,
+                sendall_to_closed_peer_is_an_error_not_sigpipe: Exclusive,
+                pipe_write_to_closed_reader_is_an_error_not_sigpipe: Exclusive,
+                removed_sigpipe_handler_leaves_sendfile_safe: Exclusive,
             }
             fds {
                 close_releases_loop_fds: Exclusive,
