@@ -28,6 +28,8 @@ macro_rules! __behaviour_list {
                 tcp_half_close_and_addresses: Shared,
                 reuse_port_shares_a_port: Shared,
                 listener_rebinds_after_close: Shared,
+                port_is_free_once_the_loop_is_closed: Shared,
+                port_is_free_once_the_server_task_is_cancelled: Shared,
                 unix_stream_echo: Shared,
                 udp_datagrams: Shared,
                 wait_for_times_out_without_losing_data: Shared,
