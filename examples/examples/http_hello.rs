@@ -5,9 +5,12 @@
 //! wrk -t1 -c64 -d10s http://127.0.0.1:8080/
 //! ```
 //!
-//! The backend comes from `LOOP_BACKEND` (default `auto`).
+//! The backend comes from `LOOP_BACKEND` (default `auto`). Ctrl-C or `kill` (SIGINT/SIGTERM)
+//! stops it and closes the loop.
 
 use std::net::SocketAddr;
+
+use examples::shutdown::StopOnSignals;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr: SocketAddr = std::env::args()
@@ -15,12 +18,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| "127.0.0.1:8080".to_string())
         .parse()?;
     let lp = loop_policy::new_event_loop()?;
+    // Before the server says it is ready: Ctrl-C or kill from then on closes it cleanly.
+    let stop = StopOnSignals::install(&lp)?;
     let listener = examples::http::bind(&lp, addr)?;
     println!(
         "http server on http://{} (backend: {})",
         listener.local_addr()?,
         lp.backend_name()
     );
-    lp.run_until_complete(examples::http::serve(lp.clone(), listener))??;
+    let server = examples::http::serve(lp.clone(), listener);
+    if let Some(served) = stop.serve("http_hello", server)? {
+        served?;
+    }
     Ok(())
 }

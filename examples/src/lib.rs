@@ -8,6 +8,8 @@
 //! - [`http`]: the HTTP/1.1 hello server of `cargo run --example http_hello` (on `loop-net`).
 //! - [`rate_limit`]: a rate-limited client, tested on virtual time (an hour in milliseconds).
 //! - [`udp`]: the UDP echo server of `cargo run --example udp_echo`.
+//! - [`shutdown`]: how the servers stop on Ctrl-C (SIGINT) or `kill` (SIGTERM): the loop's
+//!   signal handlers stop it, and the loop is closed so the port is free at once.
 //! - [`fib`]: the stdin Fibonacci handler of `cargo run --example fib_stdin`, which computes
 //!   big Fibonacci numbers in small steps so the loop never stalls.
 //! - [`subprocess`]: the child-process streamer of `cargo run --example subprocess_stream`,
@@ -27,5 +29,6 @@ pub mod echo_streams;
 pub mod fib;
 pub mod http;
 pub mod rate_limit;
+pub mod shutdown;
 pub mod subprocess;
 pub mod udp;

@@ -204,7 +204,9 @@ pub trait AbstractEventLoop {
         sig: i32,
         callback: Box<dyn FnMut() + 'static>,
     ) -> Result<(), LoopError>;
-    /// Removes the handler of `sig` and restores the default disposition; true if one was set.
+    /// Removes the handler of `sig`; true if one was set. When no loop handles `sig` any more,
+    /// the disposition in force before the first handler was installed comes back (`SIG_DFL`,
+    /// or `SIG_IGN` for SIGPIPE, which the Rust runtime ignores).
     fn remove_signal_handler(&self, sig: i32) -> bool;
     /// Starts a child process.
     ///

@@ -420,7 +420,9 @@ impl EventLoop {
         self.inner.add_signal_handler(sig, Box::new(f))
     }
 
-    /// Removes the handler of `sig`; true if there was one.
+    /// Removes the handler of `sig`; true if there was one. Once no loop handles `sig`, the
+    /// disposition found when the first handler was installed is restored (not `SIG_DFL`
+    /// blindly: SIGPIPE, ignored by the Rust runtime, stays ignored).
     pub fn remove_signal_handler(&self, sig: i32) -> bool {
         self.inner.remove_signal_handler(sig)
     }

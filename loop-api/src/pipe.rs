@@ -131,8 +131,8 @@ impl fmt::Debug for PipeReader {
 /// The writing end of a pipe, written without blocking the loop: a child's stdin, or a pipe
 /// given to `connect_write_pipe`. Dropping it closes the pipe (the reader sees end of file).
 ///
-/// Writing to a pipe whose reader is gone fails with `BrokenPipe`; that relies on `SIGPIPE`
-/// being ignored, which the Rust runtime does before `main`.
+/// Writing to a pipe whose reader is gone fails with `BrokenPipe`, whatever the process's
+/// `SIGPIPE` disposition: the loops never let that write raise the signal.
 pub struct PipeWriter {
     inner: Box<dyn PipeWrite>,
 }

@@ -68,6 +68,7 @@ pub mod registered;
 pub mod scheduler;
 pub mod scheduling;
 pub mod signals;
+pub mod sigpipe;
 pub mod sockets;
 pub mod streams;
 pub mod tasks;

@@ -28,6 +28,8 @@ macro_rules! __behaviour_list {
                 tcp_half_close_and_addresses: Shared,
                 reuse_port_shares_a_port: Shared,
                 listener_rebinds_after_close: Shared,
+                port_is_free_once_the_loop_is_closed: Shared,
+                port_is_free_once_the_server_task_is_cancelled: Shared,
                 unix_stream_echo: Shared,
                 udp_datagrams: Shared,
                 wait_for_times_out_without_losing_data: Shared,
@@ -171,10 +173,17 @@ macro_rules! __behaviour_list {
                 invalid_signals_are_refused: Exclusive,
                 signal_wakes_blocked_loop_once_on_its_thread: Exclusive,
                 raised_signal_runs_handler_later: Exclusive,
-                remove_signal_handler_restores_default: Exclusive,
+                remove_signal_handler_restores_the_disposition_found: Exclusive,
+                removal_restores_an_ignored_signal: Exclusive,
                 re_adding_signal_handler_replaces_it: Exclusive,
                 two_loops_share_a_signal: Exclusive,
                 close_releases_signal_handlers: Exclusive,
+            }
+            sigpipe {
+                sendfile_to_closed_peer_is_an_error_not_sigpipe: Exclusive,
+                sendall_to_closed_peer_is_an_error_not_sigpipe: Exclusive,
+                pipe_write_to_closed_reader_is_an_error_not_sigpipe: Exclusive,
+                removed_sigpipe_handler_leaves_sendfile_safe: Exclusive,
             }
             fds {
                 close_releases_loop_fds: Exclusive,

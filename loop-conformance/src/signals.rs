@@ -1,5 +1,6 @@
-//! Signal handlers: refused numbers, delivery exactly once on the loop's thread, the default
-//! disposition restored on removal and at close (CONFORMANCE 26).
+//! Signal handlers: refused numbers, delivery exactly once on the loop's thread, the
+//! disposition found at install (`SIG_DFL`, `SIG_IGN`) restored on removal and at close
+//! (CONFORMANCE 26).
 //!
 //! Dispositions are process-wide, so these behaviours run alone ([`Isolation::Exclusive`]),
 //! each with its own signals, none that a test harness relies on (never SIGINT or SIGTERM).
@@ -18,14 +19,64 @@ use crate::Factory;
 use crate::fds::assert_no_new_fds;
 use crate::util::{Log, close, new_loop, open_fds, run_forever, run_once, thread_sleep};
 
-/// True if `sig` has its default disposition (`SIG_DFL`).
-pub fn has_default_disposition(sig: i32) -> bool {
+/// A signal's disposition, saved; put back on drop.
+pub struct SavedDisposition {
+    sig: i32,
+    old: libc::sigaction,
+}
+
+impl SavedDisposition {
+    /// Saves the disposition of `sig` and sets `handler` (`SIG_DFL`, `SIG_IGN`).
+    ///
+    /// # Panics
+    /// If `sigaction` fails.
+    pub fn set(sig: i32, handler: libc::sighandler_t) -> SavedDisposition {
+        // SAFETY: all-zero is a valid sigaction (empty mask, no flags).
+        let mut new: libc::sigaction = unsafe { std::mem::zeroed() };
+        new.sa_sigaction = handler;
+        // SAFETY: as above, for the out-parameter.
+        let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+        // SAFETY: both pointers are valid sigaction structs for the duration of the call.
+        let rc = unsafe { libc::sigaction(sig, &new, &mut old) };
+        assert_eq!(
+            rc,
+            0,
+            "sigaction({sig}): {}",
+            std::io::Error::last_os_error()
+        );
+        SavedDisposition { sig, old }
+    }
+}
+
+impl std::fmt::Debug for SavedDisposition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SavedDisposition")
+            .field("sig", &self.sig)
+            .field("handler", &self.old.sa_sigaction)
+            .finish()
+    }
+}
+
+impl Drop for SavedDisposition {
+    fn drop(&mut self) {
+        // SAFETY: restores the sigaction saved by `set`.
+        unsafe { libc::sigaction(self.sig, &self.old, std::ptr::null_mut()) };
+    }
+}
+
+/// The handler of `sig` now (`SIG_DFL`, `SIG_IGN` or a function's address).
+pub fn current_handler(sig: i32) -> libc::sighandler_t {
     // SAFETY: all-zero is a valid sigaction to receive the current one.
     let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
     // SAFETY: a null new action only queries; `old` is a valid out-parameter.
     let rc = unsafe { libc::sigaction(sig, std::ptr::null(), &mut old) };
     assert_eq!(rc, 0, "sigaction({sig}) query failed");
-    old.sa_sigaction == libc::SIG_DFL
+    old.sa_sigaction
+}
+
+/// True if `sig` has its default disposition (`SIG_DFL`).
+pub fn has_default_disposition(sig: i32) -> bool {
+    current_handler(sig) == libc::SIG_DFL
 }
 
 /// Sends `sig` to this process (any thread may take it).
@@ -114,8 +165,9 @@ pub fn raised_signal_runs_handler_later(factory: Factory) {
     close(&lp);
 }
 
-/// Removing restores `SIG_DFL` (true, then false); handling the signal again afterwards works.
-pub fn remove_signal_handler_restores_default(factory: Factory) {
+/// Removing the handler of a signal found at `SIG_DFL` restores `SIG_DFL` (true, then
+/// false); handling the signal again afterwards works.
+pub fn remove_signal_handler_restores_the_disposition_found(factory: Factory) {
     let sig = libc::SIGWINCH;
     let lp = new_loop(factory);
     assert!(
@@ -146,6 +198,44 @@ pub fn remove_signal_handler_restores_default(factory: Factory) {
     assert!(lp.remove_signal_handler(sig));
     assert!(has_default_disposition(sig));
     close(&lp);
+}
+
+/// A signal found ignored (`SIG_IGN`, as the Rust runtime leaves SIGPIPE) is ignored again
+/// once the last of two loops sharing it removes its handler, not put to `SIG_DFL`: raising
+/// it then is harmless.
+pub fn removal_restores_an_ignored_signal(factory: Factory) {
+    let sig = libc::SIGUSR2;
+    let _restore = SavedDisposition::set(sig, libc::SIG_IGN);
+    let (a, b) = (new_loop(factory), new_loop(factory));
+    a.add_signal_handler(sig, || {})
+        .expect("add_signal_handler");
+    b.add_signal_handler(sig, || {})
+        .expect("add_signal_handler");
+    assert_ne!(current_handler(sig), libc::SIG_IGN, "no handler installed");
+    assert!(a.remove_signal_handler(sig));
+    assert_ne!(
+        current_handler(sig),
+        libc::SIG_IGN,
+        "restored while another loop still handles the signal"
+    );
+    assert!(b.remove_signal_handler(sig));
+    assert_eq!(
+        current_handler(sig),
+        libc::SIG_IGN,
+        "the last removal did not restore SIG_IGN"
+    );
+    // Added again and closed: the disposition found then (SIG_IGN still) comes back.
+    a.add_signal_handler(sig, || {})
+        .expect("add_signal_handler again");
+    close(&a);
+    assert_eq!(
+        current_handler(sig),
+        libc::SIG_IGN,
+        "close did not restore SIG_IGN"
+    );
+    // SAFETY: raise takes a plain integer; SIGUSR2 is ignored (SIG_DFL would end the process).
+    unsafe { libc::raise(sig) };
+    close(&b);
 }
 
 /// Adding a handler for a signal that has one replaces it.
@@ -217,7 +307,7 @@ pub fn two_loops_share_a_signal(factory: Factory) {
     close(&lp);
 }
 
-/// Closing a loop removes its handlers (restoring `SIG_DFL`) and releases their descriptors;
+/// Closing a loop removes its handlers (restoring the `SIG_DFL` found) and releases their descriptors;
 /// a closed loop refuses new handlers.
 pub fn close_releases_signal_handlers(factory: Factory) {
     let sig = libc::SIGVTALRM;

@@ -1,7 +1,7 @@
 //! Streams and datagrams through `loop-net` (TCP with split halves, Unix, UDP), `wait_for`,
 //! name resolution, and the faults a connection can meet: identical on every backend.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::net::{Shutdown, SocketAddr};
 use std::rc::Rc;
@@ -11,7 +11,7 @@ use loop_api::{EventLoop, wait_for};
 use loop_net::{BindOptions, TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream};
 
 use crate::Factory;
-use crate::util::{block_on, close, new_loop, pattern, tcp_pair};
+use crate::util::{block_on, close, new_loop, pattern, run_once, tcp_pair};
 
 fn loopback() -> SocketAddr {
     "127.0.0.1:0".parse().expect("address")
@@ -179,6 +179,85 @@ pub fn listener_rebinds_after_close(factory: Factory) {
     });
     let again = TcpListener::bind_on(&lp, addr, BindOptions::default());
     assert!(again.is_ok(), "rebinding {addr} failed: {:?}", again.err());
+    close(&lp);
+}
+
+/// How many times the restart behaviours stop a server and bind its port again.
+const RESTARTS: usize = 20;
+
+/// A server on `lp` at `addr` (port 0: any), as the examples run one: a task accepting
+/// connections on a listener bound with the default options (`SO_REUSEADDR`), and a task
+/// per connection with a receive in flight. With `with_client`, a client connects and is
+/// accepted first. Returns once the next accept is in flight: the server's task, its
+/// address, and the client (kept open).
+fn start_server(
+    lp: &EventLoop,
+    addr: SocketAddr,
+    with_client: bool,
+    round: usize,
+) -> (loop_api::Task<()>, SocketAddr, Option<std::net::TcpStream>) {
+    let listener = TcpListener::bind_on(lp, addr, BindOptions::default())
+        .unwrap_or_else(|e| panic!("round {round}: binding {addr} again at once: {e}"));
+    let addr = listener.local_addr().expect("local_addr");
+    let accepted = Rc::new(Cell::new(0usize));
+    let (count, server) = (accepted.clone(), lp.clone());
+    let task = lp
+        .create_task(async move {
+            loop {
+                let (conn, _) = listener.accept().await.expect("accept");
+                count.set(count.get() + 1);
+                server
+                    .create_task(async move { conn.read(Vec::with_capacity(64)).await.0 })
+                    .expect("create_task");
+            }
+        })
+        .expect("create_task");
+    let client = with_client.then(|| std::net::TcpStream::connect(addr).expect("connect"));
+    while accepted.get() < usize::from(with_client) {
+        run_once(lp);
+    }
+    // The next accept (and the connection's receive) are now in flight.
+    run_once(lp);
+    run_once(lp);
+    (task, addr, client)
+}
+
+/// A server restarted at once gets its port back: once `close()` returned, the listener a
+/// task was accepting on (an accept in flight) and the connections it had accepted (a
+/// receive in flight; every other round) are really closed, so binding the same address
+/// again with the same options succeeds, round after round. A completion backend must not
+/// leave the kernel holding the listener for its cancelled accept after `close()`.
+pub fn port_is_free_once_the_loop_is_closed(factory: Factory) {
+    let mut addr = loopback();
+    for round in 0..RESTARTS {
+        let lp = new_loop(factory);
+        let (_task, bound, client) = start_server(&lp, addr, round % 2 == 1, round);
+        addr = bound;
+        close(&lp);
+        drop(client);
+    }
+    let again = std::net::TcpListener::bind(addr);
+    assert!(
+        again.is_ok(),
+        "binding {addr} at the end: {:?}",
+        again.err()
+    );
+}
+
+/// A server task cancelled while its accept is in flight lets go of its listener in the
+/// iteration that drops it: the port can be bound again right after, on a loop that keeps
+/// running, round after round (on io_uring the cancelled accept must not keep the listener
+/// until the loop's next wait).
+pub fn port_is_free_once_the_server_task_is_cancelled(factory: Factory) {
+    let lp = new_loop(factory);
+    let mut addr = loopback();
+    for round in 0..RESTARTS {
+        let (task, bound, client) = start_server(&lp, addr, round % 2 == 1, round);
+        addr = bound;
+        task.cancel();
+        run_once(&lp);
+        drop(client);
+    }
     close(&lp);
 }
 

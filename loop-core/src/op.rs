@@ -287,14 +287,16 @@ impl Op {
             }
             Op::Send { fd, buf, pos } => {
                 let rest = &buf[(*pos).min(buf.len())..];
-                // SAFETY (inside syscall!): `rest` is readable memory of `rest.len()` bytes.
-                let n = syscall!(send(
-                    *fd,
-                    rest.as_ptr() as *const libc::c_void,
-                    rest.len(),
-                    libc::MSG_DONTWAIT | MSG_NOSIGNAL
-                ))?;
-                Ok(n as usize)
+                no_sigpipe(|| {
+                    // SAFETY (inside syscall!): `rest` is readable memory of `rest.len()` bytes.
+                    syscall!(send(
+                        *fd,
+                        rest.as_ptr() as *const libc::c_void,
+                        rest.len(),
+                        libc::MSG_DONTWAIT | MSG_NOSIGNAL
+                    ))
+                    .map(|n| n as usize)
+                })
             }
             Op::RecvFrom { fd, buf, msg } => {
                 let hdr = msg.prepare_recv(buf);
@@ -306,9 +308,11 @@ impl Op {
             }
             Op::SendTo { fd, buf, msg } => {
                 let hdr = msg.prepare_send(buf);
-                // SAFETY (inside syscall!): `hdr` points into `msg` and `buf`.
-                let n = syscall!(sendmsg(*fd, hdr, libc::MSG_DONTWAIT | MSG_NOSIGNAL))?;
-                Ok(n as usize)
+                no_sigpipe(|| {
+                    // SAFETY (inside syscall!): `hdr` points into `msg` and `buf`.
+                    syscall!(sendmsg(*fd, hdr, libc::MSG_DONTWAIT | MSG_NOSIGNAL))
+                        .map(|n| n as usize)
+                })
             }
             Op::PollReadable { .. } | Op::PollWritable { .. } => {
                 if ready {
@@ -388,7 +392,21 @@ fn accept_nonblocking(
     Ok(std::os::fd::IntoRawFd::into_raw_fd(conn) as usize)
 }
 
+/// Keeps a send to a peer that is gone from raising SIGPIPE: `MSG_NOSIGNAL` does it here.
 #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
 const MSG_NOSIGNAL: libc::c_int = libc::MSG_NOSIGNAL;
 #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
 const MSG_NOSIGNAL: libc::c_int = 0;
+
+/// Runs a send: [`MSG_NOSIGNAL`] already keeps SIGPIPE away here.
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+fn no_sigpipe(send: impl FnOnce() -> io::Result<usize>) -> io::Result<usize> {
+    send()
+}
+
+/// Runs a send with SIGPIPE held off the thread (macOS and the other BSDs have no
+/// `MSG_NOSIGNAL`).
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+fn no_sigpipe(send: impl FnOnce() -> io::Result<usize>) -> io::Result<usize> {
+    crate::sys::without_sigpipe(send)
+}

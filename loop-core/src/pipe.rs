@@ -17,7 +17,7 @@ use crate::base_loop::IoCell;
 use crate::driver::Driver;
 use crate::net::OpFuture;
 use crate::op::Op;
-use crate::sys::{check_fd, retry_eintr, set_nonblocking, syscall};
+use crate::sys::{check_fd, retry_eintr, set_nonblocking, syscall, without_sigpipe};
 
 /// One end of a pipe, owned by the loop's futures as much as by its user.
 pub(crate) struct LoopPipe<D: Driver> {
@@ -65,13 +65,15 @@ fn read_once(fd: RawFd, buf: &mut Vec<u8>) -> io::Result<usize> {
     Ok(n)
 }
 
-/// `write(2)` of `buf`, once (EINTR retried).
+/// `write(2)` of `buf`, once (EINTR retried). A reader that is gone is `BrokenPipe`, never a
+/// SIGPIPE, whatever the process's disposition.
 fn write_once(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     retry_eintr(|| {
-        // SAFETY (inside syscall!): `buf` is readable memory of `buf.len()` bytes.
-        syscall!(write(fd, buf.as_ptr().cast(), buf.len()))
+        without_sigpipe(|| {
+            // SAFETY (inside syscall!): `buf` is readable memory of `buf.len()` bytes.
+            syscall!(write(fd, buf.as_ptr().cast(), buf.len())).map(|n| n as usize)
+        })
     })
-    .map(|n| n as usize)
 }
 
 impl<D: Driver> PipeRead for LoopPipe<D> {

@@ -10,10 +10,13 @@
 //! on the loop's thread.
 //!
 //! Signal dispositions are process-wide, so a process-wide [`REGISTRY`] counts the loops
-//! handling each signal. When the last handler of a signal is removed, the default disposition
-//! (`SIG_DFL`) is restored, as asyncio does: signal-hook never uninstalls its OS handler, so
-//! the registry puts `SIG_DFL` back itself and remembers signal-hook's handler, to reinstall
-//! it when the signal is handled again.
+//! handling each signal. When the last handler of a signal is removed, the disposition that
+//! was in force when the first of those loops installed its handler is put back: `SIG_DFL`
+//! for most signals (as asyncio does), but `SIG_IGN` for SIGPIPE, which the Rust runtime
+//! ignores before `main` (putting `SIG_DFL` there would let the next broken pipe kill the
+//! process), or a handler of the program's own. signal-hook never uninstalls its OS handler,
+//! so the registry restores that disposition itself and remembers signal-hook's handler, to
+//! reinstall it when the signal is handled again.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -42,11 +45,13 @@ pub(crate) struct LoopSignals {
     handlers: Rc<RefCell<HashMap<i32, (SigId, SignalCallback)>>>,
 }
 
-/// Per signal: how many loops handle it, and signal-hook's OS handler while `SIG_DFL` is
-/// restored in its place.
+/// Per signal: how many loops handle it, the disposition found when the first of them
+/// installed its handler, and signal-hook's OS handler while that disposition is restored in
+/// its place.
 struct SignalEntry {
     sig: i32,
     loops: usize,
+    found: Option<libc::sigaction>,
     hook_handler: Option<libc::sigaction>,
 }
 
@@ -92,9 +97,42 @@ pub(crate) fn check_signal(sig: i32) -> Result<(), LoopError> {
     Ok(())
 }
 
-/// Registers the action writing `sig` to `fd` and makes sure the OS handler is installed.
+/// The disposition of `sig` now.
+fn disposition(sig: i32) -> io::Result<libc::sigaction> {
+    // SAFETY: all-zero is a valid sigaction to receive the current one.
+    let mut now: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: a null new action only queries; `now` is a valid out-parameter.
+    if unsafe { libc::sigaction(sig, std::ptr::null(), &mut now) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(now)
+}
+
+/// The index of `sig`'s entry in `reg`, made if missing.
+fn entry_of(reg: &mut Vec<SignalEntry>, sig: i32) -> usize {
+    if let Some(pos) = reg.iter().position(|e| e.sig == sig) {
+        return pos;
+    }
+    reg.push(SignalEntry {
+        sig,
+        loops: 0,
+        found: None,
+        hook_handler: None,
+    });
+    reg.len() - 1
+}
+
+/// Registers the action writing `sig` to `fd` and makes sure the OS handler is installed;
+/// the first loop to handle `sig` records the disposition it found.
 fn register(sig: i32, fd: std::os::fd::RawFd) -> io::Result<SigId> {
     let mut reg = registry();
+    let pos = entry_of(&mut reg, sig);
+    // Looked at before signal-hook installs its handler (the first time ever) or before its
+    // handler is put back (after a restore): what is in force without any loop's handler.
+    let found = match reg[pos].loops {
+        0 => Some(disposition(sig)?),
+        _ => None,
+    };
     let byte = sig as u8; // check_signal: 1..=SIGRTMAX (64) fits a byte
     // SAFETY: the action only calls write(2), which is async-signal-safe, on `fd`, which stays
     // open until after `unregister` returned (signal-hook's unregister waits for running
@@ -111,22 +149,14 @@ fn register(sig: i32, fd: std::os::fd::RawFd) -> io::Result<SigId> {
         ),
         _ => e,
     })?;
-    let pos = match reg.iter().position(|e| e.sig == sig) {
-        Some(pos) => pos,
-        None => {
-            reg.push(SignalEntry {
-                sig,
-                loops: 0,
-                hook_handler: None,
-            });
-            reg.len() - 1
-        }
-    };
     let entry = &mut reg[pos];
+    if found.is_some() {
+        entry.found = found;
+    }
     entry.loops += 1;
     if let Some(hook) = entry.hook_handler.take() {
-        // SAFETY: `hook` is the sigaction signal-hook installed for `sig`, saved when SIG_DFL
-        // was restored; putting it back is what signal-hook expects to be installed.
+        // SAFETY: `hook` is the sigaction signal-hook installed for `sig`, saved when the
+        // found disposition was restored; putting it back is what signal-hook expects.
         if unsafe { libc::sigaction(sig, &hook, std::ptr::null_mut()) } != 0 {
             entry.hook_handler = Some(hook);
         }
@@ -134,7 +164,8 @@ fn register(sig: i32, fd: std::os::fd::RawFd) -> io::Result<SigId> {
     Ok(id)
 }
 
-/// Unregisters `id`; restores `SIG_DFL` if no loop handles `sig` any more.
+/// Unregisters `id`; if no loop handles `sig` any more, restores the disposition the first
+/// loop found (`SIG_DFL` if none was recorded).
 fn unregister(sig: i32, id: SigId) {
     let mut reg = registry();
     signal_hook::low_level::unregister(id);
@@ -145,13 +176,16 @@ fn unregister(sig: i32, id: SigId) {
     if entry.loops > 0 || entry.hook_handler.is_some() {
         return;
     }
-    // SAFETY: all-zero is a valid sigaction (handler SIG_DFL, empty mask, no flags).
-    let mut dfl: libc::sigaction = unsafe { std::mem::zeroed() };
-    dfl.sa_sigaction = libc::SIG_DFL;
-    // SAFETY: as above, for the out-parameter.
+    let restore = entry.found.take().unwrap_or_else(|| {
+        // SAFETY: all-zero is a valid sigaction (handler SIG_DFL, empty mask, no flags).
+        let mut dfl: libc::sigaction = unsafe { std::mem::zeroed() };
+        dfl.sa_sigaction = libc::SIG_DFL;
+        dfl
+    });
+    // SAFETY: all-zero is a valid sigaction for the out-parameter.
     let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
     // SAFETY: both pointers are valid sigaction structs for the duration of the call.
-    if unsafe { libc::sigaction(sig, &dfl, &mut old) } == 0 {
+    if unsafe { libc::sigaction(sig, &restore, &mut old) } == 0 {
         entry.hook_handler = Some(old);
     }
 }
@@ -211,7 +245,7 @@ impl<D: Driver> BaseEventLoop<D> {
         };
         let mut handlers = signals.handlers.borrow_mut();
         if let Some(entry) = handlers.get_mut(&sig) {
-            // Replacing a handler keeps the registration: no window with SIG_DFL.
+            // Replacing a handler keeps the registration: no window without one.
             entry.1 = Rc::new(RefCell::new(callback));
             return Ok(());
         }
@@ -241,7 +275,7 @@ impl<D: Driver> BaseEventLoop<D> {
         }
     }
 
-    /// Removes every handler (restoring the default dispositions) and releases the socket
+    /// Removes every handler (restoring the dispositions found) and releases the socket
     /// pair: the loop is closing.
     pub(crate) fn close_signals(&self) {
         let Some(signals) = self.signals.borrow_mut().take() else {

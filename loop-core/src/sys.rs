@@ -103,6 +103,83 @@ pub(crate) fn take_socket_error(fd: RawFd) -> io::Result<()> {
     }
 }
 
+/// Runs `write`, a call that may raise SIGPIPE on this thread (`write(2)` to a pipe,
+/// `sendfile(2)`: neither has `MSG_NOSIGNAL`), so that a broken pipe is only its `EPIPE`,
+/// whatever the process's SIGPIPE disposition (`SIG_DFL` would kill the process).
+///
+/// SIGPIPE is blocked on the calling thread around the call; a SIGPIPE the call raised is
+/// then pending on this thread and is consumed before unblocking (libcurl's and OpenSSL's
+/// technique). A SIGPIPE that was already pending before (the thread had it blocked) is left
+/// alone, and a thread that blocks SIGPIPE itself keeps it blocked. Only `EPIPE` raises the
+/// signal, so only then is anything looked up. Ignoring SIGPIPE process-wide instead would
+/// change the program's disposition behind its back.
+pub(crate) fn without_sigpipe(write: impl FnOnce() -> io::Result<usize>) -> io::Result<usize> {
+    let pipe_set = sigpipe_set();
+    // SAFETY: sigset_t is plain old data; sigemptyset below makes it a valid empty set.
+    let mut old: libc::sigset_t = unsafe { mem::zeroed() };
+    // SAFETY: both sets are valid for the call; this only changes the calling thread's mask.
+    let blocked = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &pipe_set, &mut old) } == 0;
+    // SAFETY: `old` was filled in by pthread_sigmask (or is unused when it failed).
+    let was_blocked = blocked && unsafe { libc::sigismember(&old, libc::SIGPIPE) } == 1;
+    let pending_before = was_blocked && sigpipe_pending();
+    let res = write();
+    let broken = matches!(&res, Err(e) if e.raw_os_error() == Some(libc::EPIPE));
+    if blocked && broken && !pending_before && sigpipe_pending() {
+        consume_sigpipe(&pipe_set);
+    }
+    if blocked && !was_blocked {
+        // SAFETY: `pipe_set` is a valid set; this only changes the calling thread's mask.
+        unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, &pipe_set, std::ptr::null_mut()) };
+    }
+    res
+}
+
+/// The signal set holding SIGPIPE alone.
+fn sigpipe_set() -> libc::sigset_t {
+    // SAFETY: sigset_t is plain old data; sigemptyset initialises it.
+    let mut set: libc::sigset_t = unsafe { mem::zeroed() };
+    // SAFETY: `set` is a valid, writable sigset_t.
+    unsafe {
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+    }
+    set
+}
+
+/// True if SIGPIPE is pending for the calling thread (or the process).
+fn sigpipe_pending() -> bool {
+    // SAFETY: sigset_t is plain old data; sigpending fills it in.
+    let mut pending: libc::sigset_t = unsafe { mem::zeroed() };
+    // SAFETY: `pending` is a valid, writable sigset_t.
+    unsafe {
+        libc::sigpending(&mut pending) == 0 && libc::sigismember(&pending, libc::SIGPIPE) == 1
+    }
+}
+
+/// Takes the pending SIGPIPE off this thread without delivering it (it is blocked and
+/// pending, so this does not wait).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn consume_sigpipe(pipe_set: &libc::sigset_t) {
+    let zero = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `pipe_set` and `zero` are valid; a null siginfo is allowed. A zero timeout
+    // never blocks; EINTR (another signal) is retried.
+    while unsafe { libc::sigtimedwait(pipe_set, std::ptr::null_mut(), &zero) } == -1
+        && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted
+    {}
+}
+
+/// Takes the pending SIGPIPE off this thread without delivering it: sigwait returns at once,
+/// the signal being pending (there is no sigtimedwait on macOS).
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn consume_sigpipe(pipe_set: &libc::sigset_t) {
+    let mut sig: libc::c_int = 0;
+    // SAFETY: `pipe_set` and `sig` are valid; SIGPIPE is pending, so this does not block.
+    unsafe { libc::sigwait(pipe_set, &mut sig) };
+}
+
 /// One non-blocking sendfile(2) from `file` at `*offset` (advanced) to `sock` (EINTR retried).
 /// `Unsupported` where the OS has no such call, or for a file it cannot send from.
 #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -115,11 +192,13 @@ pub(crate) fn sendfile(
     retry_eintr(|| {
         let mut off = *offset as libc::off_t;
         // SAFETY (inside syscall!): `off` is a valid in/out offset; the fds are the caller's.
-        let n = syscall!(sendfile(sock, file, &mut off, len));
+        // sendfile(2) has no MSG_NOSIGNAL: a peer that is gone raises SIGPIPE.
+        let n =
+            without_sigpipe(|| syscall!(sendfile(sock, file, &mut off, len)).map(|n| n as usize));
         match n {
             Ok(n) => {
                 *offset = off as u64;
-                Ok(n as usize)
+                Ok(n)
             }
             Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) => {
                 Err(io::Error::new(

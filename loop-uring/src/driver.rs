@@ -23,6 +23,8 @@ const ENTRIES: u32 = 256;
 /// `IORING_RECVSEND_POLL_FIRST` (Linux 5.19; ignored before): the kernel arms its readiness
 /// poll at once instead of first trying a receive that would find no data.
 const RECVSEND_POLL_FIRST: u16 = 1;
+/// `IORING_ENTER_GETEVENTS` (the io-uring crate keeps its constants private).
+const IORING_ENTER_GETEVENTS: u32 = 1;
 /// How long closing the loop waits for cancelled operations to complete.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
@@ -128,6 +130,39 @@ impl UringDriver {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Queues an ASYNC_CANCEL of the op with `user_data`; false if it could not be queued
+    /// (the op then completes on its own later; its buffers are kept until then either way).
+    fn queue_cancel(&mut self, user_data: u64) -> bool {
+        let entry = opcode::AsyncCancel::new(user_data)
+            .build()
+            .user_data(CANCEL_TOKEN);
+        // SAFETY: ASYNC_CANCEL references no memory.
+        unsafe { self.push(&entry) }.is_ok()
+    }
+
+    /// Submits the queued cancellations now and lets the kernel run the completion work they
+    /// caused (with DEFER_TASKRUN it runs only inside an enter with GETEVENTS), without
+    /// waiting for any completion. An op cancelled while waiting for readiness (an accept, a
+    /// receive, a poll) is then finished and has dropped its reference to its file before
+    /// this returns: a listener closed right after its accept was cancelled is really closed,
+    /// as on the readiness backends, instead of at the loop's next wait. The completions are
+    /// reported at the next reap, as usual.
+    fn flush_cancels(&mut self) {
+        let to_submit = self.ring.submission().len() as u32;
+        // SAFETY: no argument is passed (null, size 0); every queued SQE points only into
+        // memory kept until its completion (the type's invariant). min_complete 0: never
+        // blocks. A failure (EINTR, EBUSY) only delays the cancellation to the next wait,
+        // which submits what is still queued.
+        let _ = unsafe {
+            self.ring.submitter().enter::<libc::sigset_t>(
+                to_submit,
+                0,
+                IORING_ENTER_GETEVENTS,
+                None,
+            )
+        };
     }
 
     fn arm_wake(&mut self) -> io::Result<()> {
@@ -293,12 +328,9 @@ impl Driver for UringDriver {
     }
 
     fn cancel(&mut self, _ops: &mut Ops, key: OpKey) {
-        let entry = opcode::AsyncCancel::new(key.0 as u64)
-            .build()
-            .user_data(CANCEL_TOKEN);
-        // SAFETY: ASYNC_CANCEL references no memory. If it cannot be queued, the op simply
-        // completes on its own later; its buffers are kept until then either way.
-        let _ = unsafe { self.push(&entry) };
+        if self.queue_cancel(key.0 as u64) {
+            self.flush_cancels();
+        }
     }
 
     fn poll(&mut self, ops: &mut Ops, timeout: Option<Duration>) -> io::Result<()> {
@@ -319,15 +351,15 @@ impl Driver for UringDriver {
     }
 
     fn shutdown(&mut self, ops: &mut Ops) {
+        // Every in-flight op holds a reference to its file (a listener with an accept pending
+        // stays bound): cancel them all and wait for their completions, so that the files the
+        // loop's users closed are really closed once `close()` returns, rather than whenever
+        // the kernel's asynchronous teardown of the ring gets to them.
         for key in ops.pending_keys() {
-            self.cancel(ops, key);
+            self.queue_cancel(key.0 as u64);
         }
         if self.wake_armed {
-            let entry = opcode::AsyncCancel::new(WAKE_TOKEN)
-                .build()
-                .user_data(CANCEL_TOKEN);
-            // SAFETY: ASYNC_CANCEL references no memory.
-            let _ = unsafe { self.push(&entry) };
+            self.queue_cancel(WAKE_TOKEN);
         }
         let deadline = Instant::now() + SHUTDOWN_GRACE;
         while self.in_flight > 0 || self.wake_armed {
