@@ -1,24 +1,22 @@
 //! [`AbstractEventLoop`]: the object-safe primitives every loop implements.
 
 use std::io;
-use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{OwnedFd, RawFd};
 use std::process::Command;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use crate::LocalBoxFuture;
 use crate::context::{ExceptionContext, ExceptionHandler};
 use crate::error::LoopError;
 use crate::executor::Executor;
 use crate::handle::{Handle, TimerHandle};
+use crate::op::{Op, OpId, OpPoll};
 use crate::pipe::{PipeReader, PipeWriter};
 use crate::process::Process;
 use crate::remote::LoopHandle;
-use crate::sock_op::{SockOp, SockOpId, SockOpPoll};
 use crate::task::TaskRef;
-use crate::{BufResult, LocalBoxFuture};
-use socket2::SockAddr;
 
 /// What every loop implements (asyncio's `AbstractEventLoop`), as object-safe primitives.
 ///
@@ -96,87 +94,21 @@ pub trait AbstractEventLoop {
     /// [`LoopError::Closed`].
     fn run_in_executor(&self, job: Box<dyn FnOnce() + Send + 'static>) -> Result<(), LoopError>;
 
-    /// Accepts a connection on the listening socket `listener`.
-    fn sock_accept(&self, listener: RawFd) -> LocalBoxFuture<io::Result<(TcpStream, SocketAddr)>>;
-    /// Connects a new TCP socket to `addr`.
-    fn sock_connect(&self, addr: SocketAddr) -> LocalBoxFuture<io::Result<TcpStream>>;
-    /// Receives into `buf` (up to its capacity; its length is set to the bytes received).
-    fn sock_recv(&self, sock: RawFd, buf: Vec<u8>) -> LocalBoxFuture<(io::Result<usize>, Vec<u8>)>;
-    /// Sends all of `buf`.
-    fn sock_sendall(&self, sock: RawFd, buf: Vec<u8>) -> LocalBoxFuture<(io::Result<()>, Vec<u8>)>;
-    /// Sends as much of `buf` as the socket takes at once (at least one byte unless it fails).
-    fn sock_send(&self, sock: RawFd, buf: Vec<u8>) -> LocalBoxFuture<(io::Result<usize>, Vec<u8>)>;
-    /// Accepts a connection on any listening socket (TCP or Unix): the new socket, non-blocking
-    /// and close-on-exec, with the peer's address.
-    fn sock_accept_raw(&self, listener: RawFd) -> LocalBoxFuture<io::Result<(OwnedFd, SockAddr)>>;
-    /// Connects `sock` (a socket the caller made, of `addr`'s family) to `addr` and gives it
-    /// back connected (dropping the future closes it).
-    fn sock_connect_raw(
-        &self,
-        sock: OwnedFd,
-        addr: SockAddr,
-    ) -> LocalBoxFuture<io::Result<OwnedFd>>;
-    /// Receives one datagram (or stream bytes) into `buf` (up to its capacity; its length is
-    /// set to the count) with the sender's address.
-    fn sock_recvfrom(
-        &self,
-        sock: RawFd,
-        buf: Vec<u8>,
-    ) -> LocalBoxFuture<BufResult<(usize, SockAddr)>>;
-    /// Sends `buf` as one datagram to `addr`; gives the count sent.
-    fn sock_sendto(
-        &self,
-        sock: RawFd,
-        buf: Vec<u8>,
-        addr: SockAddr,
-    ) -> LocalBoxFuture<(io::Result<usize>, Vec<u8>)>;
-    /// Sends `count` bytes (all, if `None`) of `file` from `offset` over the connected
-    /// `sock` without copying through user space where the OS can (sendfile(2)); gives the
-    /// count sent, which is short only at end of file.
-    ///
-    /// An `Unsupported` error means this loop or this kind of file cannot do it; callers fall
-    /// back to reading and sending (see `EventLoop::sock_sendfile`).
-    fn sock_sendfile(
-        &self,
-        sock: RawFd,
-        file: RawFd,
-        offset: u64,
-        count: Option<u64>,
-    ) -> LocalBoxFuture<io::Result<u64>>;
-
-    /// Starts `op` for a future polled with `cx` (the allocation-free path of
-    /// `EventLoop::sock_recv`/`sock_sendall`; see [`SockOp`]): `Done` if it finished at once,
-    /// else `Pending` with an id for [`poll_sock_op`](Self::poll_sock_op), the waker of `cx`
-    /// being woken at completion. A `Recv` applies `sock_recv`'s rules (a buffer without
-    /// capacity is `InvalidInput`; the buffer is cleared first; bytes a cancelled receive left
-    /// come first).
-    ///
-    /// The default answers `Unsupported` and the caller uses the boxed primitives instead.
-    fn start_sock_op(&self, op: SockOp, cx: &mut Context<'_>) -> SockOpPoll {
-        let _ = cx;
-        SockOpPoll::Unsupported(op)
-    }
-    /// Polls an operation [`start_sock_op`](Self::start_sock_op) left pending. `Ready` once
-    /// (the id is then forgotten).
-    fn poll_sock_op(
-        &self,
-        id: SockOpId,
-        cx: &mut Context<'_>,
-    ) -> Poll<(io::Result<usize>, Option<SockOp>)> {
-        let _ = (id, cx);
-        Poll::Ready((
-            Err(io::Error::other(
-                "poll_sock_op: no such operation on this loop",
-            )),
-            None,
-        ))
-    }
-    /// Gives up a pending operation (its future was dropped): the loop cancels it and keeps its
-    /// buffer until the OS is done with it; bytes it received are not lost (they go to the next
-    /// receive on the socket).
-    fn drop_sock_op(&self, id: SockOpId) {
-        let _ = id;
-    }
+    /// Starts `op` for a future polled with `cx` (what [`OpFuture`](crate::OpFuture) calls;
+    /// every `sock_*` method runs through it): `Done` if it finished at once, else `Pending`
+    /// with an id for [`poll_op`](Self::poll_op), the waker of `cx` being woken at
+    /// completion. The loop applies the rules of [`Op`]'s documentation before the OS sees
+    /// the op (a receive's buffer checked and cleared, leftovers of cancelled operations
+    /// first, sockets made non-blocking).
+    fn start_op(&self, op: Op, cx: &mut Context<'_>) -> OpPoll;
+    /// Polls an operation [`start_op`](Self::start_op) left pending: `Ready` once, with the
+    /// result and the op (its buffers; `None` if the loop lost it, e.g. it was closed); the
+    /// id is then forgotten. An unknown id is an error, not a panic.
+    fn poll_op(&self, id: OpId, cx: &mut Context<'_>) -> Poll<(io::Result<usize>, Option<Op>)>;
+    /// Gives up a pending operation (its future was dropped): the loop cancels it and keeps
+    /// its buffers until the OS is done with them; what it received is not lost (it goes to
+    /// the next operation of its kind on the same socket).
+    fn drop_op(&self, id: OpId);
 
     /// Sets (or with `None`, resets to the default) the exception handler.
     fn set_exception_handler(&self, handler: Option<ExceptionHandler>);

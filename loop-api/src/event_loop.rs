@@ -2,9 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
-use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::RawFd;
 use std::process::Command;
 use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
@@ -17,7 +15,6 @@ use crate::handle::{Handle, TimerHandle};
 use crate::process::Process;
 use crate::remote::LoopHandle;
 use crate::running::{self, RunningGuard};
-use crate::sock_op::{SockRecv, SockSendAll};
 use crate::task::{AnyTask, Task, TaskRef, new_task};
 
 /// The loop a user holds: a cheap, cloneable, `!Send` handle to an `Rc<dyn AbstractEventLoop>`.
@@ -31,7 +28,7 @@ pub struct EventLoop {
 /// A weak reference to a loop, to hold one without keeping it alive (no reference cycles).
 #[derive(Clone)]
 pub struct WeakEventLoop {
-    inner: Weak<dyn AbstractEventLoop>,
+    pub(crate) inner: Weak<dyn AbstractEventLoop>,
 }
 
 impl WeakEventLoop {
@@ -340,41 +337,6 @@ impl EventLoop {
             drop(hold);
             out
         }
-    }
-
-    /// Accepts a connection on `l` (which the loop makes non-blocking).
-    pub fn sock_accept(
-        &self,
-        l: &TcpListener,
-    ) -> impl Future<Output = io::Result<(TcpStream, SocketAddr)>> + use<> {
-        self.inner.sock_accept(l.as_raw_fd())
-    }
-
-    /// Connects to `addr` without blocking the loop.
-    pub fn sock_connect(
-        &self,
-        addr: SocketAddr,
-    ) -> impl Future<Output = io::Result<TcpStream>> + use<> {
-        self.inner.sock_connect(addr)
-    }
-
-    /// Receives up to `buf.capacity()` bytes into `buf` (its length becomes the count; 0 means
-    /// the peer closed). The buffer is returned in every case.
-    pub fn sock_recv(
-        &self,
-        s: &TcpStream,
-        buf: Vec<u8>,
-    ) -> impl Future<Output = (io::Result<usize>, Vec<u8>)> + use<> {
-        SockRecv::new(&self.inner, s.as_raw_fd(), buf)
-    }
-
-    /// Sends all of `buf`. The buffer is returned in every case.
-    pub fn sock_sendall(
-        &self,
-        s: &TcpStream,
-        buf: Vec<u8>,
-    ) -> impl Future<Output = (io::Result<()>, Vec<u8>)> + use<> {
-        SockSendAll::new(&self.inner, s.as_raw_fd(), buf)
     }
 
     /// Sets the exception handler; `None` restores the default (print to stderr).

@@ -1,17 +1,218 @@
-//! The rest of asyncio's low-level socket API on [`EventLoop`]: `sock_recv_into`,
-//! `sock_recvfrom`/`sock_sendto`, `sock_sendfile` with its fallback.
+//! asyncio's low-level socket API on [`EventLoop`]: `sock_accept`, `sock_connect`,
+//! `sock_recv`, `sock_recv_into`, `sock_send`, `sock_sendall`, `sock_recvfrom`,
+//! `sock_sendto`, `sock_sendfile`. Each builds an [`Op`] and runs it with the one
+//! [`OpFuture`]; none allocates beyond what the op itself owns.
 
+use std::fmt;
 use std::fs::File;
+use std::future::Future;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::FileExt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
+use crate::error::closed_loop_io_error;
+use crate::op::{AddrBuf, MsgBuf, Op, OpFuture};
 use crate::{BufResult, EventLoop, SockAddr};
 
 /// How much the `sock_sendfile` fallback reads at a time.
 const SENDFILE_CHUNK: usize = 256 * 1024;
 
+/// The most one sendfile(2) is asked for (it sends what the socket takes anyway).
+const SENDFILE_MAX: u64 = 1 << 30;
+
+/// The future of [`EventLoop::sock_recv`]: the count and the buffer.
+pub struct SockRecv {
+    op: OpFuture,
+}
+
+impl SockRecv {
+    /// The receive `op` runs (an [`Op::Recv`], from [`EventLoop::run_op`] or
+    /// [`WeakEventLoop::run_op`](crate::WeakEventLoop::run_op)), giving the buffer back.
+    pub fn new(op: OpFuture) -> Self {
+        SockRecv { op }
+    }
+}
+
+impl Future for SockRecv {
+    type Output = BufResult<usize>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.op)
+            .poll(cx)
+            .map(|(res, op)| (res, op.map(Op::into_buf).unwrap_or_default()))
+    }
+}
+
+impl fmt::Debug for SockRecv {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SockRecv")
+    }
+}
+
+/// The future of [`EventLoop::sock_sendall`]: sends until every byte is out.
+pub struct SockSendAll {
+    op: OpFuture,
+}
+
+impl SockSendAll {
+    /// Sends until every byte of the [`Op::Send`] that `op` runs is out.
+    pub fn new(op: OpFuture) -> Self {
+        SockSendAll { op }
+    }
+}
+
+impl Future for SockSendAll {
+    type Output = BufResult<()>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        loop {
+            if let Some(Op::Send { buf, pos, .. }) = this.op.op_mut()
+                && *pos >= buf.len()
+            {
+                return Poll::Ready((Ok(()), std::mem::take(buf)));
+            }
+            match Pin::new(&mut this.op).poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready((Ok(n), Some(Op::Send { fd, buf, pos }))) => {
+                    this.op.restart(Op::Send {
+                        fd,
+                        buf,
+                        pos: pos + n,
+                    });
+                }
+                Poll::Ready((Err(e), op)) => {
+                    return Poll::Ready((Err(e), op.map(Op::into_buf).unwrap_or_default()));
+                }
+                Poll::Ready((Ok(_), _)) => {
+                    return Poll::Ready((Err(closed_loop_io_error()), Vec::new()));
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Debug for SockSendAll {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SockSendAll")
+    }
+}
+
+/// The connection an `Accept` op gave: the new fd and the peer's address.
+fn accepted(res: io::Result<usize>, op: Option<Op>) -> io::Result<(OwnedFd, SockAddr)> {
+    let new_fd = res?;
+    // SAFETY: a successful accept gives a new fd that nothing else owns.
+    let conn = unsafe { OwnedFd::from_raw_fd(new_fd as RawFd) };
+    match op {
+        Some(Op::Accept { addr, .. }) => Ok((conn, addr.to_sock_addr())),
+        // The loop lost the op (it closed): the connection closes with `conn`.
+        _ => Err(closed_loop_io_error()),
+    }
+}
+
+impl crate::WeakEventLoop {
+    /// Runs `op` on this loop if it still exists when the future is first polled (else the
+    /// future gives the closed-loop error). The future holds the loop weakly, as every
+    /// operation's future does.
+    pub fn run_op(&self, op: Op) -> OpFuture {
+        OpFuture::new_weak(self.inner.clone(), op)
+    }
+}
+
 impl EventLoop {
+    /// Runs `op` on this loop: the one future behind every `sock_*` method, for operations of
+    /// your own (see [`Op`]).
+    pub fn run_op(&self, op: Op) -> OpFuture {
+        self.downgrade().run_op(op)
+    }
+
+    /// Accepts a connection on `l` (which the loop makes non-blocking).
+    pub fn sock_accept(
+        &self,
+        l: &TcpListener,
+    ) -> impl Future<Output = io::Result<(TcpStream, SocketAddr)>> + use<> {
+        let accept = self.sock_accept_raw(l);
+        async move {
+            let (conn, addr) = accept.await?;
+            match addr.as_socket() {
+                Some(peer) => Ok((TcpStream::from(conn), peer)),
+                None => Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "sock_accept: the listener is not a TCP (IPv4/IPv6) socket; use sock_accept_raw",
+                )),
+            }
+        }
+    }
+
+    /// Accepts a connection on any listening socket (TCP or Unix): the new socket,
+    /// non-blocking and close-on-exec, with the peer's address.
+    pub fn sock_accept_raw<L: AsRawFd>(
+        &self,
+        l: &L,
+    ) -> impl Future<Output = io::Result<(OwnedFd, SockAddr)>> + use<L> {
+        let op = self.run_op(Op::Accept {
+            fd: l.as_raw_fd(),
+            addr: AddrBuf::new_boxed(),
+        });
+        async move {
+            let (res, op) = op.await;
+            accepted(res, op)
+        }
+    }
+
+    /// Connects to `addr` without blocking the loop.
+    pub fn sock_connect(
+        &self,
+        addr: SocketAddr,
+    ) -> impl Future<Output = io::Result<TcpStream>> + use<> {
+        let lp = self.downgrade();
+        async move {
+            let sock = socket2::Socket::new(
+                socket2::Domain::for_address(addr),
+                socket2::Type::STREAM,
+                None,
+            )?;
+            let lp = lp.upgrade().ok_or_else(closed_loop_io_error)?;
+            let connect = lp.sock_connect_raw(OwnedFd::from(sock), SockAddr::from(addr));
+            drop(lp);
+            Ok(TcpStream::from(connect.await?))
+        }
+    }
+
+    /// Connects `sock` (a socket the caller made, of `addr`'s family; the loop makes it
+    /// non-blocking) to `addr` and gives it back connected (dropping the future closes it).
+    pub fn sock_connect_raw(
+        &self,
+        sock: OwnedFd,
+        addr: SockAddr,
+    ) -> impl Future<Output = io::Result<OwnedFd>> + use<> {
+        let op = self.run_op(Op::Connect {
+            sock,
+            addr: Box::new(addr),
+        });
+        async move {
+            match op.await {
+                (Ok(_), Some(Op::Connect { sock, .. })) => Ok(sock),
+                (Ok(_), _) => Err(closed_loop_io_error()),
+                (Err(e), _) => Err(e),
+            }
+        }
+    }
+
+    /// Receives up to `buf.capacity()` bytes into `buf` (its length becomes the count; 0 means
+    /// the peer closed). The buffer is returned in every case.
+    pub fn sock_recv(&self, s: &TcpStream, buf: Vec<u8>) -> SockRecv {
+        SockRecv {
+            op: self.run_op(Op::Recv {
+                fd: s.as_raw_fd(),
+                buf,
+            }),
+        }
+    }
+
     /// Receives into the caller's buffer (asyncio's `sock_recv_into`). Safe on every backend:
     /// the loop receives into a buffer of its own and copies, so nothing the kernel may still
     /// write to is borrowed from the caller.
@@ -19,34 +220,85 @@ impl EventLoop {
     /// # Errors
     /// The receive's error.
     pub async fn sock_recv_into(&self, s: &impl AsRawFd, dst: &mut [u8]) -> io::Result<usize> {
-        let (res, buf) = self
-            .as_abstract()
-            .sock_recv(s.as_raw_fd(), Vec::with_capacity(dst.len().max(1)))
-            .await;
+        let recv = SockRecv {
+            op: self.run_op(Op::Recv {
+                fd: s.as_raw_fd(),
+                buf: Vec::with_capacity(dst.len().max(1)),
+            }),
+        };
+        let (res, buf) = recv.await;
         let n = res?.min(dst.len());
         dst[..n].copy_from_slice(&buf[..n]);
         Ok(n)
     }
 
-    /// Receives one datagram and its sender (asyncio's `sock_recvfrom`).
-    pub async fn sock_recvfrom(
+    /// Sends as much of `buf` as the socket takes at once (at least one byte unless it
+    /// fails); gives the count. The buffer is returned in every case.
+    pub fn sock_send<S: AsRawFd>(
         &self,
-        s: &impl AsRawFd,
+        s: &S,
         buf: Vec<u8>,
-    ) -> BufResult<(usize, SockAddr)> {
-        self.as_abstract().sock_recvfrom(s.as_raw_fd(), buf).await
+    ) -> impl Future<Output = BufResult<usize>> + use<S> {
+        let op = self.run_op(Op::Send {
+            fd: s.as_raw_fd(),
+            buf,
+            pos: 0,
+        });
+        async move {
+            let (res, op) = op.await;
+            (res, op.map(Op::into_buf).unwrap_or_default())
+        }
     }
 
-    /// Sends one datagram to `addr` (asyncio's `sock_sendto`).
-    pub async fn sock_sendto(
+    /// Sends all of `buf`. The buffer is returned in every case.
+    pub fn sock_sendall(&self, s: &TcpStream, buf: Vec<u8>) -> SockSendAll {
+        SockSendAll {
+            op: self.run_op(Op::Send {
+                fd: s.as_raw_fd(),
+                buf,
+                pos: 0,
+            }),
+        }
+    }
+
+    /// Receives one datagram and its sender (asyncio's `sock_recvfrom`): up to
+    /// `buf.capacity()` bytes (the rest of a longer datagram is dropped, as recvfrom does).
+    pub fn sock_recvfrom<S: AsRawFd>(
         &self,
-        s: &impl AsRawFd,
+        s: &S,
+        buf: Vec<u8>,
+    ) -> impl Future<Output = BufResult<(usize, SockAddr)>> + use<S> {
+        let op = self.run_op(Op::RecvFrom {
+            fd: s.as_raw_fd(),
+            buf,
+            msg: MsgBuf::new_boxed(),
+        });
+        async move {
+            match op.await {
+                (Ok(n), Some(Op::RecvFrom { buf, msg, .. })) => (Ok((n, msg.peer())), buf),
+                (Err(e), Some(op)) => (Err(e), op.into_buf()),
+                (Ok(_), _) => (Err(closed_loop_io_error()), Vec::new()),
+                (Err(e), None) => (Err(e), Vec::new()),
+            }
+        }
+    }
+
+    /// Sends one datagram to `addr` (asyncio's `sock_sendto`); gives the count sent.
+    pub fn sock_sendto<S: AsRawFd>(
+        &self,
+        s: &S,
         buf: Vec<u8>,
         addr: SockAddr,
-    ) -> BufResult<usize> {
-        self.as_abstract()
-            .sock_sendto(s.as_raw_fd(), buf, addr)
-            .await
+    ) -> impl Future<Output = BufResult<usize>> + use<S> {
+        let op = self.run_op(Op::SendTo {
+            fd: s.as_raw_fd(),
+            buf,
+            msg: MsgBuf::to_addr(&addr),
+        });
+        async move {
+            let (res, op) = op.await;
+            (res, op.map(Op::into_buf).unwrap_or_default())
+        }
     }
 
     /// Sends `count` bytes (all, if `None`) of `file` from `offset` over the connected
@@ -63,15 +315,26 @@ impl EventLoop {
         offset: u64,
         count: Option<u64>,
     ) -> io::Result<u64> {
-        let fast = self
-            .as_abstract()
-            .sock_sendfile(s.as_raw_fd(), file.as_raw_fd(), offset, count)
-            .await;
-        match fast {
-            Err(e) if e.kind() == io::ErrorKind::Unsupported => {
-                self.sock_sendfile_copying(s, file, offset, count).await
+        let mut sent = 0u64;
+        loop {
+            let want = count.map_or(SENDFILE_MAX, |c| (c - sent).min(SENDFILE_MAX));
+            if want == 0 {
+                return Ok(sent);
             }
-            other => other,
+            let op = Op::SendFile {
+                sock: s.as_raw_fd(),
+                file: file.as_raw_fd(),
+                offset: offset + sent,
+                len: want as usize,
+            };
+            match self.run_op(op).await.0 {
+                Ok(0) => return Ok(sent),
+                Ok(n) => sent += n as u64,
+                Err(e) if e.kind() == io::ErrorKind::Unsupported && sent == 0 => {
+                    return self.sock_sendfile_copying(s, file, offset, count).await;
+                }
+                Err(e) => return Err(e),
+            }
         }
     }
 
@@ -113,10 +376,14 @@ impl EventLoop {
                 return Ok(sent);
             }
             let n = chunk.len() as u64;
-            self.as_abstract()
-                .sock_sendall(s.as_raw_fd(), chunk)
-                .await
-                .0?;
+            let send = SockSendAll {
+                op: self.run_op(Op::Send {
+                    fd: s.as_raw_fd(),
+                    buf: chunk,
+                    pos: 0,
+                }),
+            };
+            send.await.0?;
             sent += n;
         }
     }

@@ -403,10 +403,7 @@ pub fn broken_pipe_and_wrong_kind_are_errors(factory: Factory) {
             "unexpected error {e:?}"
         );
         let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
-        let accept = lp
-            .as_abstract()
-            .sock_accept_raw(std::os::fd::AsRawFd::as_raw_fd(&udp))
-            .await;
+        let accept = lp.sock_accept_raw(&udp).await;
         assert!(accept.is_err(), "accept on a UDP socket must be an error");
         let listener = TcpListener::bind(loopback()).expect("bind");
         let other = TcpStream::connect(listener.local_addr().expect("addr"))
@@ -554,9 +551,11 @@ pub fn dropped_stream_fd_reuse_is_safe(factory: Factory) {
             let cfd = c.as_raw_fd();
             let pending = lp
                 .create_task(async move {
-                    lp2.as_abstract()
-                        .sock_recv(cfd, Vec::with_capacity(8))
-                        .await
+                    let recv = lp2.run_op(loop_api::Op::Recv {
+                        fd: cfd,
+                        buf: Vec::with_capacity(8),
+                    });
+                    loop_api::SockRecv::new(recv).await
                 })
                 .expect("create_task");
             loop_api::yield_now().await;

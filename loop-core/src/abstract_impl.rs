@@ -1,7 +1,6 @@
 //! `AbstractEventLoop` for [`BaseEventLoop`]: the primitives, each a few lines over the core.
 
 use std::io;
-use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{OwnedFd, RawFd};
 use std::process::Command;
 use std::rc::{Rc, Weak};
@@ -9,19 +8,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use loop_api::{
-    AbstractEventLoop, BufResult, ExceptionContext, ExceptionHandler, Handle, LocalBoxFuture,
-    LoopError, LoopHandle, Process, SockAddr, TaskRef, TimerCancelled, TimerHandle,
+    AbstractEventLoop, ExceptionContext, ExceptionHandler, Handle, LocalBoxFuture, LoopError,
+    LoopHandle, Process, TaskRef, TimerCancelled, TimerHandle,
 };
 use loop_api::{Executor, PipeReader, PipeWriter, shutdown_in_thread};
-use loop_api::{SockOp, SockOpId, SockOpPoll};
+use loop_api::{Op, OpId, OpPoll};
 use std::task::{Context, Poll};
 
 use crate::base_loop::BaseEventLoop;
 use crate::driver::Driver;
 use crate::executor::DefaultExecutor;
 use crate::net;
-use crate::op::Direction;
 use crate::shared::Ready;
+use loop_api::Direction;
 
 fn closed_future<T: 'static>(out: T) -> LocalBoxFuture<T> {
     Box::pin(std::future::ready(out))
@@ -100,109 +99,16 @@ impl<D: Driver> AbstractEventLoop for BaseEventLoop<D> {
         executor.submit(job)
     }
 
-    fn sock_accept(&self, listener: RawFd) -> LocalBoxFuture<io::Result<(TcpStream, SocketAddr)>> {
-        if self.closed.get() {
-            return closed_future(Err(net::closed_error()));
-        }
-        net::sock_accept(self.io.clone(), listener)
+    fn start_op(&self, op: Op, cx: &mut Context<'_>) -> OpPoll {
+        net::start(&self.io, op, cx)
     }
 
-    fn sock_connect(&self, addr: SocketAddr) -> LocalBoxFuture<io::Result<TcpStream>> {
-        if self.closed.get() {
-            return closed_future(Err(net::closed_error()));
-        }
-        net::sock_connect(self.io.clone(), addr)
+    fn poll_op(&self, id: OpId, cx: &mut Context<'_>) -> Poll<(io::Result<usize>, Option<Op>)> {
+        net::poll(&self.io, id, cx)
     }
 
-    fn sock_recv(&self, sock: RawFd, buf: Vec<u8>) -> LocalBoxFuture<(io::Result<usize>, Vec<u8>)> {
-        if self.closed.get() {
-            return closed_future((Err(net::closed_error()), buf));
-        }
-        net::sock_recv(self.io.clone(), sock, buf)
-    }
-
-    fn sock_sendall(&self, sock: RawFd, buf: Vec<u8>) -> LocalBoxFuture<(io::Result<()>, Vec<u8>)> {
-        if self.closed.get() {
-            return closed_future((Err(net::closed_error()), buf));
-        }
-        net::sock_sendall(self.io.clone(), sock, buf)
-    }
-
-    fn start_sock_op(&self, op: SockOp, cx: &mut Context<'_>) -> SockOpPoll {
-        crate::sock_op::start(&self.io, op, cx)
-    }
-
-    fn poll_sock_op(
-        &self,
-        id: SockOpId,
-        cx: &mut Context<'_>,
-    ) -> Poll<(io::Result<usize>, Option<SockOp>)> {
-        crate::sock_op::poll(&self.io, id, cx)
-    }
-
-    fn drop_sock_op(&self, id: SockOpId) {
-        crate::sock_op::drop_op(&self.io, id);
-    }
-
-    fn sock_send(&self, sock: RawFd, buf: Vec<u8>) -> LocalBoxFuture<BufResult<usize>> {
-        if self.closed.get() {
-            return closed_future((Err(net::closed_error()), buf));
-        }
-        net::sock_send(self.io.clone(), sock, buf)
-    }
-
-    fn sock_accept_raw(&self, listener: RawFd) -> LocalBoxFuture<io::Result<(OwnedFd, SockAddr)>> {
-        if self.closed.get() {
-            return closed_future(Err(net::closed_error()));
-        }
-        net::sock_accept_raw(self.io.clone(), listener)
-    }
-
-    fn sock_connect_raw(
-        &self,
-        sock: OwnedFd,
-        addr: SockAddr,
-    ) -> LocalBoxFuture<io::Result<OwnedFd>> {
-        if self.closed.get() {
-            return closed_future(Err(net::closed_error()));
-        }
-        net::sock_connect_raw(self.io.clone(), sock, addr)
-    }
-
-    fn sock_recvfrom(
-        &self,
-        sock: RawFd,
-        buf: Vec<u8>,
-    ) -> LocalBoxFuture<BufResult<(usize, SockAddr)>> {
-        if self.closed.get() {
-            return closed_future((Err(net::closed_error()), buf));
-        }
-        net::sock_recvfrom(self.io.clone(), sock, buf)
-    }
-
-    fn sock_sendto(
-        &self,
-        sock: RawFd,
-        buf: Vec<u8>,
-        addr: SockAddr,
-    ) -> LocalBoxFuture<BufResult<usize>> {
-        if self.closed.get() {
-            return closed_future((Err(net::closed_error()), buf));
-        }
-        net::sock_sendto(self.io.clone(), sock, buf, addr)
-    }
-
-    fn sock_sendfile(
-        &self,
-        sock: RawFd,
-        file: RawFd,
-        offset: u64,
-        count: Option<u64>,
-    ) -> LocalBoxFuture<io::Result<u64>> {
-        if self.closed.get() {
-            return closed_future(Err(net::closed_error()));
-        }
-        net::sock_sendfile(self.io.clone(), sock, file, offset, count)
+    fn drop_op(&self, id: OpId) {
+        net::drop_op(&self.io, id);
     }
 
     fn set_exception_handler(&self, handler: Option<ExceptionHandler>) {

@@ -6,8 +6,8 @@ use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::op::Op;
 use crate::ops::{OpKey, Ops, Owner};
+use loop_api::Op;
 
 /// What [`Driver::start`] did with an operation.
 #[derive(Debug)]

@@ -14,8 +14,8 @@ use std::task::Waker;
 
 use slab::Slab;
 
-use crate::op::Op;
 use crate::sys::file_identity;
+use loop_api::Op;
 
 /// The key of an operation in the [`Ops`] table (what a driver is told and reports back).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -43,7 +43,7 @@ pub(crate) struct OpSlot {
 }
 
 /// A connection accepted by an operation whose future was dropped.
-type Accepted = (OwnedFd, Box<crate::op::AddrBuf>);
+type Accepted = (OwnedFd, Box<loop_api::AddrBuf>);
 
 /// A datagram received by an operation whose future was dropped: its bytes and sender.
 type Datagram = (Vec<u8>, socket2::SockAddr);
@@ -128,6 +128,14 @@ impl Ops {
     /// True while `key` is in the table and has no result yet.
     pub fn is_pending(&self, key: OpKey) -> bool {
         self.slots.get(key.0).is_some_and(|s| s.result.is_none())
+    }
+
+    /// True when the future that started `key` was dropped (the op only waits for its
+    /// completion to be freed): a driver must not start anything more for it.
+    pub fn is_orphaned(&self, key: OpKey) -> bool {
+        self.slots
+            .get(key.0)
+            .is_some_and(|s| matches!(s.owner, Owner::Orphaned(_)))
     }
 
     /// Number of operations in the table (in flight or completed but not yet collected).
@@ -286,6 +294,9 @@ impl Ops {
     /// Bytes left by cancelled recvs on `fd` (the same socket), in delivery order, moved into
     /// `buf` up to its spare capacity.
     pub(crate) fn take_received(&mut self, fd: RawFd, buf: &mut Vec<u8>) -> Option<usize> {
+        if !self.has_leftovers() {
+            return None;
+        }
         let id = file_identity(fd)?;
         let chunks = self.leftovers.received.get_mut(&id)?;
         let start = buf.len();
@@ -307,6 +318,9 @@ impl Ops {
 
     /// A connection left by a cancelled accept on listener `fd`.
     pub(crate) fn take_accepted(&mut self, fd: RawFd) -> Option<Accepted> {
+        if !self.has_leftovers() {
+            return None;
+        }
         let id = file_identity(fd)?;
         let conns = self.leftovers.accepted.get_mut(&id)?;
         let conn = conns.pop_front();
@@ -322,7 +336,11 @@ impl Ops {
         &mut self,
         fd: RawFd,
         buf: &mut Vec<u8>,
-    ) -> Option<(usize, socket2::SockAddr)> {
+        msg: &mut loop_api::MsgBuf,
+    ) -> Option<usize> {
+        if !self.has_leftovers() {
+            return None;
+        }
         let id = file_identity(fd)?;
         let queue = self.leftovers.datagrams.get_mut(&id)?;
         let (bytes, from) = queue.pop_front()?;
@@ -331,7 +349,9 @@ impl Ops {
         }
         let n = bytes.len().min(buf.capacity() - buf.len());
         buf.extend_from_slice(&bytes[..n]);
-        Some((n, from))
+        *msg = *loop_api::MsgBuf::to_addr(&from);
+        msg.hdr.msg_namelen = msg.addr_len;
+        Some(n)
     }
 
     pub(crate) fn has_leftovers(&self) -> bool {

@@ -16,8 +16,8 @@ use loop_api::{BufResult, LocalBoxFuture, LoopError, PipeRead, PipeReader, PipeW
 use crate::base_loop::IoCell;
 use crate::driver::Driver;
 use crate::net::OpFuture;
-use crate::op::Op;
 use crate::sys::{check_fd, retry_eintr, set_nonblocking, syscall, without_sigpipe};
+use loop_api::Op;
 
 /// One end of a pipe, owned by the loop's futures as much as by its user.
 pub(crate) struct LoopPipe<D: Driver> {

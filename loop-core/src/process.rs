@@ -21,8 +21,8 @@ use loop_api::{
 use crate::base_loop::IoCell;
 use crate::child::{self, ChildWatcher, Exit, outcome_to_result};
 use crate::driver::Driver;
-use crate::op::Op;
 use crate::pipe::{LoopPipe, wait_ready};
+use loop_api::Op;
 
 /// A child started by the loop (what `Process` wraps).
 struct LoopChild<D: Driver> {

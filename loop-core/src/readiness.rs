@@ -13,9 +13,9 @@ use std::os::fd::RawFd;
 use std::time::Duration;
 
 use crate::driver::{Driver, DriverWaker, Event, Interest, Selector, Started};
-use crate::op::{Direction, Op};
 use crate::ops::{OpKey, Ops, Owner};
 use crate::sys::is_stream_socket;
+use loop_api::{Direction, Op};
 
 #[derive(Debug, Default)]
 struct FdEntry {
@@ -26,7 +26,7 @@ struct FdEntry {
     /// fd goes away: its edge-triggered registration stays valid, no re-arm is needed.
     owned: bool,
     /// An owned stream socket: a short read or write proves it drained (see
-    /// [`Op::drained_by`]).
+    /// [`drained_by`](crate::drained_by)).
     stream: bool,
     /// What an owned fd may be ready for, as last seen: cleared when a syscall finds it
     /// drained (`WouldBlock`, or a short read on a stream), set again by its next event. While
@@ -100,7 +100,7 @@ impl FdEntry {
         }
         let drained = match res {
             Err(e) => e.kind() == io::ErrorKind::WouldBlock,
-            ok => self.stream && op.drained_by(ok),
+            ok => self.stream && crate::perform::drained_by(op, ok),
         };
         if drained {
             self.set_ready(dir, false);
@@ -246,7 +246,7 @@ impl<S: Selector> ReadinessDriver<S> {
                 entry.queue(dir).pop_front();
                 continue;
             };
-            let res = op.perform(true);
+            let res = crate::perform::perform(op, true);
             entry.note_result(op, dir, &res);
             if matches!(&res, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
                 break;
@@ -292,7 +292,7 @@ impl<S: Selector> ReadinessDriver<S> {
         if !entry.queue(dir).is_empty() || !entry.may_be_ready(dir) {
             return None;
         }
-        let res = op.perform(false);
+        let res = crate::perform::perform(op, false);
         entry.note_result(op, dir, &res);
         match res {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,

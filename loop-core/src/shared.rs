@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use crate::driver::DriverWaker;
-use crate::op::Direction;
+use loop_api::Direction;
 
 /// A thread-safe callback (from `call_soon_threadsafe`).
 pub(crate) type RemoteCallback = Box<dyn FnOnce() + Send + 'static>;

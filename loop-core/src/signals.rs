@@ -31,8 +31,8 @@ use signal_hook::SigId;
 
 use crate::base_loop::BaseEventLoop;
 use crate::driver::Driver;
-use crate::op::Direction;
 use crate::shared::{LocalQueue, Ready};
+use loop_api::Direction;
 
 type SignalCallback = Rc<RefCell<Box<dyn FnMut() + 'static>>>;
 

@@ -14,10 +14,10 @@ use loop_api::{ExceptionContext, LoopError};
 
 use crate::base_loop::BaseEventLoop;
 use crate::driver::Driver;
-use crate::op::{Direction, Op};
 use crate::ops::{OpKey, Owner};
 use crate::shared::Ready;
 use crate::sys::{check_fd, check_watchable};
+use loop_api::{Direction, Op};
 
 type WatchCallback = Rc<RefCell<Box<dyn FnMut() + 'static>>>;
 

@@ -17,7 +17,9 @@ use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use loop_api::{EventLoop, ExceptionContext, LoopError, Task, WeakEventLoop};
+use loop_api::{
+    EventLoop, ExceptionContext, LoopError, Op, SockRecv, SockSendAll, Task, WeakEventLoop,
+};
 
 use crate::socket::{is_resource_exhaustion, is_retryable_accept_error, running_loop};
 use crate::tcp::{TcpListener, TcpStream};
@@ -245,13 +247,8 @@ async fn read_loop(t: Transport) {
     let fd = std::os::fd::AsRawFd::as_raw_fd(&t.inner.sock);
     let mut buf = Vec::with_capacity(64 * 1024);
     loop {
-        // The loop is not held across the wait (its tasks must not keep it alive).
-        let Some(lp) = t.inner.lp.upgrade() else {
-            return t.lose(Some(loop_api::closed_loop_io_error()));
-        };
-        let recv = lp.as_abstract().sock_recv(fd, buf);
-        drop(lp);
-        let (res, b) = recv.await;
+        // The future holds the loop weakly (its tasks must not keep it alive).
+        let (res, b) = SockRecv::new(t.inner.lp.run_op(Op::Recv { fd, buf })).await;
         buf = b;
         let protocol = t.inner.protocol.borrow().clone();
         let Some(protocol) = protocol else { return };
@@ -292,12 +289,12 @@ async fn write_loop(t: Transport) {
         };
         if !chunk.is_empty() {
             inner.in_flight.set(chunk.len());
-            let Some(lp) = inner.lp.upgrade() else {
-                return t.lose(Some(loop_api::closed_loop_io_error()));
+            let send = Op::Send {
+                fd,
+                buf: chunk,
+                pos: 0,
             };
-            let send = lp.as_abstract().sock_sendall(fd, chunk);
-            drop(lp);
-            let (res, _) = send.await;
+            let (res, _) = SockSendAll::new(inner.lp.run_op(send)).await;
             inner.in_flight.set(0);
             if let Err(e) = res {
                 return t.lose(Some(e));

@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 
-use loop_api::{AbstractEventLoop, BufResult, EventLoop, LoopError, SockAddr, WeakEventLoop};
+use loop_api::{
+    BufResult, EventLoop, LoopError, Op, SockAddr, SockRecv, SockSendAll, WeakEventLoop,
+};
 use socket2::{Domain, Protocol, Socket, Type};
 
 /// Options for binding a listening or datagram socket.
@@ -103,42 +105,26 @@ impl<S: AsRawFd> Shared<S> {
         self.lp.upgrade().ok_or_else(loop_api::closed_loop_io_error)
     }
 
-    /// Starts an operation on the loop: the future it gives holds the loop's I/O, not the
-    /// loop (no strong handle is kept across the wait).
-    fn start<T>(&self, op: impl FnOnce(&dyn AbstractEventLoop, RawFd) -> T) -> io::Result<T> {
-        let lp = self.event_loop()?;
-        Ok(op(lp.as_abstract(), self.fd()))
-    }
-
     pub(crate) async fn read(&self, buf: Vec<u8>) -> BufResult<usize> {
-        let mut buf = Some(buf);
-        let started = self.start(|lp, fd| lp.sock_recv(fd, buf.take().unwrap_or_default()));
-        match started {
-            Ok(recv) => recv.await,
-            Err(e) => (Err(e), buf.unwrap_or_default()),
-        }
+        let fd = self.fd();
+        SockRecv::new(self.lp.run_op(Op::Recv { fd, buf })).await
     }
 
     pub(crate) async fn write(&self, buf: Vec<u8>) -> BufResult<usize> {
-        let mut buf = Some(buf);
-        let started = self.start(|lp, fd| lp.sock_send(fd, buf.take().unwrap_or_default()));
-        match started {
-            Ok(send) => send.await,
-            Err(e) => (Err(e), buf.unwrap_or_default()),
-        }
+        let fd = self.fd();
+        let (res, op) = self.lp.run_op(Op::Send { fd, buf, pos: 0 }).await;
+        (res, op.map(Op::into_buf).unwrap_or_default())
     }
 
     pub(crate) async fn write_all(&self, buf: Vec<u8>) -> BufResult<()> {
-        let mut buf = Some(buf);
-        let started = self.start(|lp, fd| lp.sock_sendall(fd, buf.take().unwrap_or_default()));
-        match started {
-            Ok(send) => send.await,
-            Err(e) => (Err(e), buf.unwrap_or_default()),
-        }
+        let fd = self.fd();
+        SockSendAll::new(self.lp.run_op(Op::Send { fd, buf, pos: 0 })).await
     }
 
     pub(crate) async fn accept(&self) -> io::Result<(OwnedFd, SockAddr)> {
-        self.start(|lp, fd| lp.sock_accept_raw(fd))?.await
+        // The loop is not held across the wait (its tasks must not keep it alive).
+        let accept = self.event_loop()?.sock_accept_raw(&self.io);
+        accept.await
     }
 }
 
@@ -154,9 +140,7 @@ impl<S: AsRawFd> Drop for Shared<S> {
 /// Connects a new socket of `addr`'s family and type `ty` to `addr` on `lp`.
 pub(crate) async fn connect(lp: &EventLoop, addr: SockAddr, ty: Type) -> io::Result<OwnedFd> {
     let sock = Socket::new(addr.domain(), ty, None)?;
-    lp.as_abstract()
-        .sock_connect_raw(OwnedFd::from(sock), addr)
-        .await
+    lp.sock_connect_raw(OwnedFd::from(sock), addr).await
 }
 
 /// An accept that failed for this connection only (the peer gave up, a signal): accept the

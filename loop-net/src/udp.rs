@@ -42,9 +42,7 @@ impl UdpSocket {
     /// Sends one datagram to `target`; gives the count sent.
     pub async fn send_to(&self, buf: Vec<u8>, target: SocketAddr) -> BufResult<usize> {
         let send = match self.inner.event_loop() {
-            Ok(lp) => lp
-                .as_abstract()
-                .sock_sendto(self.inner.fd(), buf, SockAddr::from(target)),
+            Ok(lp) => lp.sock_sendto(&self.inner.io, buf, SockAddr::from(target)),
             Err(e) => return (Err(e), buf),
         };
         send.await
@@ -54,7 +52,7 @@ impl UdpSocket {
     /// dropped, as recvfrom does) and the sender's address.
     pub async fn recv_from(&self, buf: Vec<u8>) -> BufResult<(usize, SocketAddr)> {
         let recv = match self.inner.event_loop() {
-            Ok(lp) => lp.as_abstract().sock_recvfrom(self.inner.fd(), buf),
+            Ok(lp) => lp.sock_recvfrom(&self.inner.io, buf),
             Err(e) => return (Err(e), buf),
         };
         let (res, buf) = recv.await;

@@ -223,17 +223,34 @@ impl UringDriver {
                         continue;
                     }
                     self.in_flight = self.in_flight.saturating_sub(1);
-                    let result = if res < 0 {
+                    let mut result = if res < 0 {
                         Err(io::Error::from_raw_os_error(-res))
                     } else {
                         Ok(res as usize)
                     };
+                    let wanted = !ops.is_orphaned(key);
+                    if let (Ok(_), Some(op)) = (&result, ops.op_mut(key))
+                        && needs_syscall_when_ready(op)
+                    {
+                        if !wanted {
+                            // Its future was dropped: the syscall must not run any more.
+                            ops.complete(key, Err(io::Error::from_raw_os_error(libc::ECANCELED)));
+                            continue;
+                        }
+                        // The poll said the socket is writable: now the syscall itself.
+                        result = loop_core::perform(op, true);
+                        if matches!(&result, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
+                            self.in_flight += 1;
+                            retry.push(key);
+                            continue;
+                        }
+                    }
                     if let (Ok(n), Some(op)) = (&result, ops.op_mut(key)) {
                         // SAFETY: for a receive, the kernel wrote `n` bytes into the spare
                         // capacity (and the address into the header) it was given.
                         unsafe { op.assume_received(*n) };
                         if let Op::Recv { fd, .. } = &*op {
-                            let drained = op.drained_by(&result);
+                            let drained = loop_core::drained_by(op, &result);
                             set_hint(&mut self.drained, *fd, drained);
                         }
                     }
@@ -252,6 +269,13 @@ impl UringDriver {
             }
         }
     }
+}
+
+/// True for the ops io_uring has no opcode for: their SQE is a poll for the op's readiness,
+/// and the syscall (`loop_core::perform`) runs when the poll completes (again, if it would
+/// still block).
+fn needs_syscall_when_ready(op: &Op) -> bool {
+    matches!(op, Op::SendFile { .. })
 }
 
 /// Sets the hint of `fd` in `hints` (growing it as needed).
@@ -305,6 +329,9 @@ fn sqe_for(op: &mut Op, drained: &[bool]) -> squeue::Entry {
         Op::SendTo { fd, buf, msg } => opcode::SendMsg::new(Fd(*fd), msg.prepare_send(buf))
             .flags(libc::MSG_NOSIGNAL as u32)
             .build(),
+        // No sendfile in io_uring: wait until the socket is writable, then the syscall (see
+        // `needs_syscall_when_ready`).
+        Op::SendFile { sock, .. } => opcode::PollAdd::new(Fd(*sock), libc::POLLOUT as u32).build(),
         Op::PollReadable { fd } => opcode::PollAdd::new(Fd(*fd), libc::POLLIN as u32).build(),
         Op::PollWritable { fd } => opcode::PollAdd::new(Fd(*fd), libc::POLLOUT as u32).build(),
     }

@@ -246,8 +246,8 @@ fn more_ops_than_the_rings_hold() {
                 let lp = lp2.clone();
                 tasks.push(
                     lp2.create_task(async move {
-                        let fd = std::os::fd::AsRawFd::as_raw_fd(&a);
-                        let (r, buf) = lp.as_abstract().sock_recv(fd, Vec::with_capacity(8)).await;
+                        let (r, buf) = lp.sock_recvfrom(&a, Vec::with_capacity(8)).await;
+                        let r = r.map(|(n, _)| n);
                         assert_eq!(r.unwrap(), 2);
                         assert_eq!(buf, (i as u16).to_le_bytes());
                         1usize

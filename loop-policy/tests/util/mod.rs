@@ -4,15 +4,15 @@
 
 use std::cell::Cell;
 use std::io;
-use std::net::{SocketAddr, TcpStream};
 use std::os::fd::RawFd;
 use std::process::Command;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use loop_api::{
-    AbstractEventLoop, EventLoop, ExceptionContext, ExceptionHandler, Handle, LocalBoxFuture,
-    LoopError, LoopHandle, Process, TaskRef, ThreadSafeScheduler, TimerHandle,
+    AbstractEventLoop, EventLoop, ExceptionContext, ExceptionHandler, Handle, LoopError,
+    LoopHandle, Op, OpId, OpPoll, Process, TaskRef, ThreadSafeScheduler, TimerHandle,
 };
 
 /// A loop that can only be closed: what a policy needs to store and hand out loops.
@@ -43,10 +43,6 @@ impl ThreadSafeScheduler for NullScheduler {
 
 fn unsupported<T>() -> Result<T, LoopError> {
     Err(LoopError::NotSupported("NullLoop".into()))
-}
-
-fn io_unsupported<T: 'static>() -> LocalBoxFuture<io::Result<T>> {
-    Box::pin(async { Err(io::Error::from(io::ErrorKind::Unsupported)) })
 }
 
 impl AbstractEventLoop for NullLoop {
@@ -97,58 +93,13 @@ impl AbstractEventLoop for NullLoop {
     fn run_in_executor(&self, _job: Box<dyn FnOnce() + Send + 'static>) -> Result<(), LoopError> {
         unsupported()
     }
-    fn sock_accept(&self, _l: RawFd) -> LocalBoxFuture<io::Result<(TcpStream, SocketAddr)>> {
-        io_unsupported()
+    fn start_op(&self, op: Op, _cx: &mut Context<'_>) -> OpPoll {
+        OpPoll::Done(Err(io::Error::from(io::ErrorKind::Unsupported)), Some(op))
     }
-    fn sock_connect(&self, _addr: SocketAddr) -> LocalBoxFuture<io::Result<TcpStream>> {
-        io_unsupported()
+    fn poll_op(&self, _id: OpId, _cx: &mut Context<'_>) -> Poll<(io::Result<usize>, Option<Op>)> {
+        Poll::Ready((Err(io::Error::from(io::ErrorKind::Unsupported)), None))
     }
-    fn sock_recv(&self, _s: RawFd, buf: Vec<u8>) -> LocalBoxFuture<(io::Result<usize>, Vec<u8>)> {
-        Box::pin(async { (Err(io::Error::from(io::ErrorKind::Unsupported)), buf) })
-    }
-    fn sock_sendall(&self, _s: RawFd, buf: Vec<u8>) -> LocalBoxFuture<(io::Result<()>, Vec<u8>)> {
-        Box::pin(async { (Err(io::Error::from(io::ErrorKind::Unsupported)), buf) })
-    }
-    fn sock_send(&self, _s: RawFd, buf: Vec<u8>) -> LocalBoxFuture<loop_api::BufResult<usize>> {
-        Box::pin(async { (Err(io::Error::from(io::ErrorKind::Unsupported)), buf) })
-    }
-    fn sock_accept_raw(
-        &self,
-        _l: RawFd,
-    ) -> LocalBoxFuture<io::Result<(std::os::fd::OwnedFd, loop_api::SockAddr)>> {
-        io_unsupported()
-    }
-    fn sock_connect_raw(
-        &self,
-        _s: std::os::fd::OwnedFd,
-        _a: loop_api::SockAddr,
-    ) -> LocalBoxFuture<io::Result<std::os::fd::OwnedFd>> {
-        io_unsupported()
-    }
-    fn sock_recvfrom(
-        &self,
-        _s: RawFd,
-        buf: Vec<u8>,
-    ) -> LocalBoxFuture<loop_api::BufResult<(usize, loop_api::SockAddr)>> {
-        Box::pin(async { (Err(io::Error::from(io::ErrorKind::Unsupported)), buf) })
-    }
-    fn sock_sendto(
-        &self,
-        _s: RawFd,
-        buf: Vec<u8>,
-        _a: loop_api::SockAddr,
-    ) -> LocalBoxFuture<loop_api::BufResult<usize>> {
-        Box::pin(async { (Err(io::Error::from(io::ErrorKind::Unsupported)), buf) })
-    }
-    fn sock_sendfile(
-        &self,
-        _s: RawFd,
-        _f: RawFd,
-        _o: u64,
-        _c: Option<u64>,
-    ) -> LocalBoxFuture<io::Result<u64>> {
-        io_unsupported()
-    }
+    fn drop_op(&self, _id: OpId) {}
     fn set_exception_handler(&self, _h: Option<ExceptionHandler>) {}
     fn call_exception_handler(&self, _context: &ExceptionContext) {}
     fn set_debug(&self, _on: bool) {}

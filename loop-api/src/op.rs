@@ -1,0 +1,420 @@
+//! Operations: the plain data every loop performs, and [`OpFuture`], the one future that runs
+//! any of them.
+//!
+//! An [`Op`] owns everything the kernel may touch while it runs (buffers, address storage, a
+//! socket being connected), so a completion-based loop can hand pointers into it to the
+//! kernel: the loop keeps the op until its completion is reported, even when the future that
+//! started it is dropped. Every `sock_*` method of [`EventLoop`](crate::EventLoop), and
+//! loop-net's sockets, build an op and await an [`OpFuture`]; a loop implements three
+//! primitives for all of them ([`AbstractEventLoop::start_op`], [`poll_op`], [`drop_op`]).
+//!
+//! [`poll_op`]: AbstractEventLoop::poll_op
+//! [`drop_op`]: AbstractEventLoop::drop_op
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::mem;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::pin::Pin;
+use std::rc::{Rc, Weak};
+use std::task::{Context, Poll};
+
+use socket2::SockAddr;
+
+use crate::abstract_loop::AbstractEventLoop;
+use crate::error::closed_loop_io_error;
+
+/// Storage for a socket address filled in by the kernel (accept).
+pub struct AddrBuf {
+    /// The address bytes.
+    pub storage: libc::sockaddr_storage,
+    /// Its length, in and out.
+    pub len: libc::socklen_t,
+}
+
+impl AddrBuf {
+    /// An empty buffer, boxed so its address is stable while the kernel writes to it.
+    pub fn new_boxed() -> Box<AddrBuf> {
+        Box::new(AddrBuf {
+            // SAFETY: sockaddr_storage is plain old data; all-zero is a valid value.
+            storage: unsafe { mem::zeroed() },
+            len: mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t,
+        })
+    }
+
+    /// The address the kernel wrote.
+    pub fn to_sock_addr(&self) -> SockAddr {
+        // SAFETY: `storage` holds `len` bytes of a socket address written by the kernel (or
+        // zeroes with the full length, an unspecified address).
+        unsafe { SockAddr::new(self.storage, self.len) }
+    }
+
+    /// The address as a std `SocketAddr`, if it is IPv4 or IPv6.
+    pub fn to_socket_addr(&self) -> Option<SocketAddr> {
+        self.to_sock_addr().as_socket()
+    }
+}
+
+impl fmt::Debug for AddrBuf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AddrBuf")
+            .field("addr", &self.to_socket_addr())
+            .finish()
+    }
+}
+
+/// A `msghdr` with its address storage and one `iovec`, boxed with the op so a completion
+/// loop can hand the kernel pointers to it (recvmsg/sendmsg).
+pub struct MsgBuf {
+    /// The peer address (filled by recvmsg, read by sendmsg).
+    pub addr: libc::sockaddr_storage,
+    /// The address length.
+    pub addr_len: libc::socklen_t,
+    /// The one buffer of the message.
+    pub iov: libc::iovec,
+    /// The message header, pointing at `addr` and `iov` once prepared.
+    pub hdr: libc::msghdr,
+}
+
+impl MsgBuf {
+    /// An empty message buffer (for receiving).
+    pub fn new_boxed() -> Box<MsgBuf> {
+        // SAFETY: all four fields are plain C structs for which all-zero is a valid value.
+        Box::new(unsafe { mem::zeroed() })
+    }
+
+    /// A message buffer addressed to `addr` (for sending).
+    pub fn to_addr(addr: &SockAddr) -> Box<MsgBuf> {
+        let mut m = MsgBuf::new_boxed();
+        let len = (addr.len() as usize).min(mem::size_of::<libc::sockaddr_storage>());
+        // SAFETY: copies `len` bytes of `addr`'s storage into ours; both are at least `len` long.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                addr.as_ptr().cast::<u8>(),
+                (&mut m.addr as *mut libc::sockaddr_storage).cast::<u8>(),
+                len,
+            )
+        };
+        m.addr_len = len as libc::socklen_t;
+        m
+    }
+
+    /// Points the header at the address storage and at `buf`'s spare capacity (receiving).
+    pub fn prepare_recv(&mut self, buf: &mut Vec<u8>) -> *mut libc::msghdr {
+        let spare = buf.spare_capacity_mut();
+        self.iov = libc::iovec {
+            iov_base: spare.as_mut_ptr().cast(),
+            iov_len: spare.len(),
+        };
+        self.addr_len = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        self.point_header()
+    }
+
+    /// Points the header at the address and at `bytes` (sending).
+    pub fn prepare_send(&mut self, bytes: &[u8]) -> *mut libc::msghdr {
+        self.iov = libc::iovec {
+            iov_base: bytes.as_ptr() as *mut libc::c_void,
+            iov_len: bytes.len(),
+        };
+        self.point_header()
+    }
+
+    fn point_header(&mut self) -> *mut libc::msghdr {
+        self.hdr.msg_name = (&mut self.addr as *mut libc::sockaddr_storage).cast();
+        self.hdr.msg_namelen = self.addr_len;
+        self.hdr.msg_iov = &mut self.iov;
+        self.hdr.msg_iovlen = 1;
+        &mut self.hdr
+    }
+
+    /// The sender's address after a receive.
+    pub fn peer(&self) -> SockAddr {
+        // SAFETY: the kernel wrote `msg_namelen` bytes of a socket address into `addr`.
+        unsafe { SockAddr::new(self.addr, self.hdr.msg_namelen) }
+    }
+}
+
+impl fmt::Debug for MsgBuf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MsgBuf")
+            .field("addr_len", &self.addr_len)
+            .finish()
+    }
+}
+
+/// Which readiness an operation waits for on a readiness loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Waits until the fd is readable.
+    Read,
+    /// Waits until the fd is writable.
+    Write,
+}
+
+/// One I/O operation, as plain owned data. Results are `usize` (bytes, or a new fd for
+/// `Accept`); op-specific outputs stay in the op (the buffer's length, the peer's address).
+///
+/// What a loop does before the OS sees an op (the rules every loop applies the same way):
+/// a `Recv`/`RecvFrom` into a buffer without capacity is `InvalidInput`, the buffer is cleared
+/// first, and what a cancelled operation on the same socket left comes first; a `Send` of
+/// nothing is `Ok(0)`; an `Accept`'s listener and a `Connect`'s socket are made non-blocking.
+#[derive(Debug)]
+pub enum Op {
+    /// Accept a connection on listening socket `fd`; the result is the new fd
+    /// (non-blocking, close-on-exec).
+    Accept {
+        /// The listening socket.
+        fd: RawFd,
+        /// Where the peer's address is written.
+        addr: Box<AddrBuf>,
+    },
+    /// Connect the owned socket `sock` to `addr`; the result is 0.
+    Connect {
+        /// The socket being connected (owned by the op until it completes).
+        sock: OwnedFd,
+        /// The address to connect to.
+        addr: Box<SockAddr>,
+    },
+    /// Receive into `buf`'s spare capacity; the result is the count (its length is set).
+    Recv {
+        /// The socket.
+        fd: RawFd,
+        /// The buffer; bytes land after its current length.
+        buf: Vec<u8>,
+    },
+    /// Send `buf[pos..]` once; the result is the count sent (may be partial).
+    Send {
+        /// The socket.
+        fd: RawFd,
+        /// The bytes.
+        buf: Vec<u8>,
+        /// Where in `buf` to start.
+        pos: usize,
+    },
+    /// Receive one message into `buf`'s spare capacity with the sender's address in `msg`;
+    /// the result is the count (the buffer's length is set).
+    RecvFrom {
+        /// The socket.
+        fd: RawFd,
+        /// The buffer.
+        buf: Vec<u8>,
+        /// The message header and the sender's address.
+        msg: Box<MsgBuf>,
+    },
+    /// Send `buf` as one message to the address in `msg`; the result is the count sent.
+    SendTo {
+        /// The socket.
+        fd: RawFd,
+        /// The bytes.
+        buf: Vec<u8>,
+        /// The message header and the destination address.
+        msg: Box<MsgBuf>,
+    },
+    /// Send up to `len` bytes of `file` from `offset` over the connected socket `sock`
+    /// without copying through user space (sendfile(2)); the result is the count sent (0 at
+    /// end of file). `Unsupported` where the OS or the file cannot.
+    SendFile {
+        /// The connected socket.
+        sock: RawFd,
+        /// The file.
+        file: RawFd,
+        /// Where in the file to start.
+        offset: u64,
+        /// How many bytes at most.
+        len: usize,
+    },
+    /// Complete when `fd` is readable (add_reader); the result is 0.
+    PollReadable {
+        /// The fd watched.
+        fd: RawFd,
+    },
+    /// Complete when `fd` is writable (add_writer); the result is 0.
+    PollWritable {
+        /// The fd watched.
+        fd: RawFd,
+    },
+}
+
+impl Op {
+    /// The fd the operation works on.
+    pub fn fd(&self) -> RawFd {
+        match self {
+            Op::Accept { fd, .. }
+            | Op::Recv { fd, .. }
+            | Op::Send { fd, .. }
+            | Op::RecvFrom { fd, .. }
+            | Op::SendTo { fd, .. }
+            | Op::PollReadable { fd }
+            | Op::PollWritable { fd } => *fd,
+            Op::SendFile { sock, .. } => *sock,
+            Op::Connect { sock, .. } => sock.as_raw_fd(),
+        }
+    }
+
+    /// True for the readiness watches (`add_reader`/`add_writer`), which make no syscall.
+    pub fn is_watch(&self) -> bool {
+        matches!(self, Op::PollReadable { .. } | Op::PollWritable { .. })
+    }
+
+    /// The readiness a readiness loop waits for before trying the operation again.
+    pub fn direction(&self) -> Direction {
+        match self {
+            Op::Accept { .. } | Op::Recv { .. } | Op::RecvFrom { .. } | Op::PollReadable { .. } => {
+                Direction::Read
+            }
+            Op::Connect { .. }
+            | Op::Send { .. }
+            | Op::SendTo { .. }
+            | Op::SendFile { .. }
+            | Op::PollWritable { .. } => Direction::Write,
+        }
+    }
+
+    /// Records that the kernel wrote `n` bytes into a receiving op's buffer (and, for
+    /// `RecvFrom`, the sender's address into its header). For completion loops; a readiness
+    /// loop sets the length when it performs the receive.
+    ///
+    /// # Safety
+    /// The kernel must have written `n` initialised bytes after the buffer's length.
+    pub unsafe fn assume_received(&mut self, n: usize) {
+        if let Op::Recv { buf, .. } | Op::RecvFrom { buf, .. } = self {
+            let len = (buf.len() + n).min(buf.capacity());
+            // SAFETY: the caller guarantees those bytes were written.
+            unsafe { buf.set_len(len) };
+        }
+    }
+
+    /// The op's byte buffer (empty for ops without one).
+    pub fn into_buf(self) -> Vec<u8> {
+        match self {
+            Op::Recv { buf, .. }
+            | Op::Send { buf, .. }
+            | Op::RecvFrom { buf, .. }
+            | Op::SendTo { buf, .. } => buf,
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// An operation in flight on a loop, named by the loop (see [`AbstractEventLoop::start_op`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OpId(pub u64);
+
+/// What [`AbstractEventLoop::start_op`] did.
+#[derive(Debug)]
+pub enum OpPoll {
+    /// Finished at once: the result and the op (`None` if the loop lost it, e.g. it is
+    /// closed).
+    Done(io::Result<usize>, Option<Op>),
+    /// In flight: the caller's waker is woken at completion; then call
+    /// [`poll_op`](AbstractEventLoop::poll_op), or [`drop_op`](AbstractEventLoop::drop_op) to
+    /// give it up.
+    Pending(OpId),
+}
+
+enum State {
+    Start(Op),
+    Waiting(OpId),
+    Finished,
+}
+
+/// One [`Op`] on a loop, as a future: the result and the op back (with its buffers; `None` if
+/// the loop lost it, e.g. it was closed while the op was in flight).
+///
+/// It holds the loop weakly: a future kept in one of the loop's own tasks must not keep the
+/// loop alive (the loop owns the task); once the loop is gone it gives the closed-loop error.
+/// Dropping it while the op is in flight cancels the op; the loop keeps the op's buffers
+/// until the OS is done with them, and what a cancelled receive or accept got is not lost
+/// (the next one on the same socket gets it).
+pub struct OpFuture {
+    lp: Weak<dyn AbstractEventLoop>,
+    state: State,
+}
+
+impl OpFuture {
+    /// Runs `op` on `lp` when first polled.
+    pub fn new(lp: &Rc<dyn AbstractEventLoop>, op: Op) -> Self {
+        Self::new_weak(Rc::downgrade(lp), op)
+    }
+
+    pub(crate) fn new_weak(lp: Weak<dyn AbstractEventLoop>, op: Op) -> Self {
+        OpFuture {
+            lp,
+            state: State::Start(op),
+        }
+    }
+
+    /// True while the op has not been started (the next poll starts it).
+    pub(crate) fn op_mut(&mut self) -> Option<&mut Op> {
+        match &mut self.state {
+            State::Start(op) => Some(op),
+            _ => None,
+        }
+    }
+
+    /// Makes the future run `op` next (after it finished).
+    pub(crate) fn restart(&mut self, op: Op) {
+        self.state = State::Start(op);
+    }
+}
+
+impl Unpin for OpFuture {}
+
+impl Future for OpFuture {
+    type Output = (io::Result<usize>, Option<Op>);
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let Some(lp) = this.lp.upgrade() else {
+            let op = match mem::replace(&mut this.state, State::Finished) {
+                State::Start(op) => Some(op),
+                _ => None,
+            };
+            return Poll::Ready((Err(closed_loop_io_error()), op));
+        };
+        // The waiting state is polled in place: no move of the state per poll.
+        if let State::Waiting(id) = this.state {
+            let polled = lp.poll_op(id, cx);
+            if polled.is_ready() {
+                this.state = State::Finished;
+            }
+            return polled;
+        }
+        match mem::replace(&mut this.state, State::Finished) {
+            State::Start(op) => match lp.start_op(op, cx) {
+                OpPoll::Done(res, op) => Poll::Ready((res, op)),
+                OpPoll::Pending(id) => {
+                    this.state = State::Waiting(id);
+                    Poll::Pending
+                }
+            },
+            _ => Poll::Ready((
+                Err(io::Error::other("operation polled after it finished")),
+                None,
+            )),
+        }
+    }
+}
+
+impl Drop for OpFuture {
+    fn drop(&mut self) {
+        if let State::Waiting(id) = self.state
+            && let Some(lp) = self.lp.upgrade()
+        {
+            lp.drop_op(id);
+        }
+    }
+}
+
+impl fmt::Debug for OpFuture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            State::Start(op) => format!("not started: {op:?}"),
+            State::Waiting(id) => format!("in flight: {id:?}"),
+            State::Finished => "finished".to_string(),
+        };
+        f.debug_struct("OpFuture").field("state", &state).finish()
+    }
+}
