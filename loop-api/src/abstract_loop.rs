@@ -189,6 +189,14 @@ pub trait AbstractEventLoop {
         Box::pin(std::future::ready(Ok(())))
     }
 
+    /// Called once, when the loop is wrapped in the [`EventLoop`](crate::EventLoop) users
+    /// hold, with a weak handle to it: a loop that makes futures of its own (a pipe's reads, a
+    /// child's exit) keeps it to run their operations through the one
+    /// [`OpFuture`](crate::OpFuture). The default does nothing.
+    fn attach(&self, lp: crate::WeakEventLoop) {
+        let _ = lp;
+    }
+
     /// The virtual clock of a test loop (`None` on a loop on real time, the default).
     fn virtual_clock(&self) -> Option<crate::VirtualClock> {
         None

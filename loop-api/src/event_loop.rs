@@ -84,6 +84,9 @@ impl EventLoop {
     /// exits, as [`new`](Self::new)'s).
     pub fn from_rc(inner: Rc<dyn AbstractEventLoop>) -> EventLoop {
         crate::thread_exit::register(&inner);
+        inner.attach(WeakEventLoop {
+            inner: Rc::downgrade(&inner),
+        });
         EventLoop { inner }
     }
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use loop_api::{
     AbstractEventLoop, ExceptionContext, ExceptionHandler, Handle, LocalBoxFuture, LoopError,
-    LoopHandle, Process, TaskRef, TimerCancelled, TimerHandle,
+    LoopHandle, Process, TaskRef, TimerCancelled, TimerHandle, WeakEventLoop,
 };
 use loop_api::{Executor, PipeReader, PipeWriter, shutdown_in_thread};
 use loop_api::{Op, OpId, OpPoll};
@@ -19,11 +19,24 @@ use crate::base_loop::BaseEventLoop;
 use crate::driver::Driver;
 use crate::executor::DefaultExecutor;
 use crate::net;
+use crate::pipe::LoopPipe;
 use crate::shared::Ready;
 use loop_api::Direction;
 
 fn closed_future<T: 'static>(out: T) -> LocalBoxFuture<T> {
     Box::pin(std::future::ready(out))
+}
+
+impl<D: Driver> BaseEventLoop<D> {
+    /// The weak handle `attach` gave: the loop's own futures run their operations with it.
+    fn attached(&self) -> Result<WeakEventLoop, LoopError> {
+        self.handle.get().cloned().ok_or_else(|| {
+            LoopError::NotSupported(
+                "this BaseEventLoop is not wrapped in an EventLoop: wrap it with EventLoop::new"
+                    .into(),
+            )
+        })
+    }
 }
 
 impl<D: Driver> AbstractEventLoop for BaseEventLoop<D> {
@@ -153,17 +166,21 @@ impl<D: Driver> AbstractEventLoop for BaseEventLoop<D> {
 
     fn subprocess_exec(&self, cmd: Command) -> Result<Process, LoopError> {
         self.check_open()?;
-        crate::process::spawn(self.io.clone(), cmd)
+        crate::process::spawn(self.attached()?, cmd)
     }
 
     fn connect_read_pipe(&self, fd: OwnedFd) -> Result<PipeReader, LoopError> {
         self.check_open()?;
-        Ok(crate::pipe::connect_pipe(&self.io, fd)?.into_reader())
+        Ok(LoopPipe::new(self.attached()?, fd)?.into_reader())
     }
 
     fn connect_write_pipe(&self, fd: OwnedFd) -> Result<PipeWriter, LoopError> {
         self.check_open()?;
-        Ok(crate::pipe::connect_pipe(&self.io, fd)?.into_writer())
+        Ok(LoopPipe::new(self.attached()?, fd)?.into_writer())
+    }
+
+    fn attach(&self, lp: WeakEventLoop) {
+        let _ = self.handle.set(lp);
     }
 
     fn set_default_executor(&self, executor: Arc<dyn Executor>) -> Result<(), LoopError> {

@@ -66,6 +66,9 @@ pub struct BaseEventLoop<D: Driver> {
     pub(crate) stopping: Cell<bool>,
     pub(crate) closed: Cell<bool>,
     pub(crate) backend: &'static str,
+    /// The handle users hold, weakly (set by `attach`): the futures the loop makes itself
+    /// (pipes, children) run their operations through it.
+    pub(crate) handle: std::cell::OnceCell<loop_api::WeakEventLoop>,
     /// The clock of a test loop (`None`: the system's monotonic clock).
     pub(crate) clock: Option<loop_api::VirtualClock>,
     /// Iterations run so far (seeds the task order of a seeded test loop).
@@ -123,6 +126,7 @@ impl<D: Driver> BaseEventLoop<D> {
         let epoch = now.checked_sub(TIMER_EPOCH_BACK).unwrap_or(now);
         BaseEventLoop {
             backend: driver.name(),
+            handle: std::cell::OnceCell::new(),
             shared,
             local,
             timers: Rc::new(Timers::new(epoch)),

@@ -3,10 +3,8 @@
 //! through. An op goes straight to the driver, after the rules every loop applies the same
 //! way (see [`Op`]); only one that has to wait enters the [`Ops`] table.
 
-use std::future::Future;
 use std::io;
 use std::os::fd::{AsRawFd, IntoRawFd};
-use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use loop_api::{Op, OpId, OpPoll};
@@ -131,83 +129,6 @@ pub(crate) fn drop_op<D: Driver>(io: &IoCell<D>, id: OpId) {
     {
         let key = key_of(id);
         if io.ops.orphan(key) {
-            io.driver.cancel(&mut io.ops, key);
-        }
-    }
-}
-
-enum OpState {
-    Init(Op),
-    Waiting(OpKey),
-    Finished,
-}
-
-/// Runs one [`Op`] on the loop's driver. Resolves to the result and the op (with its buffers);
-/// the op is `None` only if the loop was closed while it was in flight.
-///
-/// Dropping the future while the op is in flight cancels it; the op's buffers stay in the
-/// loop's table until the driver reports the completion.
-pub(crate) struct OpFuture<D: Driver> {
-    io: IoCell<D>,
-    state: OpState,
-}
-
-impl<D: Driver> OpFuture<D> {
-    pub(crate) fn new(io: IoCell<D>, op: Op) -> Self {
-        OpFuture {
-            io,
-            state: OpState::Init(op),
-        }
-    }
-}
-
-impl<D: Driver> Unpin for OpFuture<D> {}
-
-impl<D: Driver> Future for OpFuture<D> {
-    type Output = (io::Result<usize>, Option<Op>);
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = &mut *self;
-        let mut io = this.io.borrow_mut();
-        match std::mem::replace(&mut this.state, OpState::Finished) {
-            OpState::Init(op) => {
-                let Some(io) = io.as_mut() else {
-                    return Poll::Ready((Err(closed_error()), Some(op)));
-                };
-                let key = match io.driver.start(&mut io.ops, op) {
-                    Started::Done(res, op) => return Poll::Ready((res, op)),
-                    Started::InFlight(key) => key,
-                };
-                io.ops.set_waker(key, cx.waker());
-                this.state = OpState::Waiting(key);
-                Poll::Pending
-            }
-            OpState::Waiting(key) => {
-                let Some(io) = io.as_mut() else {
-                    return Poll::Ready((Err(closed_error()), None));
-                };
-                if let Some((res, op)) = io.ops.take_completed(key) {
-                    return Poll::Ready((res, Some(op)));
-                }
-                io.ops.set_waker(key, cx.waker());
-                this.state = OpState::Waiting(key);
-                Poll::Pending
-            }
-            OpState::Finished => Poll::Ready((
-                Err(io::Error::other("operation polled after it finished")),
-                None,
-            )),
-        }
-    }
-}
-
-impl<D: Driver> Drop for OpFuture<D> {
-    fn drop(&mut self) {
-        if let OpState::Waiting(key) = self.state
-            && let Ok(mut io) = self.io.try_borrow_mut()
-            && let Some(io) = io.as_mut()
-            && io.ops.orphan(key)
-        {
             io.driver.cancel(&mut io.ops, key);
         }
     }

@@ -11,28 +11,27 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 
-use loop_api::{BufResult, LocalBoxFuture, LoopError, PipeRead, PipeReader, PipeWrite, PipeWriter};
+use loop_api::{
+    BufResult, LocalBoxFuture, Op, PipeRead, PipeReader, PipeWrite, PipeWriter, WeakEventLoop,
+};
 
-use crate::base_loop::IoCell;
-use crate::driver::Driver;
-use crate::net::OpFuture;
 use crate::sys::{check_fd, retry_eintr, set_nonblocking, syscall, without_sigpipe};
-use loop_api::Op;
 
-/// One end of a pipe, owned by the loop's futures as much as by its user.
-pub(crate) struct LoopPipe<D: Driver> {
+/// One end of a pipe, owned by the loop's futures as much as by its user. It holds the loop
+/// weakly, as every operation's future does.
+pub(crate) struct LoopPipe {
     fd: Rc<OwnedFd>,
-    io: IoCell<D>,
+    lp: WeakEventLoop,
 }
 
-impl<D: Driver> LoopPipe<D> {
-    /// Takes `fd` (made non-blocking) for use on the loop of `io`.
-    pub(crate) fn new(io: IoCell<D>, fd: OwnedFd) -> io::Result<Self> {
+impl LoopPipe {
+    /// Takes `fd` (made non-blocking) for use on the loop `lp`.
+    pub(crate) fn new(lp: WeakEventLoop, fd: OwnedFd) -> io::Result<Self> {
         check_fd(fd.as_raw_fd())?;
         set_nonblocking(fd.as_raw_fd())?;
         Ok(LoopPipe {
             fd: Rc::new(fd),
-            io,
+            lp,
         })
     }
 
@@ -45,12 +44,10 @@ impl<D: Driver> LoopPipe<D> {
     }
 }
 
-/// Waits until `fd` is ready for `op` (a poll operation on it).
-pub(crate) async fn wait_ready<D: Driver>(io: &IoCell<D>, op: Op) -> io::Result<()> {
-    match OpFuture::new(io.clone(), op).await {
-        (Ok(_), _) => Ok(()),
-        (Err(e), _) => Err(e),
-    }
+/// Waits until `fd` is ready for `op` (a poll operation on it), with the one operation
+/// future.
+pub(crate) async fn wait_ready(lp: &WeakEventLoop, op: Op) -> io::Result<()> {
+    lp.run_op(op).await.0.map(drop)
 }
 
 /// `read(2)` into `buf`'s spare capacity, once (EINTR retried).
@@ -76,10 +73,10 @@ fn write_once(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     })
 }
 
-impl<D: Driver> PipeRead for LoopPipe<D> {
+impl PipeRead for LoopPipe {
     fn read(&mut self, mut buf: Vec<u8>) -> LocalBoxFuture<BufResult<usize>> {
         let fd = self.fd.clone();
-        let io = self.io.clone();
+        let lp = self.lp.clone();
         Box::pin(async move {
             if buf.capacity() == buf.len() {
                 buf.reserve(1);
@@ -90,7 +87,7 @@ impl<D: Driver> PipeRead for LoopPipe<D> {
                     res => return (res, buf),
                 }
                 let op = Op::PollReadable { fd: fd.as_raw_fd() };
-                if let Err(e) = wait_ready(&io, op).await {
+                if let Err(e) = wait_ready(&lp, op).await {
                     return (Err(e), buf);
                 }
             }
@@ -102,10 +99,10 @@ impl<D: Driver> PipeRead for LoopPipe<D> {
     }
 }
 
-impl<D: Driver> PipeWrite for LoopPipe<D> {
+impl PipeWrite for LoopPipe {
     fn write(&mut self, buf: Vec<u8>, pos: usize) -> LocalBoxFuture<BufResult<usize>> {
         let fd = self.fd.clone();
-        let io = self.io.clone();
+        let lp = self.lp.clone();
         Box::pin(async move {
             loop {
                 let rest = &buf[pos.min(buf.len())..];
@@ -117,7 +114,7 @@ impl<D: Driver> PipeWrite for LoopPipe<D> {
                     res => return (res, buf),
                 }
                 let op = Op::PollWritable { fd: fd.as_raw_fd() };
-                if let Err(e) = wait_ready(&io, op).await {
+                if let Err(e) = wait_ready(&lp, op).await {
                     return (Err(e), buf);
                 }
             }
@@ -127,15 +124,4 @@ impl<D: Driver> PipeWrite for LoopPipe<D> {
     fn raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
     }
-}
-
-/// `connect_read_pipe`/`connect_write_pipe` for a loop over `io`.
-pub(crate) fn connect_pipe<D: Driver>(
-    io: &IoCell<D>,
-    fd: OwnedFd,
-) -> Result<LoopPipe<D>, LoopError> {
-    if io.borrow().is_none() {
-        return Err(LoopError::Closed);
-    }
-    Ok(LoopPipe::new(io.clone(), fd)?)
 }

@@ -18,25 +18,23 @@ use loop_api::{
     ChildProcess, Communicated, LocalBoxFuture, LoopError, PipeReader, PipeWriter, Process,
 };
 
-use crate::base_loop::IoCell;
 use crate::child::{self, ChildWatcher, Exit, outcome_to_result};
-use crate::driver::Driver;
 use crate::pipe::{LoopPipe, wait_ready};
-use loop_api::Op;
+use loop_api::{Op, WeakEventLoop};
 
 /// A child started by the loop (what `Process` wraps).
-struct LoopChild<D: Driver> {
+struct LoopChild {
     exit: Arc<Exit>,
     /// The pidfd the loop polls; `None` when a watcher thread reaps the child.
     pidfd: Option<Rc<OwnedFd>>,
-    io: IoCell<D>,
+    lp: WeakEventLoop,
     stdin: Option<PipeWriter>,
     stdout: Option<PipeReader>,
     stderr: Option<PipeReader>,
 }
 
-/// Starts `cmd` as a child of a loop over `io`.
-pub(crate) fn spawn<D: Driver>(io: IoCell<D>, mut cmd: Command) -> Result<Process, LoopError> {
+/// Starts `cmd` as a child of the loop `lp`.
+pub(crate) fn spawn(lp: WeakEventLoop, mut cmd: Command) -> Result<Process, LoopError> {
     let spawned = cmd.spawn();
     let program = cmd.get_program().to_string_lossy().into_owned();
     // The Command may hold fds meant for the child only (a pipe's writing end): close them now,
@@ -57,7 +55,7 @@ pub(crate) fn spawn<D: Driver>(io: IoCell<D>, mut cmd: Command) -> Result<Proces
     );
     // std's Child neither waits nor kills on drop; the loop reaps the child from here on.
     drop(child);
-    match setup(io, exit.clone(), stdio) {
+    match setup(lp, exit.clone(), stdio) {
         Ok(c) => Ok(Process::new(Box::new(c))),
         Err(e) => {
             child::kill_and_reap(&exit);
@@ -68,8 +66,8 @@ pub(crate) fn spawn<D: Driver>(io: IoCell<D>, mut cmd: Command) -> Result<Proces
 
 type Stdio = (Option<OwnedFd>, Option<OwnedFd>, Option<OwnedFd>);
 
-fn setup<D: Driver>(io: IoCell<D>, exit: Arc<Exit>, stdio: Stdio) -> io::Result<LoopChild<D>> {
-    let pipe = |fd: OwnedFd| LoopPipe::new(io.clone(), fd);
+fn setup(lp: WeakEventLoop, exit: Arc<Exit>, stdio: Stdio) -> io::Result<LoopChild> {
+    let pipe = |fd: OwnedFd| LoopPipe::new(lp.clone(), fd);
     let stdin = stdio.0.map(pipe).transpose()?.map(LoopPipe::into_writer);
     let stdout = stdio.1.map(pipe).transpose()?.map(LoopPipe::into_reader);
     let stderr = stdio.2.map(pipe).transpose()?.map(LoopPipe::into_reader);
@@ -83,7 +81,7 @@ fn setup<D: Driver>(io: IoCell<D>, exit: Arc<Exit>, stdio: Stdio) -> io::Result<
     Ok(LoopChild {
         exit,
         pidfd: pidfd.map(Rc::new),
-        io,
+        lp,
         stdin,
         stdout,
         stderr,
@@ -91,8 +89,8 @@ fn setup<D: Driver>(io: IoCell<D>, exit: Arc<Exit>, stdio: Stdio) -> io::Result<
 }
 
 /// Waits for the child's exit and reaps it.
-async fn wait_exit<D: Driver>(
-    io: IoCell<D>,
+async fn wait_exit(
+    lp: WeakEventLoop,
     exit: Arc<Exit>,
     pidfd: Option<Rc<OwnedFd>>,
 ) -> io::Result<i32> {
@@ -118,7 +116,7 @@ async fn wait_exit<D: Driver>(
         let op = Op::PollReadable {
             fd: pidfd.as_raw_fd(),
         };
-        wait_ready(&io, op).await?;
+        wait_ready(&lp, op).await?;
     }
 }
 
@@ -199,7 +197,7 @@ async fn join3<A: Future, B: Future, C: Future>(
     .await
 }
 
-impl<D: Driver> ChildProcess for LoopChild<D> {
+impl ChildProcess for LoopChild {
     fn pid(&self) -> u32 {
         self.exit.pid as u32
     }
@@ -214,7 +212,7 @@ impl<D: Driver> ChildProcess for LoopChild<D> {
 
     fn wait(&mut self) -> LocalBoxFuture<io::Result<i32>> {
         Box::pin(wait_exit(
-            self.io.clone(),
+            self.lp.clone(),
             self.exit.clone(),
             self.pidfd.clone(),
         ))
@@ -261,7 +259,7 @@ impl<D: Driver> ChildProcess for LoopChild<D> {
     }
 }
 
-impl<D: Driver> Drop for LoopChild<D> {
+impl Drop for LoopChild {
     fn drop(&mut self) {
         // Close our ends first: a child blocked writing to (or reading from) them can go on.
         self.stdin.take();
