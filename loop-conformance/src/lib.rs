@@ -70,6 +70,8 @@ pub mod scheduling;
 pub mod signals;
 pub mod sockets;
 pub mod streams;
+pub mod sync;
+pub mod sync_queues;
 pub mod tasks;
 pub mod threads;
 pub mod timers;

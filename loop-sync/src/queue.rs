@@ -1,14 +1,16 @@
 //! asyncio's queues: [`Queue`] (first in, first out), [`LifoQueue`] and [`PriorityQueue`],
 //! one implementation ([`BaseQueue`]) over three orders ([`QueueStore`]).
 //!
-//! Getters and putters wait in two [`WaitList`]s. A `put` that finds a getter waiting wakes
-//! it and *reserves* the item for it; a `get` that finds a putter waiting on a full queue
-//! wakes it and reserves it the slot. A reserved item or slot is not offered to anybody else
-//! (not even `get_nowait`/`put_nowait`), so waiters are served strictly first come, first
-//! served (CPython lets a newcomer take the item a woken getter was woken for; the woken
-//! getter then goes to the back of the line). A woken waiter dropped (cancelled) before it ran
-//! gives its reservation to the next waiter, so a cancelled `get` loses no item and a
-//! cancelled `put` no slot; a `put` dropped before it succeeded never adds its item.
+//! Getters and putters wait in two [`WaitList`]s, served strictly first come, first served.
+//! A `put` that finds a getter waiting hands it the item directly (the queue was empty, so
+//! the item is the next one in any order); CPython instead leaves the item in the queue, where
+//! a newcomer's `get_nowait` can take it ahead of the woken getter, which then goes to the back
+//! of the line. A `get` that frees a slot of a full queue wakes the first putter and
+//! *reserves* the slot for it: no newcomer (not even `put_nowait`) takes it. A woken getter
+//! dropped (cancelled) before it ran gives its item back to the front of the queue (to the
+//! next getter, if one waits), so a cancelled `get` loses no item (in that race the item
+//! given back may reach a getter after an item put later had gone to an earlier getter); a woken putter dropped
+//! before it ran passes its slot on; a `put` dropped before it finished never adds its item.
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
@@ -31,6 +33,8 @@ pub trait QueueStore<T>: Default {
     fn pop_item(&mut self) -> Option<T>;
     /// How many items it holds.
     fn item_count(&self) -> usize;
+    /// Puts back an item that was taken but not used, so that it comes out next.
+    fn give_back(&mut self, item: T);
 }
 
 impl<T> QueueStore<T> for VecDeque<T> {
@@ -42,6 +46,9 @@ impl<T> QueueStore<T> for VecDeque<T> {
     }
     fn item_count(&self) -> usize {
         self.len()
+    }
+    fn give_back(&mut self, item: T) {
+        self.push_front(item);
     }
 }
 
@@ -55,6 +62,9 @@ impl<T> QueueStore<T> for Vec<T> {
     fn item_count(&self) -> usize {
         self.len()
     }
+    fn give_back(&mut self, item: T) {
+        self.push(item);
+    }
 }
 
 impl<T: Ord> QueueStore<T> for BinaryHeap<Reverse<T>> {
@@ -66,6 +76,9 @@ impl<T: Ord> QueueStore<T> for BinaryHeap<Reverse<T>> {
     }
     fn item_count(&self) -> usize {
         self.len()
+    }
+    fn give_back(&mut self, item: T) {
+        self.push(Reverse(item));
     }
 }
 
@@ -97,7 +110,7 @@ impl<T> fmt::Display for QueueFull<T> {
 
 impl<T> std::error::Error for QueueFull<T> {}
 
-/// `get_nowait` on an empty queue (or one whose items are all promised to woken getters).
+/// `get_nowait` on an empty queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct QueueEmpty;
 
@@ -153,10 +166,9 @@ struct State<T, S> {
     items: S,
     _item: PhantomData<fn(T) -> T>,
     maxsize: usize,
-    getters: WaitList,
+    /// Getters; a woken one is handed its item with the wake-up.
+    getters: WaitList<T>,
     putters: WaitList,
-    /// Items promised to notified getters that have not run yet.
-    reserved_items: usize,
     /// Slots promised to notified putters that have not run yet.
     reserved_slots: usize,
     unfinished: usize,
@@ -168,24 +180,9 @@ impl<T, S: QueueStore<T>> State<T, S> {
         self.items.item_count()
     }
 
-    /// An item nobody has been promised.
-    fn item_free(&self) -> bool {
-        self.len() > self.reserved_items
-    }
-
     /// A slot nobody has been promised.
     fn slot_free(&self) -> bool {
         self.maxsize == 0 || self.len() + self.reserved_slots < self.maxsize
-    }
-
-    /// Wakes a getter for an item nobody has been promised, if one waits.
-    fn wake_getter(&mut self) -> Option<Waker> {
-        if !self.item_free() {
-            return None;
-        }
-        let w = self.getters.notify_one()?;
-        self.reserved_items += 1;
-        Some(w)
     }
 
     /// Wakes a putter for a slot nobody has been promised, if one waits.
@@ -198,10 +195,27 @@ impl<T, S: QueueStore<T>> State<T, S> {
         Some(w)
     }
 
+    /// An item a woken getter did not take: to the next getter, else to the front.
+    fn give_back(&mut self, item: T) -> Option<Waker> {
+        match self.getters.notify_one_with(item) {
+            Ok(w) => Some(w),
+            Err(item) => {
+                self.items.give_back(item);
+                None
+            }
+        }
+    }
+
+    /// Adds an item: to the first waiting getter, else to the queue.
     fn push(&mut self, item: T) -> Option<Waker> {
-        self.items.push_item(item);
         self.unfinished += 1;
-        self.wake_getter()
+        match self.getters.notify_one_with(item) {
+            Ok(w) => Some(w),
+            Err(item) => {
+                self.items.push_item(item);
+                None
+            }
+        }
     }
 
     fn pop(&mut self) -> (Option<T>, Option<Waker>) {
@@ -227,7 +241,6 @@ impl<T, S: QueueStore<T>> BaseQueue<T, S> {
                     maxsize,
                     getters: WaitList::default(),
                     putters: WaitList::default(),
-                    reserved_items: 0,
                     reserved_slots: 0,
                     unfinished: 0,
                     joiners: WaitList::default(),
@@ -278,14 +291,10 @@ impl<T, S: QueueStore<T>> BaseQueue<T, S> {
     /// Takes the next item now.
     ///
     /// # Errors
-    /// [`QueueEmpty`] if no item is there (or every item is promised to a getter that was
-    /// woken for it and has not run yet).
+    /// [`QueueEmpty`] if no item is there.
     pub fn get_nowait(&self) -> Result<T, QueueEmpty> {
         let (item, woken) = {
             let mut st = self.state();
-            if !st.item_free() || !st.getters.is_empty() {
-                return Err(QueueEmpty);
-            }
             st.pop()
         };
         wake(woken);
@@ -325,7 +334,7 @@ impl<T, S: QueueStore<T>> BaseQueue<T, S> {
         }
     }
 
-    /// How many items the queue holds (including those promised to woken getters).
+    /// How many items the queue holds (an item handed to a woken getter has left it).
     pub fn qsize(&self) -> usize {
         self.shared.state.borrow().len()
     }
@@ -462,7 +471,7 @@ impl<T, S> fmt::Debug for Put<'_, T, S> {
 
 /// The future of [`BaseQueue::get`].
 #[must_use = "futures do nothing unless awaited"]
-pub struct Get<'a, T, S> {
+pub struct Get<'a, T, S: QueueStore<T>> {
     queue: &'a BaseQueue<T, S>,
     key: Option<usize>,
 }
@@ -475,57 +484,48 @@ impl<T, S: QueueStore<T>> Future for Get<'_, T, S> {
             let mut st = self.queue.state();
             match self.key {
                 Some(key) if st.getters.is_notified(key) => {
+                    // A put handed us its item.
+                    let item = st.getters.take_value(key);
                     st.getters.remove(key);
-                    st.reserved_items -= 1;
                     self.key = None;
+                    (item, None)
                 }
                 Some(key) => {
                     st.getters.update_waker(key, cx.waker());
                     return Poll::Pending;
                 }
-                None if st.item_free() && st.getters.is_empty() => {}
+                None if st.getters.is_empty() && st.len() > 0 => st.pop(),
                 None => {
                     self.key = Some(st.getters.push(cx.waker()));
                     return Poll::Pending;
                 }
             }
-            st.pop()
         };
         wake(woken);
         match item {
             Some(item) => Poll::Ready(item),
-            // Unreachable: a reserved or free item is always there.
-            None => unreachable!("a queue's reserved item is missing"),
+            None => unreachable!("a woken getter was handed no item"),
         }
     }
 }
 
-impl<T, S> Drop for Get<'_, T, S> {
+impl<T, S: QueueStore<T>> Drop for Get<'_, T, S> {
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
             let woken = {
-                let mut st = self.queue.shared.state.borrow_mut();
-                if st.getters.remove(key) {
-                    // Woken for an item it will not take: the next getter gets it.
-                    st.reserved_items -= 1;
-                    pass_item_on(&mut st)
-                } else {
-                    None
-                }
+                let mut st = self.queue.state();
+                let item = st.getters.take_value(key);
+                st.getters.remove(key);
+                // Woken with an item it will not take: the next getter gets it, or it goes
+                // back to the front of the queue.
+                item.and_then(|item| st.give_back(item))
             };
             wake(woken);
         }
     }
 }
 
-/// The item given back is there and unpromised, so the next getter (if any) gets it.
-fn pass_item_on<T, S>(st: &mut State<T, S>) -> Option<Waker> {
-    let w = st.getters.notify_one()?;
-    st.reserved_items += 1;
-    Some(w)
-}
-
-impl<T, S> fmt::Debug for Get<'_, T, S> {
+impl<T, S: QueueStore<T>> fmt::Debug for Get<'_, T, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Get")
             .field("waiting", &self.key.is_some())

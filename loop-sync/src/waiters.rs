@@ -20,12 +20,14 @@ const NIL: usize = usize::MAX;
 
 /// One waiter.
 #[derive(Debug)]
-struct Node {
+struct Node<V> {
     prev: usize,
     next: usize,
     waker: Option<Waker>,
     /// Woken (and unlinked) but its future has not taken the wake-up yet.
     notified: bool,
+    /// What the waker handed over with the wake-up (a queue's item), if anything.
+    value: Option<V>,
 }
 
 /// A first-come, first-served line of waiters (single-threaded).
@@ -33,14 +35,14 @@ struct Node {
 /// # Invariant
 /// A key is in the linked list if and only if its node is not `notified`; `linked` counts them.
 #[derive(Debug)]
-pub(crate) struct WaitList {
-    nodes: Slab<Node>,
+pub(crate) struct WaitList<V = ()> {
+    nodes: Slab<Node<V>>,
     head: usize,
     tail: usize,
     linked: usize,
 }
 
-impl Default for WaitList {
+impl<V> Default for WaitList<V> {
     fn default() -> Self {
         WaitList {
             nodes: Slab::new(),
@@ -51,7 +53,7 @@ impl Default for WaitList {
     }
 }
 
-impl WaitList {
+impl<V> WaitList<V> {
     /// Joins the end of the line; the key identifies this waiter from now on.
     pub(crate) fn push(&mut self, waker: &Waker) -> usize {
         let key = self.nodes.insert(Node {
@@ -59,6 +61,7 @@ impl WaitList {
             next: NIL,
             waker: Some(waker.clone()),
             notified: false,
+            value: None,
         });
         if self.tail == NIL {
             self.head = key;
@@ -97,7 +100,7 @@ impl WaitList {
         node.notified
     }
 
-    fn unlink(&mut self, node: &Node) {
+    fn unlink(&mut self, node: &Node<V>) {
         if node.prev == NIL {
             self.head = node.next;
         } else {
@@ -133,6 +136,24 @@ impl WaitList {
         node.waker.take()
     }
 
+    /// Wakes the first waiter still in line and hands it `value` (taken back with
+    /// [`take_value`](Self::take_value)); gives `value` back if nobody waits.
+    pub(crate) fn notify_one_with(&mut self, value: V) -> Result<Waker, V> {
+        let key = self.head;
+        match self.notify_one() {
+            Some(w) => {
+                self.nodes[key].value = Some(value);
+                Ok(w)
+            }
+            None => Err(value),
+        }
+    }
+
+    /// Takes what was handed to waiter `key` with its wake-up.
+    pub(crate) fn take_value(&mut self, key: usize) -> Option<V> {
+        self.nodes.get_mut(key).and_then(|n| n.value.take())
+    }
+
     /// Wakes every waiter in line (into `wakers`, to be woken after the borrow is released).
     pub(crate) fn notify_all(&mut self, wakers: &mut Vec<Waker>) {
         while self.head != NIL {
@@ -166,7 +187,7 @@ mod tests {
 
     #[test]
     fn first_come_first_served_and_removal_anywhere() {
-        let mut l = WaitList::default();
+        let mut l: WaitList = WaitList::default();
         let w = Waker::noop();
         let a = l.push(w);
         let b = l.push(w);
