@@ -413,6 +413,14 @@ impl AnyTask {
     }
 }
 
+impl<T> From<&Task<T>> for AnyTask {
+    /// A type-erased handle to the same task (to cancel it or list it beside tasks of other
+    /// output types, as `loop-sync`'s `TaskGroup` does).
+    fn from(task: &Task<T>) -> Self {
+        AnyTask::new(task.task.clone())
+    }
+}
+
 impl fmt::Debug for AnyTask {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AnyTask")

@@ -13,6 +13,8 @@ import time
 import queue
 
 WAKE_GAP = 0.0003  # seconds, as WAKE_GAP in src/micro/mod.rs
+QUEUE_SIZE = 128  # as QUEUE_SIZE in src/micro/mod.rs
+GATHER_BATCH = 1000  # as GATHER_BATCH in src/micro/mod.rs
 
 
 def timer_delay(i):
@@ -149,6 +151,106 @@ def wake_latency(new_loop, k, threads):
     return latency(results)
 
 
+def queue_bench(new_loop, n):
+    """asyncio.Queue(QUEUE_SIZE): a producer task puts n items, a consumer task gets them."""
+    loop = new_loop()
+
+    async def main():
+        q = asyncio.Queue(QUEUE_SIZE)
+
+        async def consumer():
+            total = 0
+            for _ in range(n):
+                total += await q.get()
+            return total
+
+        c = loop.create_task(consumer())
+        for i in range(n):
+            await q.put(i)
+        return await c
+
+    t0 = time.perf_counter_ns()
+    total = loop.run_until_complete(main())
+    took = time.perf_counter_ns() - t0
+    loop.close()
+    assert total == n * (n - 1) // 2
+    return per_op(took, n)
+
+
+def lock_bench(new_loop, n):
+    """n times `async with lock` (acquire + release) in one task."""
+    loop = new_loop()
+
+    async def main():
+        lock = asyncio.Lock()
+        count = 0
+        for _ in range(n):
+            async with lock:
+                count += 1
+        return count
+
+    t0 = time.perf_counter_ns()
+    count = loop.run_until_complete(main())
+    took = time.perf_counter_ns() - t0
+    loop.close()
+    assert count == n
+    return per_op(took, n)
+
+
+def event_bench(new_loop, n):
+    """Ping-pong between two tasks with two asyncio.Events; one op is one round."""
+    loop = new_loop()
+
+    async def main():
+        ping, pong = asyncio.Event(), asyncio.Event()
+
+        async def other():
+            for _ in range(n):
+                await ping.wait()
+                ping.clear()
+                pong.set()
+
+        o = loop.create_task(other())
+        rounds = 0
+        for _ in range(n):
+            ping.set()
+            await pong.wait()
+            pong.clear()
+            rounds += 1
+        await o
+        return rounds
+
+    t0 = time.perf_counter_ns()
+    rounds = loop.run_until_complete(main())
+    took = time.perf_counter_ns() - t0
+    loop.close()
+    assert rounds == n
+    return per_op(took, n)
+
+
+def gather_bench(new_loop, n):
+    """asyncio.gather of GATHER_BATCH tasks (each returns its index), n / batch times."""
+    loop = new_loop()
+    batches = max(1, n // GATHER_BATCH)
+
+    async def work(i):
+        return i
+
+    async def main():
+        total = 0
+        for _ in range(batches):
+            tasks = [loop.create_task(work(i)) for i in range(GATHER_BATCH)]
+            total += len(await asyncio.gather(*tasks))
+        return total
+
+    t0 = time.perf_counter_ns()
+    total = loop.run_until_complete(main())
+    took = time.perf_counter_ns() - t0
+    loop.close()
+    assert total == batches * GATHER_BATCH
+    return per_op(took, total)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
@@ -156,6 +258,7 @@ def main():
     ap.add_argument("--timers-n", type=int, default=None, help="n of the timers bench (default: --n)")
     ap.add_argument("--k", type=int, default=500)
     ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--only", default="", help="comma-separated bench names (default: all)")
     args = ap.parse_args()
     if args.loop == "uvloop":
         import uvloop
@@ -173,7 +276,14 @@ def main():
         ("threadsafe_4", n, lambda: threadsafe(new_loop, n, 4)),
         ("wake_1", k, lambda: wake_latency(new_loop, k, 1)),
         ("wake_4", k, lambda: wake_latency(new_loop, k, 4)),
+        ("queue", n, lambda: queue_bench(new_loop, n)),
+        ("lock", n, lambda: lock_bench(new_loop, n)),
+        ("event", n, lambda: event_bench(new_loop, n)),
+        ("gather_1000", n, lambda: gather_bench(new_loop, n)),
     ]
+    only = [b for b in args.only.split(",") if b]
+    if only:
+        benches = [b for b in benches if b[0] in only]
     rows = []
     for name, size, fn in benches:
         runs = [fn() for _ in range(args.reps)]

@@ -10,7 +10,7 @@ use loop_bench::{Machine, Results, echo, http, native, report, servers, sys};
 
 const USAGE: &str = "\
 usage: loop-bench all [--quick]        everything; rewrites BENCHMARKS.md and loop-bench/results/
-       loop-bench micro [--quick]      micro-benchmarks (Rust, then asyncio and uvloop)
+       loop-bench micro [--quick] [BENCH...]   micro-benchmarks (Rust, then asyncio and uvloop)
        loop-bench echo [--quick]       the echo matrix only
        loop-bench syscalls [--quick]   syscalls per request (strace), ours and tokio only
        loop-bench report               rewrite BENCHMARKS.md and the chart from results/results.json
@@ -30,7 +30,7 @@ fn main() -> ExitCode {
         .collect();
     let done = match pos.as_slice() {
         ["all"] => all(quick),
-        ["micro"] => micro_only(quick),
+        ["micro", only @ ..] => micro_only(quick, only),
         ["echo"] => echo_only(quick),
         ["syscalls"] => syscalls_only(quick),
         ["report"] => rewrite_report(),
@@ -101,7 +101,7 @@ fn load(addr: &str, conns: &str, size: &str, reqs: &str) -> Res<()> {
 
 /// The Python micro-benchmarks (asyncio, uvloop) with n/5 operations (timers: n, as a heap's
 /// cost depends on its size), or a note why not.
-fn python_micro(cfg: MicroConfig, notes: &mut Vec<String>) -> Vec<MicroRow> {
+fn python_micro(cfg: MicroConfig, only: &[&str], notes: &mut Vec<String>) -> Vec<MicroRow> {
     let script = root().join("loop-bench/py/micro.py");
     let mut rows = Vec::new();
     for lp in ["asyncio", "uvloop"] {
@@ -113,6 +113,7 @@ fn python_micro(cfg: MicroConfig, notes: &mut Vec<String>) -> Vec<MicroRow> {
             .args(["--timers-n", &cfg.n.to_string()])
             .args(["--k", &(cfg.k / 2).max(50).to_string()])
             .args(["--reps", &cfg.reps.min(5).to_string()])
+            .args(["--only", &only.join(",")])
             .output();
         match out {
             Ok(o) if o.status.success() => match serde_json::from_slice::<Vec<MicroRow>>(&o.stdout)
@@ -153,14 +154,21 @@ fn merge_micro(rust: Vec<MicroRow>, py: Vec<MicroRow>) -> Vec<MicroRow> {
     out
 }
 
-fn micro_only(quick: bool) -> Res<()> {
+fn micro_only(quick: bool, only: &[&str]) -> Res<()> {
+    if let Some(bad) = only.iter().find(|b| !micro::BENCHES.contains(b)) {
+        return Err(format!(
+            "no micro-benchmark {bad:?}; the benchmarks are {}",
+            micro::BENCHES.join(", ")
+        )
+        .into());
+    }
     let cfg = MicroConfig::new(quick);
-    let rust = micro::run_all(cfg)?;
+    let rust = micro::run_all(cfg, only)?;
     let mut res = Results {
         notes: Vec::new(),
         ..Results::default()
     };
-    let py = python_micro(cfg, &mut res.notes);
+    let py = python_micro(cfg, only, &mut res.notes);
     res.micro = merge_micro(rust, py);
     print!("{}", report::tables(&res));
     Ok(())
@@ -275,8 +283,8 @@ fn all(quick: bool) -> Res<()> {
     };
     let notes = &mut res.notes;
     let cfg = MicroConfig::new(quick);
-    let rust = step(notes, "micro (Rust)", || micro::run_all(cfg));
-    let py = python_micro(cfg, notes);
+    let rust = step(notes, "micro (Rust)", || micro::run_all(cfg, &[]));
+    let py = python_micro(cfg, &[], notes);
     res.micro = merge_micro(rust, py);
     if Command::new("valgrind").arg("--version").output().is_ok() {
         res.instructions = step(notes, "callgrind", || {

@@ -114,6 +114,21 @@ pub fn targets(res: &Results) -> Vec<Target> {
             "x",
         ));
     }
+    // Issue 15: loop-sync's primitives.
+    for bench in ["queue", "lock", "event", "gather_1000"] {
+        t.push(target(
+            &format!("{bench} >= 20x asyncio (loop-sync)"),
+            speed(bench, "ours-mio", "asyncio"),
+            |v| v >= 20.0,
+            "x",
+        ));
+        t.push(target(
+            &format!("{bench} >= 1x tokio (loop-sync)"),
+            speed(bench, "ours-mio", "tokio"),
+            |v| v >= 1.0,
+            "x",
+        ));
+    }
     let cpu = |server: &str| -> Option<f64> {
         let s = echo_row(res, server, 1024, 16)?;
         let r = echo_row(res, "tokio", 1024, 16)?;
@@ -386,7 +401,7 @@ pub fn markdown(res: &Results) -> String {
          figure that ranks servers is the server's CPU time per request \
          (`/proc/PID/task/*/schedstat` before and after), since the client shares the machine.\n"
     );
-    let _ = writeln!(s, "## Targets (issue 8)\n");
+    let _ = writeln!(s, "## Targets (issues 8 and 15)\n");
     let _ = writeln!(s, "| target | measured | holds |\n|---|---|---|");
     for t in targets(res) {
         let h = match t.holds {

@@ -20,7 +20,15 @@ T threads each wait 300 us (the loop blocks in its poll), send one callback and 
 runs: p50 (the median column) and p99, against tokio `Handle::spawn` of a task. The ready-queue \
 and timer benches touch no I/O and run on mio; the thread-safe ones run on every backend. \
 asyncio and uvloop run the same benches (`loop-bench/py/micro.py`) with n/5 operations (timers: n, since a \
-heap's cost grows with its size) in their own process.";
+heap's cost grows with its size) in their own process. The `loop-sync` benches (issue 15) run \
+on mio: `queue`: a producer task puts n items in a bounded `Queue` (128), a consumer task gets \
+them (one op: a put and its get), against a tokio bounded `mpsc` channel (128) between two \
+`spawn_local` tasks; `lock`: n `Lock::lock().await` + release in one task, against tokio's \
+`Mutex`; `event`: two tasks play ping-pong with two `Event`s (one op: a round, two task \
+switches), against the same ping-pong on two tokio `Notify`s; `gather_1000`: `gather` of 1,000 \
+tasks that each return their index, n/1,000 times (one op: one task created and gathered), \
+against a tokio `JoinSet` of 1,000 `spawn_local` tasks joined with `join_next`; asyncio and \
+uvloop use `asyncio.Queue`, `asyncio.Lock`, `asyncio.Event`, `asyncio.gather`.";
 
 /// Echo, syscall, memory and HTTP tables.
 pub fn net_tables(res: &Results) -> String {

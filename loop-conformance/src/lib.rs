@@ -71,6 +71,8 @@ pub mod signals;
 pub mod sigpipe;
 pub mod sockets;
 pub mod streams;
+pub mod sync;
+pub mod sync_queues;
 pub mod tasks;
 pub mod threads;
 pub mod timers;

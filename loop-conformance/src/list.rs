@@ -96,6 +96,32 @@ macro_rules! __behaviour_list {
                 a_task_awaiting_itself_panics: Shared,
                 current_task_is_the_task_being_run: Shared,
             }
+            sync {
+                gather_gives_outputs_in_given_order: Shared,
+                gather_returns_first_failure_and_others_keep_running: Shared,
+                dropping_gather_cancels_unfinished_tasks: Shared,
+                gather_settled_gives_every_outcome: Shared,
+                as_completed_yields_in_completion_order: Shared,
+                shield_keeps_task_running_when_dropped: Shared,
+                task_group_join_waits_for_every_child: Shared,
+                task_group_failure_cancels_siblings: Shared,
+                task_group_user_cancelled_child_does_not_fail_group: Shared,
+                dropping_unjoined_task_group_cancels_children: Shared,
+                lock_is_fifo_and_newcomers_queue_behind_woken_waiter: Shared,
+                cancelled_lock_waiters_leak_nothing: Shared,
+                semaphore_is_fifo_and_cancelled_acquires_leak_no_permit: Shared,
+                event_set_wakes_every_waiter: Shared,
+                condition_notifies_in_order_and_passes_on_cancelled_wakeups: Shared,
+                barrier_lets_parties_through_with_arrival_indices: Shared,
+            }
+            sync_queues {
+                queues_keep_fifo_lifo_and_priority_order: Shared,
+                queue_getters_are_served_first_come_first_served: Shared,
+                bounded_queue_putters_wait_in_order: Shared,
+                cancelled_get_loses_no_item: Shared,
+                cancelled_put_loses_no_slot_and_adds_no_item: Shared,
+                queue_join_waits_for_every_task_done: Shared,
+            }
             threads {
                 call_soon_threadsafe_wakes_blocked_loop: Shared,
                 call_soon_threadsafe_keeps_fifo_with_call_soon: Shared,

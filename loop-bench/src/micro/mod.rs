@@ -7,6 +7,10 @@
 //! | `timers`       | `call_later` + cancel x n (mio)         | tokio `sleep` polled once, dropped |
 //! | `threadsafe_T` | `call_soon_threadsafe` from T threads   | tokio `Handle::spawn`, tokio mpsc  |
 //! | `wake_T`       | wake-up latency of a blocked loop       | tokio `Handle::spawn`              |
+//! | `queue`        | `loop_sync::Queue` (128) put + get      | tokio bounded `mpsc` (128)         |
+//! | `lock`         | `loop_sync::Lock` lock + release        | tokio `Mutex`                      |
+//! | `event`        | `loop_sync::Event` ping-pong round      | tokio `Notify` ping-pong round     |
+//! | `gather_1000`  | `loop_sync::gather` of 1,000 tasks, per task | tokio `JoinSet` of 1,000, per task |
 //!
 //! The ready-queue and timer benches touch no I/O, so they run on one backend (mio); the
 //! thread-safe ones go through each driver's waker and run on every backend.
@@ -20,6 +24,12 @@ use loop_policy::Backend;
 use serde::{Deserialize, Serialize};
 
 use crate::stats;
+
+/// The bound of the queue benches (ours and tokio's mpsc).
+pub const QUEUE_SIZE: usize = 128;
+
+/// Tasks per `gather` (and per tokio `JoinSet`) in the `gather_1000` bench.
+pub const GATHER_BATCH: usize = 1000;
 
 /// How long a latency thread waits before each send, so the loop is blocked in its poll.
 pub const WAKE_GAP: Duration = Duration::from_micros(300);
@@ -150,6 +160,26 @@ fn subjects(bench: &str, cfg: MicroConfig) -> Vec<(String, usize, BenchFn)> {
             v.push((ours_name(mio), n, Box::new(move || ours::timers(mio, n))));
             v.push(("tokio".into(), n, Box::new(move || peers::tokio_timers(n))));
         }
+        "queue" => {
+            v.push((ours_name(mio), n, Box::new(move || ours::queue(mio, n))));
+            v.push(("tokio".into(), n, Box::new(move || peers::tokio_mpsc(n))));
+        }
+        "lock" => {
+            v.push((ours_name(mio), n, Box::new(move || ours::lock(mio, n))));
+            v.push(("tokio".into(), n, Box::new(move || peers::tokio_mutex(n))));
+        }
+        "event" => {
+            v.push((ours_name(mio), n, Box::new(move || ours::event(mio, n))));
+            v.push(("tokio".into(), n, Box::new(move || peers::tokio_notify(n))));
+        }
+        "gather_1000" => {
+            v.push((ours_name(mio), n, Box::new(move || ours::gather(mio, n))));
+            v.push((
+                "tokio".into(),
+                n,
+                Box::new(move || peers::tokio_join_set(n)),
+            ));
+        }
         b if b.starts_with("threadsafe_") => {
             let t: usize = b["threadsafe_".len()..].parse().unwrap_or(1);
             for be in BACKENDS.into_iter().filter(|b| b.is_available()) {
@@ -191,7 +221,7 @@ fn subjects(bench: &str, cfg: MicroConfig) -> Vec<(String, usize, BenchFn)> {
 }
 
 /// Every benchmark, in report order.
-pub const BENCHES: [&str; 7] = [
+pub const BENCHES: [&str; 11] = [
     "call_soon",
     "create_task",
     "timers",
@@ -199,16 +229,27 @@ pub const BENCHES: [&str; 7] = [
     "threadsafe_4",
     "wake_1",
     "wake_4",
+    "queue",
+    "lock",
+    "event",
+    "gather_1000",
 ];
 
-/// Runs every benchmark: `cfg.reps` rounds, each running every subject once (the order rotates
-/// from round to round, so no subject always goes first).
+/// Runs every benchmark (or those named in `only`, if not empty): `cfg.reps` rounds, each
+/// running every subject once (the order rotates from round to round, so no subject always
+/// goes first).
 ///
 /// # Errors
 /// A benchmark failing (a loop that cannot be made, a callback that did not run).
-pub fn run_all(cfg: MicroConfig) -> Result<Vec<MicroRow>, Box<dyn std::error::Error>> {
+pub fn run_all(
+    cfg: MicroConfig,
+    only: &[&str],
+) -> Result<Vec<MicroRow>, Box<dyn std::error::Error>> {
     let mut rows = Vec::new();
-    for bench in BENCHES {
+    for bench in BENCHES
+        .into_iter()
+        .filter(|b| only.is_empty() || only.contains(b))
+    {
         let subs = subjects(bench, cfg);
         let mut runs: Vec<Vec<Measure>> = vec![Vec::new(); subs.len()];
         for rep in 0..cfg.reps {
@@ -282,11 +323,20 @@ mod tests {
     #[test]
     fn tiny_runs_complete() {
         // Correctness of the harness only (every callback ran); no duration is asserted.
-        for bench in ["call_soon", "create_task", "timers", "threadsafe_4"] {
+        for bench in [
+            "call_soon",
+            "create_task",
+            "timers",
+            "threadsafe_4",
+            "queue",
+            "lock",
+            "event",
+            "gather_1000",
+        ] {
             for (name, _, f) in subjects(
                 bench,
                 MicroConfig {
-                    n: 200,
+                    n: 2000,
                     k: 1,
                     reps: 1,
                 },

@@ -181,3 +181,125 @@ fn check(got: usize, want: usize) -> Result<(), Box<dyn std::error::Error>> {
         Err(format!("ran {got} of {want}").into())
     }
 }
+
+/// A bounded `loop_sync::Queue` (size [`QUEUE_SIZE`](super::QUEUE_SIZE)): a producer task puts
+/// `n` items, a consumer task gets them. One op: one put + its get.
+///
+/// # Errors
+/// The loop cannot be made or fails.
+pub fn queue(backend: Backend, n: usize) -> BenchResult {
+    let lp = backend.new_event_loop()?;
+    let lp2 = lp.clone();
+    let t0 = Instant::now();
+    let got = lp.run_until_complete(async move {
+        let q = loop_sync::Queue::new(super::QUEUE_SIZE);
+        let q2 = q.clone();
+        let consumer = lp2.create_task(async move {
+            let mut sum = 0usize;
+            for _ in 0..n {
+                sum += q2.get().await;
+            }
+            sum
+        });
+        for i in 0..n {
+            q.put(i).await;
+        }
+        match consumer {
+            Ok(c) => c.await.unwrap_or(0),
+            Err(_) => 0,
+        }
+    })?;
+    let took = t0.elapsed();
+    lp.close()?;
+    check(got, (0..n).sum())?;
+    Ok(Measure::per_op(took, n))
+}
+
+/// `n` times `loop_sync::Lock::lock().await` then dropping the guard, in one task. One op: an
+/// acquire + its release.
+///
+/// # Errors
+/// The loop cannot be made or fails.
+pub fn lock(backend: Backend, n: usize) -> BenchResult {
+    let lp = backend.new_event_loop()?;
+    let t0 = Instant::now();
+    let count = lp.run_until_complete(async move {
+        let lock = loop_sync::Lock::new();
+        let mut count = 0usize;
+        for _ in 0..n {
+            let _guard = lock.lock().await;
+            count += 1;
+        }
+        count
+    })?;
+    let took = t0.elapsed();
+    lp.close()?;
+    check(count, n)?;
+    Ok(Measure::per_op(took, n))
+}
+
+/// Two tasks play ping-pong with two `loop_sync::Event`s: each round, one sets `ping` and
+/// waits on `pong`, the other waits on `ping`, clears it and sets `pong`. One op: one round
+/// (two set + wait hand-offs, two task switches).
+///
+/// # Errors
+/// The loop cannot be made or fails.
+pub fn event(backend: Backend, n: usize) -> BenchResult {
+    let lp = backend.new_event_loop()?;
+    let lp2 = lp.clone();
+    let t0 = Instant::now();
+    let rounds = lp.run_until_complete(async move {
+        let ping = Rc::new(loop_sync::Event::new());
+        let pong = Rc::new(loop_sync::Event::new());
+        let (pi, po) = (ping.clone(), pong.clone());
+        let other = lp2.create_task(async move {
+            for _ in 0..n {
+                pi.wait().await;
+                pi.clear();
+                po.set();
+            }
+        });
+        let mut rounds = 0;
+        for _ in 0..n {
+            ping.set();
+            pong.wait().await;
+            pong.clear();
+            rounds += 1;
+        }
+        if let Ok(o) = other {
+            let _ = o.await;
+        }
+        rounds
+    })?;
+    let took = t0.elapsed();
+    lp.close()?;
+    check(rounds, n)?;
+    Ok(Measure::per_op(took, n))
+}
+
+/// `loop_sync::gather` of [`GATHER_BATCH`](super::GATHER_BATCH) tasks (each returns its
+/// index), n / batch times from a running task. One op: one task created and gathered.
+///
+/// # Errors
+/// The loop cannot be made or fails.
+pub fn gather(backend: Backend, n: usize) -> BenchResult {
+    let lp = backend.new_event_loop()?;
+    let lp2 = lp.clone();
+    let batches = (n / super::GATHER_BATCH).max(1);
+    let t0 = Instant::now();
+    let total = lp.run_until_complete(async move {
+        let mut total = 0usize;
+        for _ in 0..batches {
+            let tasks: Result<Vec<_>, _> = (0..super::GATHER_BATCH)
+                .map(|i| lp2.create_task(async move { i }))
+                .collect();
+            let Ok(tasks) = tasks else { return 0 };
+            total += loop_sync::gather(tasks).await.map_or(0, |v| v.len());
+        }
+        total
+    })?;
+    let took = t0.elapsed();
+    lp.close()?;
+    check(total, batches * super::GATHER_BATCH)?;
+    Ok(Measure::per_op(took, total))
+}

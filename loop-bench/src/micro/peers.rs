@@ -221,3 +221,114 @@ pub fn spawn_latency(k: usize, threads: usize) -> BenchResult {
     let lat = joiner.join().map_err(|_| "a latency thread panicked")?;
     Ok(Measure::latency(lat))
 }
+
+/// tokio's bounded `mpsc` channel (size [`QUEUE_SIZE`](super::QUEUE_SIZE)) between two
+/// `spawn_local` tasks on a current-thread runtime: `n` sends and `n` receives.
+///
+/// # Errors
+/// The runtime cannot be built.
+pub fn tokio_mpsc(n: usize) -> BenchResult {
+    let rt = runtime()?;
+    let local = tokio::task::LocalSet::new();
+    let t0 = Instant::now();
+    let got = local.block_on(&rt, async move {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<usize>(super::QUEUE_SIZE);
+        let consumer = tokio::task::spawn_local(async move {
+            let mut sum = 0usize;
+            for _ in 0..n {
+                sum += rx.recv().await.unwrap_or(0);
+            }
+            sum
+        });
+        for i in 0..n {
+            if tx.send(i).await.is_err() {
+                break;
+            }
+        }
+        consumer.await.unwrap_or(0)
+    });
+    let took = t0.elapsed();
+    std::hint::black_box(got);
+    Ok(Measure::per_op(took, n))
+}
+
+/// tokio's `Mutex`: `n` times `lock().await` then dropping the guard, in one task.
+///
+/// # Errors
+/// The runtime cannot be built.
+pub fn tokio_mutex(n: usize) -> BenchResult {
+    let rt = runtime()?;
+    let t0 = Instant::now();
+    let count = rt.block_on(async move {
+        let m = tokio::sync::Mutex::new(0usize);
+        for _ in 0..n {
+            *m.lock().await += 1;
+        }
+        m.into_inner()
+    });
+    let took = t0.elapsed();
+    std::hint::black_box(count);
+    Ok(Measure::per_op(took, n))
+}
+
+/// tokio's `Notify`: the same ping-pong as ours between two `spawn_local` tasks
+/// (`notify_one` + `notified().await` each way per round).
+///
+/// # Errors
+/// The runtime cannot be built.
+pub fn tokio_notify(n: usize) -> BenchResult {
+    let rt = runtime()?;
+    let local = tokio::task::LocalSet::new();
+    let t0 = Instant::now();
+    let rounds = local.block_on(&rt, async move {
+        let ping = Rc::new(Notify::new());
+        let pong = Rc::new(Notify::new());
+        let (pi, po) = (ping.clone(), pong.clone());
+        let other = tokio::task::spawn_local(async move {
+            for _ in 0..n {
+                pi.notified().await;
+                po.notify_one();
+            }
+        });
+        let mut rounds = 0usize;
+        for _ in 0..n {
+            ping.notify_one();
+            pong.notified().await;
+            rounds += 1;
+        }
+        let _ = other.await;
+        rounds
+    });
+    let took = t0.elapsed();
+    std::hint::black_box(rounds);
+    Ok(Measure::per_op(took, n))
+}
+
+/// tokio's `JoinSet`: [`GATHER_BATCH`](super::GATHER_BATCH) `spawn_local` tasks (each returns
+/// its index) joined with `join_next` into a vector, n / batch times.
+///
+/// # Errors
+/// The runtime cannot be built.
+pub fn tokio_join_set(n: usize) -> BenchResult {
+    let rt = runtime()?;
+    let local = tokio::task::LocalSet::new();
+    let batches = (n / super::GATHER_BATCH).max(1);
+    let t0 = Instant::now();
+    let total = local.block_on(&rt, async move {
+        let mut total = 0usize;
+        for _ in 0..batches {
+            let mut set = tokio::task::JoinSet::new();
+            for i in 0..super::GATHER_BATCH {
+                set.spawn_local(async move { i });
+            }
+            let mut outs = Vec::with_capacity(super::GATHER_BATCH);
+            while let Some(r) = set.join_next().await {
+                outs.push(r.unwrap_or(0));
+            }
+            total += outs.len();
+        }
+        total
+    });
+    let took = t0.elapsed();
+    Ok(Measure::per_op(took, total))
+}
