@@ -226,7 +226,12 @@ impl<D: Driver> BaseEventLoop<D> {
             let io = io.as_mut().ok_or(LoopError::Closed)?;
             let Io { driver, ops } = io;
             let polled_at = self.clock.as_ref().map(|_| Instant::now());
-            driver.poll(ops, timeout)?;
+            // Work is ready and no operation (or watch) is in flight: nothing the driver could
+            // report, so no syscall (wakes from other threads come through `notified`).
+            let nothing_to_poll = timeout == Some(Duration::ZERO) && ops.is_empty();
+            if !nothing_to_poll {
+                driver.poll(ops, timeout)?;
+            }
             ops.drain_wakers(&mut scratch.wakers);
             ops.drain_fired_watches(&mut scratch.fired);
             if let Some(clock) = &self.clock {
