@@ -63,7 +63,8 @@ pub trait AbstractEventLoop {
     fn handle(&self) -> LoopHandle;
     /// Schedules a task: the loop [binds](TaskRef::bind) it to its scheduler, queues it, runs
     /// it on the next iteration and again each time its waker is woken (from any thread),
-    /// until [`TaskRef::run`] returns `Ready`. The loop keeps a handle to every unfinished task
+    /// until [`TaskRef::run`] returns `Ready`; then it reports the panic [`TaskRef::take_panic`]
+    /// gives, if any, to its exception handler. The loop keeps a handle to every unfinished task
     /// (dropping the user's `Task` does not cancel it) and aborts them when it closes.
     ///
     /// # Errors

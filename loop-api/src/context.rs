@@ -3,6 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::panics::CaughtPanic;
+
 /// What went wrong, handed to the loop's exception handler (asyncio's `context` dict).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ExceptionContext {
@@ -21,6 +23,21 @@ pub struct ExceptionContext {
     /// Where the panic was raised (`file:line:column`), when the loop caught one and Rust's
     /// panic hook told it (see [`panics`](crate::panics)).
     pub location: Option<String>,
+}
+
+impl ExceptionContext {
+    /// The report of a task whose future panicked ("Task NAME panicked", with the panic's
+    /// message and location and the task's name): what a loop gives its exception handler for
+    /// the panic [`TaskRef::take_panic`](crate::TaskRef::take_panic) hands it.
+    pub fn task_panicked(task: String, caught: CaughtPanic) -> Self {
+        ExceptionContext {
+            message: format!("Task {task} panicked"),
+            panic: Some(caught.message),
+            location: caught.location,
+            task: Some(task),
+            ..ExceptionContext::default()
+        }
+    }
 }
 
 impl fmt::Display for ExceptionContext {

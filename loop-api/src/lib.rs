@@ -24,6 +24,8 @@
 //! }
 //! ```
 #![deny(missing_docs)]
+// All of this crate's unsafe code is in `raw`, with its soundness argument.
+#![deny(unsafe_code)]
 
 mod abstract_loop;
 mod clock;
@@ -40,6 +42,8 @@ pub mod panics;
 mod pipe;
 mod policy;
 mod process;
+#[allow(unsafe_code)]
+mod raw;
 mod remote;
 mod running;
 mod task;

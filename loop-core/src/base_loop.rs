@@ -385,10 +385,13 @@ impl<D: Driver> BaseEventLoop<D> {
         }
     }
 
-    /// Polls `task` once; forgets it once finished.
+    /// Polls `task` once; reports its panic, if it panicked; forgets it once finished.
     #[inline]
     fn poll_task(&self, task: &TaskRef) {
         if task.run().is_ready() {
+            if let Some(caught) = task.take_panic() {
+                self.call_handler(&ExceptionContext::task_panicked(task.name(), caught));
+            }
             self.forget_task(task);
         }
     }

@@ -1,0 +1,200 @@
+//! The reference-count protocol (`refs`) and the hand-written waker over it; polling a task
+//! with that waker. The rules are in the [module docs](super).
+
+use std::cell::Cell;
+use std::ptr::NonNull;
+use std::sync::atomic::{Ordering, fence};
+use std::task::{Context, RawWaker, RawWakerVTable, Waker};
+
+use super::cell::{BOUND, BUSY, CANCEL_REQUESTED, DONE, Header, Polled};
+use super::task::Notified;
+
+thread_local! {
+    /// The task being polled on this thread (null outside task polls): set around the poll by
+    /// [`run`], read by `Task::poll` (a task awaiting itself) and `current_task`.
+    static CURRENT: Cell<*const Header> = const { Cell::new(std::ptr::null()) };
+}
+
+/// The task being polled on this thread, if any.
+pub(super) fn current() -> Option<NonNull<Header>> {
+    NonNull::new(CURRENT.with(Cell::get).cast_mut())
+}
+
+/// Gives back the locals' unit of `refs` (loop thread, after the `!Send` contents are gone).
+///
+/// # Safety
+/// As [`ref_dec`]; moreover the caller has dropped the task's `!Send` contents.
+pub(super) unsafe fn release_locals_unit(ptr: NonNull<Header>) {
+    // SAFETY: the caller's unit keeps the header alive.
+    let header = unsafe { &*ptr.as_ptr() };
+    // The usual case, with no waker left: ours is the only unit. Nobody can add one then
+    // (adding needs a unit: a waker, a `Notified` or a local handle), so no atomic
+    // read-modify-write is needed; Acquire sees the uses of the wakers dropped elsewhere.
+    if header.refs.load(Ordering::Acquire) == 1 {
+        let dealloc = header.vtable.dealloc;
+        // SAFETY: ours is the last unit, and the contents that are not `Send` are gone.
+        unsafe { dealloc(ptr) };
+    } else {
+        // SAFETY: forwarded from the caller.
+        unsafe { ref_dec(ptr) };
+    }
+}
+
+/// Adds one unit to `refs` (any thread).
+///
+/// # Safety
+/// `ptr` is a live task header and the caller holds a unit of `refs` (directly or through a
+/// local handle), so the count is not zero.
+pub(super) unsafe fn ref_inc(ptr: NonNull<Header>) {
+    // SAFETY: the caller holds a reference, so the header is alive.
+    let refs = unsafe { &(*ptr.as_ptr()).refs };
+    // Relaxed as in `Arc::clone`: a new reference is made from an existing one.
+    if refs.fetch_add(1, Ordering::Relaxed) > isize::MAX as usize {
+        std::process::abort();
+    }
+}
+
+/// Gives back one unit of `refs` (any thread); frees the task with the last one.
+///
+/// # Safety
+/// The caller owns a unit of `refs` of the live task `ptr` and does not use it afterwards.
+pub(super) unsafe fn ref_dec(ptr: NonNull<Header>) {
+    // SAFETY: the caller's unit keeps the header alive until the decrement below.
+    let header = unsafe { &*ptr.as_ptr() };
+    if header.refs.fetch_sub(1, Ordering::Release) != 1 {
+        return;
+    }
+    // As in `Arc::drop`: see every other thread's use of the task before freeing it.
+    fence(Ordering::Acquire);
+    let dealloc = header.vtable.dealloc;
+    // SAFETY: that was the last unit: no handle, waker or `Notified` is left. The locals'
+    // unit goes last only after `release_local` dropped the `!Send` contents on the task's
+    // thread, so only `Send` data is dropped here, on whatever thread this is.
+    unsafe { dealloc(ptr) };
+}
+
+/// Wakes the task: queues it on its scheduler unless it is queued already (any thread).
+///
+/// # Safety
+/// `ptr` is a live task header whose reference the caller holds during the call.
+pub(super) unsafe fn wake_by_ref(ptr: NonNull<Header>) {
+    // SAFETY: the caller's reference keeps the header alive.
+    let header = unsafe { &*ptr.as_ptr() };
+    if header.queued.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    // SAFETY: a waker exists, so the task was bound: `scheduler` was written before any
+    // waker was made and never again; the waker's transfer to this thread ordered that write
+    // before this read.
+    let scheduler = unsafe { &*header.scheduler.get() };
+    if let Some(s) = scheduler {
+        // SAFETY: the caller holds a reference, so the count is not zero.
+        unsafe { ref_inc(ptr) };
+        s.schedule(Notified { ptr });
+    }
+}
+
+/// The waker's functions. What each may assume (`RawWaker`'s contract, for our pointers):
+/// `data` is the header of a live task for which the waker owns one unit of `refs` (the
+/// borrowed waker of [`run`] stands on the polling local handle's unit instead, and is never
+/// dropped), on any thread, concurrently with the task's thread. So they touch only `refs`,
+/// `queued`, `vtable` and `scheduler`, which are `Sync` (see the module docs).
+static WAKER_VTABLE: RawWakerVTable =
+    RawWakerVTable::new(waker_clone, waker_wake, waker_wake_by_ref, waker_drop);
+
+/// A waker for the task (it holds a unit of `refs`).
+///
+/// # Safety
+/// `ptr` is a live, bound task header; the returned waker owns a unit of `refs` the caller
+/// has added for it (or must not be dropped: see [`run`]).
+pub(super) unsafe fn waker(ptr: NonNull<Header>) -> Waker {
+    // SAFETY: the vtable's functions uphold `RawWaker`'s contract for a counted pointer to a
+    // task header: clone adds a unit, drop gives one back, wake may run on any thread as it
+    // only touches atomics, the scheduler (Send + Sync) and the allocation's lifetime.
+    unsafe { Waker::from_raw(RawWaker::new(ptr.as_ptr().cast(), &WAKER_VTABLE)) }
+}
+
+/// The header a waker's data points to.
+///
+/// # Safety
+/// `data` is the data pointer of one of our wakers (see [`WAKER_VTABLE`]).
+#[inline]
+unsafe fn header_of(data: *const ()) -> NonNull<Header> {
+    // SAFETY: our wakers are only made by `waker` (and `waker_clone`), from a `NonNull`.
+    unsafe { NonNull::new_unchecked(data.cast_mut()).cast::<Header>() }
+}
+
+/// # Safety
+/// See [`WAKER_VTABLE`]: `data` is a live waker's, which holds a unit.
+unsafe fn waker_clone(data: *const ()) -> RawWaker {
+    // SAFETY: the waker being cloned holds a unit, so the task is alive; the clone owns the
+    // unit added here.
+    unsafe { ref_inc(header_of(data)) };
+    RawWaker::new(data, &WAKER_VTABLE)
+}
+
+/// # Safety
+/// See [`WAKER_VTABLE`]: `data` is the consumed waker's, whose unit is given back here.
+unsafe fn waker_wake(data: *const ()) {
+    // SAFETY: a waker's data.
+    let ptr = unsafe { header_of(data) };
+    // SAFETY: the consumed waker's unit keeps the task alive during the wake; then it is
+    // given back.
+    unsafe {
+        wake_by_ref(ptr);
+        ref_dec(ptr);
+    }
+}
+
+/// # Safety
+/// See [`WAKER_VTABLE`]: `data` is a live waker's, borrowed for the call.
+unsafe fn waker_wake_by_ref(data: *const ()) {
+    // SAFETY: the borrowed waker holds a unit for the whole call.
+    unsafe { wake_by_ref(header_of(data)) };
+}
+
+/// # Safety
+/// See [`WAKER_VTABLE`]: `data` is the dropped waker's, whose unit is given back here.
+unsafe fn waker_drop(data: *const ()) {
+    // SAFETY: the dropped waker owned this unit.
+    unsafe { ref_dec(header_of(data)) };
+}
+
+/// Polls the task once with its own waker; `Ready` once it is finished.
+///
+/// # Safety
+/// `ptr` is a live task header, on the task's thread, and the caller holds a local handle.
+pub(super) unsafe fn run(ptr: NonNull<Header>) -> Polled {
+    // SAFETY: the caller's local handle keeps the header alive.
+    let header = unsafe { &*ptr.as_ptr() };
+    // Woken from now on means polled again.
+    header.queued.store(false, Ordering::Release);
+    let flags = header.flags.get();
+    if flags & (DONE | BUSY) != 0 {
+        return if flags & DONE != 0 {
+            Polled::Done
+        } else {
+            Polled::Pending
+        };
+    }
+    assert!(flags & BOUND != 0, "a task was run before it was bound");
+    header.flags.set(flags | BUSY);
+    if flags & CANCEL_REQUESTED != 0 {
+        // SAFETY: live cell, task's thread, `BUSY` set.
+        unsafe { (header.vtable.abort)(ptr) };
+        header.flags.set(header.flags.get() & !BUSY);
+        return Polled::Done;
+    }
+    // The waker is borrowed for the poll without a unit of its own: the caller's local handle
+    // keeps the task alive meanwhile, and `ManuallyDrop` keeps it from giving a unit back.
+    // SAFETY: the task is bound and alive; the waker is never dropped (clones add units).
+    let waker = std::mem::ManuallyDrop::new(unsafe { waker(ptr) });
+    let mut cx = Context::from_waker(&waker);
+    // The poll contains the future's panics, so the previous task is always put back.
+    let outer = CURRENT.with(|c| c.replace(ptr.as_ptr()));
+    // SAFETY: live cell, task's thread, `BUSY` set.
+    let polled = unsafe { (header.vtable.poll)(ptr, &mut cx) };
+    CURRENT.with(|c| c.set(outer));
+    header.flags.set(header.flags.get() & !BUSY);
+    polled
+}
