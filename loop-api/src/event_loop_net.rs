@@ -8,7 +8,7 @@ use std::fs::File;
 use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::FileExt;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -101,14 +101,16 @@ impl fmt::Debug for SockSendAll {
     }
 }
 
-/// The connection an `Accept` op gave: the new fd and the peer's address.
+/// The connection an `Accept` op gave: the new socket and the peer's address.
 fn accepted(res: io::Result<usize>, op: Option<Op>) -> io::Result<(OwnedFd, SockAddr)> {
-    let new_fd = res?;
-    // SAFETY: a successful accept gives a new fd that nothing else owns.
-    let conn = unsafe { OwnedFd::from_raw_fd(new_fd as RawFd) };
+    res?;
     match op {
-        Some(Op::Accept { addr, .. }) => Ok((conn, addr.to_sock_addr())),
-        // The loop lost the op (it closed): the connection closes with `conn`.
+        Some(Op::Accept {
+            addr,
+            conn: Some(conn),
+            ..
+        }) => Ok((conn, addr.to_sock_addr())),
+        // The loop lost the op (it closed).
         _ => Err(closed_loop_io_error()),
     }
 }
@@ -156,6 +158,7 @@ impl EventLoop {
         let op = self.run_op(Op::Accept {
             fd: l.as_raw_fd(),
             addr: AddrBuf::new_boxed(),
+            conn: None,
         });
         async move {
             let (res, op) = op.await;

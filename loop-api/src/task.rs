@@ -113,7 +113,7 @@ impl<T> From<&Task<T>> for AnyTask {
     /// A type-erased handle to the same task (to cancel it or list it beside tasks of other
     /// output types, as `loop-sync`'s `TaskGroup` does).
     fn from(task: &Task<T>) -> Self {
-        AnyTask::new(task.task.clone())
+        AnyTask::new(task.out.task_ref().clone())
     }
 }
 

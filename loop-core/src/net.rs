@@ -4,7 +4,7 @@
 //! way (see [`Op`]); only one that has to wait enters the [`Ops`] table.
 
 use std::io;
-use std::os::fd::{AsRawFd, IntoRawFd};
+use std::os::fd::AsRawFd;
 use std::task::{Context, Poll};
 
 use loop_api::{Op, OpId, OpPoll};
@@ -44,15 +44,17 @@ fn prepare<D: Driver>(io: &mut Io<D>, mut op: Op) -> Result<Op, (io::Result<usiz
             }
         }
         Op::Send { buf, pos, .. } if *pos >= buf.len() => Err((Ok(0), op)),
-        Op::Accept { fd, addr } => {
+        Op::Accept { fd, addr, conn } => {
             // Once per owned listener; every time for a borrowed one.
             if let Err(e) = io.driver.set_nonblocking(*fd) {
                 return Err((Err(e), op));
             }
             match io.ops.take_accepted(*fd) {
-                Some((conn, left_addr)) => {
+                Some((left_conn, left_addr)) => {
                     **addr = *left_addr;
-                    Err((Ok(conn.into_raw_fd() as usize), op))
+                    let raw = left_conn.as_raw_fd() as usize;
+                    *conn = Some(left_conn);
+                    Err((Ok(raw), op))
                 }
                 None => Ok(op),
             }
@@ -92,7 +94,12 @@ pub(crate) fn start<D: Driver>(io: &IoCell<D>, op: Op, cx: &mut Context<'_>) -> 
         Err((res, op)) => return OpPoll::Done(res, Some(op)),
     };
     match io.driver.start(&mut io.ops, op) {
-        Started::Done(res, op) => OpPoll::Done(res, op),
+        Started::Done(res, mut op) => {
+            if let Some(op) = &mut op {
+                crate::ops::own_result(op, &res);
+            }
+            OpPoll::Done(res, op)
+        }
         Started::InFlight(key) => {
             io.ops.set_waker(key, cx.waker());
             OpPoll::Pending(OpId(key.0 as u64))

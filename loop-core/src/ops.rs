@@ -96,6 +96,18 @@ struct Leftovers {
     datagrams: HashMap<(u64, u64), InDeliveryOrder<Datagram>>,
 }
 
+/// Takes ownership of what a successful operation made: the connection an `Accept` accepted
+/// goes into the op, owned (closed with it if nobody takes it).
+pub(crate) fn own_result(op: &mut Op, result: &io::Result<usize>) {
+    if let (Op::Accept { conn, .. }, Ok(new_fd)) = (op, result)
+        && conn.is_none()
+    {
+        // SAFETY: a successful accept returns a new fd that nothing else owns; it is taken
+        // once (`conn` was empty).
+        *conn = Some(unsafe { OwnedFd::from_raw_fd(*new_fd as RawFd) });
+    }
+}
+
 /// The table of in-flight operations.
 #[derive(Debug, Default)]
 pub struct Ops {
@@ -174,6 +186,7 @@ impl Ops {
         };
         self.completions += 1;
         slot.completed_at = self.completions;
+        own_result(&mut slot.op, &result);
         match &mut slot.owner {
             Owner::Future(waker) => {
                 slot.result = Some(result);
@@ -277,9 +290,14 @@ impl Ops {
                     .or_default()
                     .insert(at, datagram);
             }
-            (Op::Accept { addr, .. }, Ok(new_fd)) => {
-                // SAFETY: the kernel just returned `new_fd` from accept; nothing else owns it.
-                let conn = unsafe { OwnedFd::from_raw_fd(new_fd as RawFd) };
+            (
+                Op::Accept {
+                    addr,
+                    conn: Some(conn),
+                    ..
+                },
+                Ok(_),
+            ) => {
                 let Some(id) = identity else { return };
                 leftovers
                     .accepted

@@ -20,7 +20,7 @@ pub fn perform(op: &mut Op, ready: bool) -> io::Result<usize> {
 
 fn perform_once(op: &mut Op, ready: bool) -> io::Result<usize> {
     match op {
-        Op::Accept { fd, addr } => {
+        Op::Accept { fd, addr, .. } => {
             addr.len = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
             let storage = &mut addr.storage as *mut libc::sockaddr_storage as *mut libc::sockaddr;
             accept_nonblocking(*fd, storage, &mut addr.len)

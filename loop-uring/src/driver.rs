@@ -294,7 +294,7 @@ fn set_hint(hints: &mut Vec<bool>, fd: i32, on: bool) {
 /// [`UringDriver::drained`].
 fn sqe_for(op: &mut Op, drained: &[bool]) -> squeue::Entry {
     match op {
-        Op::Accept { fd, addr } => {
+        Op::Accept { fd, addr, .. } => {
             addr.len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
             let storage: *mut libc::sockaddr_storage = &mut addr.storage;
             opcode::Accept::new(Fd(*fd), storage.cast(), &mut addr.len)

@@ -97,6 +97,7 @@
 
 mod cell;
 mod handle;
+mod op_data;
 mod task;
 mod waker;
 
@@ -104,5 +105,6 @@ mod waker;
 mod tests;
 
 pub use handle::Handle;
+pub use op_data::{AddrBuf, MsgBuf};
 pub use task::{Notified, TaskRef};
 pub(crate) use task::{TaskOutput, new_task};
