@@ -99,18 +99,14 @@ impl Drop for RunningFlag<'_> {
 }
 
 impl<D: Driver> BaseEventLoop<D> {
-    /// A loop over `driver`. Call it on the thread that will run the loop.
-    pub fn new(driver: D) -> Self {
-        Self::with_clock(driver, None)
-    }
-
-    /// A test loop over `driver` on the virtual time of `clock` (see
-    /// [`VirtualClock`](loop_api::VirtualClock)): real I/O, virtual timers.
-    pub fn with_virtual_clock(driver: D, clock: loop_api::VirtualClock) -> Self {
-        Self::with_clock(driver, Some(clock))
-    }
-
-    fn with_clock(driver: D, clock: Option<loop_api::VirtualClock>) -> Self {
+    /// A loop over `driver`, set up by `config` (its clock, debug mode). Call it on the thread
+    /// that will run the loop.
+    pub fn new(driver: D, config: crate::LoopConfig) -> Self {
+        let crate::LoopConfig {
+            clock,
+            debug,
+            slow_callback,
+        } = config;
         let shared = Arc::new(Shared::new(driver.waker()));
         let local = Rc::new(LocalQueue {
             id: shared.id,
@@ -139,8 +135,8 @@ impl<D: Driver> BaseEventLoop<D> {
             executor: RefCell::new(DefaultExecutor::Lazy),
             signals: RefCell::new(None),
             handler: RefCell::new(None),
-            debug: Cell::new(false),
-            slow_callback: Cell::new(DEFAULT_SLOW_CALLBACK),
+            debug: Cell::new(debug),
+            slow_callback: Cell::new(slow_callback),
             running: Cell::new(false),
             stopping: Cell::new(false),
             closed: Cell::new(false),

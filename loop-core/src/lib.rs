@@ -44,6 +44,7 @@
 mod abstract_impl;
 mod base_loop;
 mod child;
+mod config;
 mod driver;
 mod executor;
 mod net;
@@ -61,6 +62,7 @@ mod watch;
 
 pub use base_loop::{BaseEventLoop, DEFAULT_SLOW_CALLBACK};
 pub use child::{CHILD_WATCHER_VAR, ChildWatcher, child_watcher, set_child_watcher};
+pub use config::LoopConfig;
 pub use driver::{Driver, DriverWaker, Event, Interest, Selector, Started, WAKER_TOKEN};
 pub use executor::{ThreadPool, default_max_workers};
 pub use loop_api::{AddrBuf, Direction, MsgBuf, Op};
@@ -70,21 +72,8 @@ pub use readiness::ReadinessDriver;
 
 use loop_api::EventLoop;
 
-/// Wraps a driver into a ready-to-use [`EventLoop`].
-pub fn event_loop_with<D: Driver>(driver: D) -> EventLoop {
-    EventLoop::new(BaseEventLoop::new(driver))
+/// Wraps a driver into a ready-to-use [`EventLoop`] set up by `config` (the system's clock
+/// with `LoopConfig::default()`, a test loop with [`LoopConfig::virtual_time`]).
+pub fn event_loop_with<D: Driver>(driver: D, config: LoopConfig) -> EventLoop {
+    EventLoop::new(BaseEventLoop::new(driver, config))
 }
-
-/// Wraps a driver into a test loop on virtual time (a new [`VirtualClock`](loop_api::VirtualClock)):
-/// real I/O, and timers that jump ahead when the loop would otherwise wait for them.
-pub fn virtual_event_loop_with<D: Driver>(driver: D) -> EventLoop {
-    EventLoop::new(BaseEventLoop::with_virtual_clock(
-        driver,
-        loop_api::VirtualClock::new(),
-    ))
-}
-
-/// The examples of this crate's README.md, compiled and run as doc tests.
-#[cfg(doctest)]
-#[doc = include_str!("../README.md")]
-struct ReadmeDoctests;

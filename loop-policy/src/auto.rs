@@ -11,7 +11,8 @@ use std::sync::{Mutex, PoisonError};
 use loop_api::{EventLoop, LoopError};
 
 use crate::backend::Backend;
-use crate::registry::{self, Kind};
+use crate::registry;
+use loop_core::LoopConfig;
 
 /// At most this many distinct notices per process: the reasons come from a short list, this
 /// only bounds a process that keeps failing in ever new ways.
@@ -43,15 +44,15 @@ pub(crate) fn resolve() -> (Backend, String) {
     )
 }
 
-/// Makes an `Auto` loop of `kind`: on the backend [`resolve`] chooses or, when that loop
+/// Makes an `Auto` loop set up by `config`: on the backend [`resolve`] chooses or, when that loop
 /// cannot be made, on the next available one in the preference order (saying why, once).
 ///
 /// # Errors
 /// When the chosen backend cannot make the loop and no later one is available, its error;
 /// when the later one cannot either, that one's error.
-pub(crate) fn open(kind: Kind) -> Result<EventLoop, LoopError> {
+pub(crate) fn open(config: &LoopConfig) -> Result<EventLoop, LoopError> {
     let (chosen, _) = resolve();
-    let failure = match registry::try_open(chosen, kind) {
+    let failure = match registry::try_open(chosen, config) {
         Err(e) => e,
         made => return made,
     };
@@ -63,7 +64,7 @@ pub(crate) fn open(kind: Kind) -> Result<EventLoop, LoopError> {
     let Some(&next) = next else {
         return Err(registry::with_alternatives(chosen, failure));
     };
-    let lp = registry::open(next, kind)?;
+    let lp = registry::open(next, config)?;
     let reason = match failure {
         LoopError::Unavailable { reason, .. } => reason,
         other => other.to_string(),

@@ -7,7 +7,8 @@ use std::str::FromStr;
 use loop_api::{EventLoop, LoopError};
 
 use crate::auto;
-use crate::registry::{self, Kind};
+use crate::registry;
+use loop_core::LoopConfig;
 
 /// The environment variable that picks the backend of [`DefaultLoopPolicy::new`]
 /// (`auto`, `mio`, `polling` or `uring`; ignored in setuid/setgid processes).
@@ -139,7 +140,7 @@ impl Backend {
     /// [`LoopError::Unavailable`] saying why the backend cannot run here and what to do;
     /// an I/O error of the backend (no more file descriptors, ...).
     pub fn new_event_loop(&self) -> Result<EventLoop, LoopError> {
-        self.open(Kind::Real)
+        self.new_event_loop_with(LoopConfig::default())
     }
 
     /// Makes a new test loop on this backend (on the one it resolves to, for `Auto`): real
@@ -148,14 +149,19 @@ impl Backend {
     /// # Errors
     /// As [`new_event_loop`](Self::new_event_loop).
     pub fn new_virtual_event_loop(&self) -> Result<EventLoop, LoopError> {
-        self.open(Kind::Virtual)
+        self.new_event_loop_with(LoopConfig::virtual_time())
     }
 
-    /// Makes a loop of `kind`: `Auto` through its per-loop choice, the others strictly.
-    fn open(&self, kind: Kind) -> Result<EventLoop, LoopError> {
+    /// Makes a loop on this backend set up by `config` (its clock, debug mode): `Auto`
+    /// through its per-loop choice (falling back as [`new_event_loop`](Self::new_event_loop)
+    /// does), the others strictly.
+    ///
+    /// # Errors
+    /// As [`new_event_loop`](Self::new_event_loop).
+    pub fn new_event_loop_with(&self, config: LoopConfig) -> Result<EventLoop, LoopError> {
         match self {
-            Backend::Auto => auto::open(kind),
-            b => registry::open(*b, kind),
+            Backend::Auto => auto::open(&config),
+            b => registry::open(*b, &config),
         }
     }
 }

@@ -57,6 +57,7 @@ pub use global::{
     get_event_loop, get_event_loop_policy, install, new_event_loop, set_event_loop,
     set_event_loop_policy,
 };
+pub use loop_core::LoopConfig;
 pub use policy::DefaultLoopPolicy;
 pub use runner::{Runner, run};
 pub use shutdown::{DEFAULT_EXECUTOR_TIMEOUT, DEFAULT_TASKS_GRACE};

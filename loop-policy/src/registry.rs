@@ -5,6 +5,7 @@
 //! ([`Backend::is_available`], [`Backend::resolve`], the error texts) follows from the table.
 
 use loop_api::{EventLoop, LoopError};
+use loop_core::LoopConfig;
 
 use crate::backend::Backend;
 
@@ -15,10 +16,8 @@ use crate::backend::Backend;
     allow(dead_code)
 )]
 pub(crate) struct Entry {
-    /// Makes a new loop on this backend.
-    pub(crate) open: fn() -> Result<EventLoop, LoopError>,
-    /// Makes a new test loop (virtual time) on this backend.
-    pub(crate) open_virtual: fn() -> Result<EventLoop, LoopError>,
+    /// Makes a new loop on this backend, set up by the config (clock, debug).
+    pub(crate) open: fn(LoopConfig) -> Result<EventLoop, LoopError>,
     /// `Ok` if the backend can run here, else why not (and what to do).
     pub(crate) probe: fn() -> Result<(), Refusal>,
 }
@@ -57,20 +56,17 @@ pub(crate) fn entry(b: Backend) -> Option<Entry> {
     match b {
         #[cfg(feature = "mio")]
         Backend::Mio => Some(Entry {
-            open: loop_mio::new_event_loop,
-            open_virtual: loop_mio::new_virtual_event_loop,
+            open: loop_mio::new_event_loop_with,
             probe: always_available,
         }),
         #[cfg(feature = "polling")]
         Backend::Polling => Some(Entry {
-            open: loop_polling::new_event_loop,
-            open_virtual: loop_polling::new_virtual_event_loop,
+            open: loop_polling::new_event_loop_with,
             probe: always_available,
         }),
         #[cfg(feature = "uring")]
         Backend::Uring => Some(Entry {
-            open: loop_uring::new_event_loop,
-            open_virtual: loop_uring::new_virtual_event_loop,
+            open: loop_uring::new_event_loop_with,
             probe: || {
                 loop_uring::probe().map(drop).map_err(|u| Refusal {
                     transient: u.is_transient(),
@@ -99,34 +95,22 @@ pub(crate) fn probe(b: Backend) -> Result<(), Refusal> {
     }
 }
 
-/// Which kind of loop to make.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Kind {
-    /// A loop on the wall clock.
-    Real,
-    /// A test loop: real I/O, timers on virtual time.
-    Virtual,
-}
-
-/// Makes a loop of `kind` on `b` (a concrete backend), or says why it cannot (an
+/// Makes a loop set up by `config` on `b` (a concrete backend), or says why it cannot (an
 /// `Unavailable` error gives the reason alone; [`open`] adds what to use instead).
-pub(crate) fn try_open(b: Backend, kind: Kind) -> Result<EventLoop, LoopError> {
+pub(crate) fn try_open(b: Backend, config: &LoopConfig) -> Result<EventLoop, LoopError> {
     let unavailable = |reason: String| LoopError::Unavailable {
         backend: b.name().to_string(),
         reason,
     };
     let e = entry(b).ok_or_else(|| unavailable(missing_reason(b)))?;
     (e.probe)().map_err(|r| unavailable(r.reason))?;
-    match kind {
-        Kind::Real => (e.open)(),
-        Kind::Virtual => (e.open_virtual)(),
-    }
+    (e.open)(config.clone())
 }
 
-/// Makes a loop of `kind` on `b` (a concrete backend), or says why it cannot; an
+/// Makes a loop set up by `config` on `b` (a concrete backend), or says why it cannot; an
 /// `Unavailable` error also names the backends that work here instead.
-pub(crate) fn open(b: Backend, kind: Kind) -> Result<EventLoop, LoopError> {
-    try_open(b, kind).map_err(|e| with_alternatives(b, e))
+pub(crate) fn open(b: Backend, config: &LoopConfig) -> Result<EventLoop, LoopError> {
+    try_open(b, config).map_err(|e| with_alternatives(b, e))
 }
 
 /// `e`, a failure to make a loop on `b`; if it is `Unavailable`, its reason now also names the

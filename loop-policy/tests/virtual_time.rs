@@ -13,7 +13,7 @@ use loop_policy::{Backend, TestLoopPolicy};
 use proptest::prelude::*;
 
 fn test_loop() -> EventLoop {
-    loop_mio::new_virtual_event_loop().expect("test loop")
+    loop_mio::new_event_loop_with(loop_mio::LoopConfig::virtual_time()).expect("test loop")
 }
 
 /// One iteration (stop before run_forever).

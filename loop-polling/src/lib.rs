@@ -308,28 +308,31 @@ impl Selector for PollingSelector {
     }
 }
 
+pub use loop_core::LoopConfig;
+
 /// The loop's driver on this backend.
 pub type PollingDriver = ReadinessDriver<PollingSelector>;
 
-/// Makes a new loop on the polling backend (not set as any thread's current loop).
+/// Makes a new loop on the polling backend (not set as any thread's current loop), on the
+/// system's clock: [`new_event_loop_with`] with the default [`LoopConfig`].
 ///
 /// # Errors
 /// An I/O error if the OS poller cannot be created.
 pub fn new_event_loop() -> Result<EventLoop, LoopError> {
-    let selector = PollingSelector::new()?;
-    Ok(loop_core::event_loop_with(ReadinessDriver::new(selector)))
+    new_event_loop_with(LoopConfig::default())
 }
 
-/// Makes a test loop on the polling backend: real I/O, timers on virtual time that jump ahead
-/// when the loop would otherwise wait (see [`loop_api::VirtualClock`]).
+/// Makes a new loop on the polling backend set up by `config` (a test loop on virtual time
+/// with [`LoopConfig::virtual_time`]).
 ///
 /// # Errors
 /// An I/O error if the OS poller cannot be created.
-pub fn new_virtual_event_loop() -> Result<EventLoop, LoopError> {
+pub fn new_event_loop_with(config: LoopConfig) -> Result<EventLoop, LoopError> {
     let selector = PollingSelector::new()?;
-    Ok(loop_core::virtual_event_loop_with(ReadinessDriver::new(
-        selector,
-    )))
+    Ok(loop_core::event_loop_with(
+        ReadinessDriver::new(selector),
+        config,
+    ))
 }
 
 /// The examples of this crate's README.md, compiled and run as doc tests.

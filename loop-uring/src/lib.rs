@@ -28,38 +28,34 @@ pub use probe::{
 };
 
 use loop_api::{EventLoop, LoopError};
+pub use loop_core::LoopConfig;
 
-/// Makes a new loop on io_uring (not set as any thread's current loop).
+/// Makes a new loop on io_uring (not set as any thread's current loop), on the system's
+/// clock: [`new_event_loop_with`] with the default [`LoopConfig`].
 ///
 /// # Errors
 /// `LoopError::Unavailable` with the probe's reason when io_uring cannot run here.
 pub fn new_event_loop() -> Result<EventLoop, LoopError> {
+    new_event_loop_with(LoopConfig::default())
+}
+
+/// Makes a new loop on io_uring set up by `config` (a test loop on virtual time with
+/// [`LoopConfig::virtual_time`]).
+///
+/// # Errors
+/// `LoopError::Unavailable` with the probe's reason when io_uring cannot run here.
+pub fn new_event_loop_with(config: LoopConfig) -> Result<EventLoop, LoopError> {
     #[cfg(target_os = "linux")]
     {
-        Ok(loop_core::event_loop_with(UringDriver::new()?))
+        Ok(loop_core::event_loop_with(UringDriver::new()?, config))
     }
     #[cfg(not(target_os = "linux"))]
     {
+        drop(config);
         Err(probe()
             .err()
             .map(Into::into)
             .unwrap_or(LoopError::NotSupported("io_uring".into())))
-    }
-}
-
-/// Makes a test loop on io_uring: real I/O, timers on virtual time that jump ahead when the
-/// loop would otherwise wait (see [`loop_api::VirtualClock`]).
-///
-/// # Errors
-/// `LoopError::Unavailable` with the probe's reason when io_uring cannot run here.
-pub fn new_virtual_event_loop() -> Result<EventLoop, LoopError> {
-    #[cfg(target_os = "linux")]
-    {
-        Ok(loop_core::virtual_event_loop_with(UringDriver::new()?))
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        new_event_loop()
     }
 }
 
