@@ -75,7 +75,7 @@ impl<D: Driver> AbstractEventLoop for BaseEventLoop<D> {
     }
 
     fn time(&self) -> Instant {
-        self.now()
+        self.clock.now()
     }
 
     fn handle(&self) -> LoopHandle {
@@ -87,23 +87,25 @@ impl<D: Driver> AbstractEventLoop for BaseEventLoop<D> {
     }
 
     fn all_tasks(&self) -> Vec<TaskRef> {
-        self.tasks.borrow().iter().map(|(_, t)| t.clone()).collect()
+        self.tasks.all()
     }
 
     fn add_reader(&self, fd: RawFd, callback: Box<dyn FnMut() + 'static>) -> Result<(), LoopError> {
-        self.add_watch(fd, Direction::Read, callback)
+        self.check_open()?;
+        self.watches.add(fd, Direction::Read, callback)
     }
 
     fn remove_reader(&self, fd: RawFd) -> bool {
-        !self.closed.get() && self.remove_watch(fd, Direction::Read)
+        !self.closed.get() && self.watches.remove(fd, Direction::Read)
     }
 
     fn add_writer(&self, fd: RawFd, callback: Box<dyn FnMut() + 'static>) -> Result<(), LoopError> {
-        self.add_watch(fd, Direction::Write, callback)
+        self.check_open()?;
+        self.watches.add(fd, Direction::Write, callback)
     }
 
     fn remove_writer(&self, fd: RawFd) -> bool {
-        !self.closed.get() && self.remove_watch(fd, Direction::Write)
+        !self.closed.get() && self.watches.remove(fd, Direction::Write)
     }
 
     fn run_in_executor(&self, job: Box<dyn FnOnce() + Send + 'static>) -> Result<(), LoopError> {
@@ -125,27 +127,27 @@ impl<D: Driver> AbstractEventLoop for BaseEventLoop<D> {
     }
 
     fn set_exception_handler(&self, handler: Option<ExceptionHandler>) {
-        *self.handler.borrow_mut() = handler.map(Rc::from);
+        self.reporting.set_handler(handler);
     }
 
     fn call_exception_handler(&self, context: &ExceptionContext) {
-        self.call_handler(context);
+        self.reporting.call(context);
     }
 
     fn set_debug(&self, on: bool) {
-        self.debug.set(on);
+        self.reporting.set_debug(on);
     }
 
     fn get_debug(&self) -> bool {
-        self.debug.get()
+        self.reporting.debug()
     }
 
     fn slow_callback_duration(&self) -> Duration {
-        self.slow_callback.get()
+        self.reporting.slow_callback()
     }
 
     fn set_slow_callback_duration(&self, threshold: Duration) {
-        self.slow_callback.set(threshold);
+        self.reporting.set_slow_callback(threshold);
     }
 
     fn backend_name(&self) -> &'static str {
@@ -157,11 +159,12 @@ impl<D: Driver> AbstractEventLoop for BaseEventLoop<D> {
         sig: i32,
         callback: Box<dyn FnMut() + 'static>,
     ) -> Result<(), LoopError> {
-        self.add_signal_handler_impl(sig, callback)
+        self.check_open()?;
+        self.signals.add(&self.watches, &self.local, sig, callback)
     }
 
     fn remove_signal_handler(&self, sig: i32) -> bool {
-        self.remove_signal_handler_impl(sig)
+        !self.closed.get() && self.signals.remove(sig)
     }
 
     fn subprocess_exec(&self, cmd: Command) -> Result<Process, LoopError> {
@@ -211,7 +214,7 @@ impl<D: Driver> AbstractEventLoop for BaseEventLoop<D> {
     }
 
     fn virtual_clock(&self) -> Option<loop_api::VirtualClock> {
-        self.clock.clone()
+        self.clock.virtual_clock().cloned()
     }
 
     fn own_socket(&self, fd: RawFd) -> Result<(), LoopError> {
@@ -225,7 +228,7 @@ impl<D: Driver> AbstractEventLoop for BaseEventLoop<D> {
         if let Ok(mut io) = self.io.try_borrow_mut()
             && let Some(io) = io.as_mut()
         {
-            let super::base_loop::Io { driver, ops } = io;
+            let crate::io::Io { driver, ops } = io;
             driver.release_fd(ops, fd);
         }
     }

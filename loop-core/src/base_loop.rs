@@ -1,67 +1,50 @@
-//! [`BaseEventLoop`]: one loop over any [`Driver`], with asyncio's `_run_once` semantics.
+//! [`BaseEventLoop`]: one loop over any [`Driver`], with asyncio's `_run_once` semantics,
+//! built from parts that each own their state: the ready queue ([`LocalQueue`], and
+//! [`Shared`] for other threads), the timers, the tasks, the fd watches, the signals, the
+//! clock, the executor, the reporting (exception handler, debug mode) and the I/O (driver and
+//! operation table).
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use loop_api::panics::{CaughtPanic, catch_reported};
-use loop_api::{ExceptionContext, LoopError, Schedule, TaskRef};
-use slab::Slab;
+use loop_api::panics::catch_reported;
+use loop_api::{ExceptionContext, LoopError, TaskRef};
 
+use crate::clock::{LoopClock, LoopState};
+use crate::config::LoopConfig;
 use crate::driver::Driver;
 use crate::executor::DefaultExecutor;
-use crate::ops::{OpKey, Ops};
+use crate::io::{Io, IoCell, Polled};
+use crate::ops::Ops;
+use crate::reporting::Reporting;
 use crate::shared::{LocalQueue, Ready, RemoteItem, Shared};
+use crate::signals::Signals;
+use crate::tasks::Tasks;
 use crate::timers::Timers;
-use crate::virtual_time::VirtualPoll;
 use crate::watch::Watches;
-
-/// The driver and its operation table, shared with the futures of in-flight operations.
-pub(crate) struct Io<D> {
-    pub(crate) driver: D,
-    pub(crate) ops: Ops,
-}
-
-/// `None` once the loop is closed.
-pub(crate) type IoCell<D> = Rc<RefCell<Option<Io<D>>>>;
-
-/// The exception handler, shared so it can be called while it replaces itself.
-pub(crate) type SharedHandler = Rc<dyn Fn(&ExceptionContext)>;
-
-/// Scratch vectors reused by every iteration (no allocation per iteration).
-#[derive(Default)]
-struct Scratch {
-    wakers: Vec<Waker>,
-    fired: Vec<OpKey>,
-    remote: Vec<RemoteItem>,
-}
 
 /// How far before the loop's start its timer epoch lies.
 const TIMER_EPOCH_BACK: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
-/// The default slow-callback threshold of debug mode (asyncio's 100 ms).
-pub const DEFAULT_SLOW_CALLBACK: Duration = Duration::from_millis(100);
-
 /// An event loop over driver `D`: the ready queue, timers, tasks, executor and fd watches are
 /// here; only waiting for I/O is the driver's.
 pub struct BaseEventLoop<D: Driver> {
+    /// What other threads share with the loop (their queue, the stop request, the wake-up).
     pub(crate) shared: Arc<Shared>,
+    /// The ready queue, also reached by wakers on the loop's thread.
     pub(crate) local: Rc<LocalQueue>,
     pub(crate) timers: Rc<Timers>,
-    /// The unfinished tasks; each knows its key here (`TaskRef::loop_slot`). A slab: removing
-    /// one touches no other task (tasks are big and many; their cells are cold).
-    pub(crate) tasks: RefCell<Slab<TaskRef>>,
+    pub(crate) tasks: Tasks,
     pub(crate) io: IoCell<D>,
-    pub(crate) watches: RefCell<Watches>,
+    pub(crate) watches: Watches<D>,
+    pub(crate) signals: Signals,
     pub(crate) executor: RefCell<DefaultExecutor>,
-    pub(crate) signals: RefCell<Option<crate::signals::LoopSignals>>,
-    pub(crate) handler: RefCell<Option<SharedHandler>>,
-    pub(crate) debug: Cell<bool>,
-    pub(crate) slow_callback: Cell<Duration>,
+    pub(crate) reporting: Reporting,
+    pub(crate) clock: LoopClock,
     pub(crate) running: Cell<bool>,
     pub(crate) stopping: Cell<bool>,
     pub(crate) closed: Cell<bool>,
@@ -69,13 +52,11 @@ pub struct BaseEventLoop<D: Driver> {
     /// The handle users hold, weakly (set by `attach`): the futures the loop makes itself
     /// (pipes, children) run their operations through it.
     pub(crate) handle: std::cell::OnceCell<loop_api::WeakEventLoop>,
-    /// The clock of a test loop (`None`: the system's monotonic clock).
-    pub(crate) clock: Option<loop_api::VirtualClock>,
-    /// Iterations run so far (seeds the task order of a seeded test loop).
-    pub(crate) iteration: Cell<u64>,
     /// The batch of the running iteration (kept between iterations for its allocation).
     batch: RefCell<VecDeque<Ready>>,
-    scratch: RefCell<Scratch>,
+    /// What the last poll reported, and other threads' work (kept for their allocations).
+    polled: RefCell<Polled>,
+    remote: RefCell<Vec<RemoteItem>>,
 }
 
 impl<D: Driver> std::fmt::Debug for BaseEventLoop<D> {
@@ -101,8 +82,8 @@ impl Drop for RunningFlag<'_> {
 impl<D: Driver> BaseEventLoop<D> {
     /// A loop over `driver`, set up by `config` (its clock, debug mode). Call it on the thread
     /// that will run the loop.
-    pub fn new(driver: D, config: crate::LoopConfig) -> Self {
-        let crate::LoopConfig {
+    pub fn new(driver: D, config: LoopConfig) -> Self {
+        let LoopConfig {
             clock,
             debug,
             slow_callback,
@@ -120,30 +101,30 @@ impl<D: Driver> BaseEventLoop<D> {
         let real_now = Instant::now();
         let now = clock.as_ref().map_or(real_now, |c| c.now().min(real_now));
         let epoch = now.checked_sub(TIMER_EPOCH_BACK).unwrap_or(now);
+        let backend = driver.name();
+        let io: IoCell<D> = Rc::new(RefCell::new(Some(Io {
+            driver,
+            ops: Ops::default(),
+        })));
         BaseEventLoop {
-            backend: driver.name(),
+            backend,
             handle: std::cell::OnceCell::new(),
+            watches: Watches::new(io.clone(), local.clone()),
+            io,
             shared,
             local,
             timers: Rc::new(Timers::new(epoch)),
-            tasks: RefCell::new(Slab::new()),
-            io: Rc::new(RefCell::new(Some(Io {
-                driver,
-                ops: Ops::default(),
-            }))),
-            watches: RefCell::new(Watches::default()),
+            tasks: Tasks::default(),
+            signals: Signals::default(),
             executor: RefCell::new(DefaultExecutor::Lazy),
-            signals: RefCell::new(None),
-            handler: RefCell::new(None),
-            debug: Cell::new(debug),
-            slow_callback: Cell::new(slow_callback),
+            reporting: Reporting::new(debug, slow_callback),
+            clock: LoopClock::new(clock),
             running: Cell::new(false),
             stopping: Cell::new(false),
             closed: Cell::new(false),
-            clock,
-            iteration: Cell::new(0),
             batch: RefCell::new(VecDeque::with_capacity(64)),
-            scratch: RefCell::new(Scratch::default()),
+            polled: RefCell::new(Polled::default()),
+            remote: RefCell::new(Vec::new()),
         }
     }
 
@@ -160,7 +141,7 @@ impl<D: Driver> BaseEventLoop<D> {
 
     /// Number of unfinished tasks.
     pub fn task_count(&self) -> usize {
-        self.tasks.borrow().len()
+        self.tasks.len()
     }
 
     pub(crate) fn check_open(&self) -> Result<(), LoopError> {
@@ -186,121 +167,72 @@ impl<D: Driver> BaseEventLoop<D> {
     }
 
     /// True when work is ready: the next poll must not block.
-    pub(crate) fn has_ready_work(&self) -> bool {
+    fn has_ready_work(&self) -> bool {
         self.stopping.get()
             || !self.local.ready.borrow().is_empty()
             || self.shared.notified.load(Ordering::Acquire)
     }
 
-    /// How long the next poll may block: not at all when work is ready, else until the
-    /// earliest timer (`None`: no timer, wait for I/O or a wake-up). A test loop decides
-    /// otherwise (it may jump its clock instead; see `virtual_time.rs`).
-    fn poll_timeout(&self) -> Option<Duration> {
-        if self.has_ready_work() {
-            return Some(Duration::ZERO);
-        }
-        self.timers
-            .next_deadline()
-            .map(|when| when.saturating_duration_since(Instant::now()))
+    /// True while an operation a future waits for is in flight (watches do not count: they
+    /// stay armed for as long as they are registered).
+    fn ops_in_flight(&self) -> bool {
+        self.io
+            .borrow()
+            .as_ref()
+            .is_some_and(|io| io.ops.pending_futures() > 0)
     }
 
-    /// One iteration (asyncio's `_run_once`): poll once, queue completions, remote work and
-    /// due timers, then run exactly the callbacks that were ready at that point.
+    /// One iteration (asyncio's `_run_once`): poll for I/O (as long as the clock's plan says),
+    /// queue what completed, what other threads sent and the timers that are due, then run
+    /// exactly the callbacks that were ready at that point.
     fn run_once(&self) -> Result<(), LoopError> {
         self.timers.purge_if_needed();
-        let plan = match &self.clock {
-            None => VirtualPoll::Wait(self.poll_timeout()),
-            Some(clock) => self.virtual_poll_plan(clock),
-        };
-        let timeout = match plan {
-            VirtualPoll::Wait(t) => t,
-            VirtualPoll::Flow(t) | VirtualPoll::JumpIfQuiet { wait: t, .. } => Some(t),
-        };
-        let mut scratch = std::mem::take(&mut *self.scratch.borrow_mut());
-        {
-            let mut io = self.io.borrow_mut();
-            let io = io.as_mut().ok_or(LoopError::Closed)?;
-            let Io { driver, ops } = io;
-            let polled_at = self.clock.as_ref().map(|_| Instant::now());
-            // Work is ready and no operation (or watch) is in flight: nothing the driver could
-            // report, so no syscall (wakes from other threads come through `notified`).
-            let nothing_to_poll = timeout == Some(Duration::ZERO) && ops.is_empty();
-            if !nothing_to_poll {
-                driver.poll(ops, timeout)?;
-            }
-            ops.drain_wakers(&mut scratch.wakers);
-            ops.drain_fired_watches(&mut scratch.fired);
-            if let Some(clock) = &self.clock {
-                match plan {
-                    // Real work was in flight: virtual time flowed as real time meanwhile.
-                    VirtualPoll::Flow(limit) => {
-                        let waited = polled_at.map_or(Duration::ZERO, |t| t.elapsed());
-                        clock.advance(waited.min(limit));
-                    }
-                    VirtualPoll::JumpIfQuiet { to, .. } => {
-                        let quiet = scratch.wakers.is_empty()
-                            && scratch.fired.is_empty()
-                            && !self.shared.notified.load(Ordering::Acquire);
-                        if quiet {
-                            clock.advance_to(to);
-                        }
-                    }
-                    VirtualPoll::Wait(_) => {}
-                }
-            }
-        }
-        for w in scratch.wakers.drain(..) {
-            w.wake();
-        }
-        if !scratch.fired.is_empty() {
-            self.queue_fired_watches(&mut scratch.fired);
-        }
-        if self.shared.notified.swap(false, Ordering::AcqRel) {
-            self.shared.take_remote(&mut scratch.remote);
-            let mut ready = self.local.ready.borrow_mut();
-            let mut remote = self.local.remote.borrow_mut();
-            for item in scratch.remote.drain(..) {
-                match item {
-                    RemoteItem::Callback(f) => {
-                        remote.push_back(f);
-                        ready.push_back(Ready::Remote);
-                    }
-                    RemoteItem::Task(task) => {
-                        // SAFETY: `run_once` runs on the loop's thread (the loop is `!Send`),
-                        // where every task spawned on it was made.
-                        ready.push_back(Ready::Task(unsafe { task.into_local() }));
-                    }
-                }
-            }
-        }
+        let plan = self.clock.plan(LoopState {
+            ready: self.has_ready_work(),
+            next_deadline: self.timers.next_deadline(),
+            ops_in_flight: self.clock.virtual_clock().is_some() && self.ops_in_flight(),
+        });
+        let mut polled = std::mem::take(&mut *self.polled.borrow_mut());
+        // Only a virtual clock needs to know how long the poll took.
+        let started = self.clock.virtual_clock().map(|_| Instant::now());
+        self.io
+            .borrow_mut()
+            .as_mut()
+            .ok_or(LoopError::Closed)?
+            .poll(plan.timeout(), &mut polled)?;
+        let quiet = polled.is_empty() && !self.shared.notified.load(Ordering::Acquire);
+        let waited = started.map_or(Duration::ZERO, |t| t.elapsed());
+        self.clock.after_poll(plan, waited, quiet);
+        polled.wakers.drain(..).for_each(std::task::Waker::wake);
+        self.watches.queue_fired(&mut polled.fired);
+        *self.polled.borrow_mut() = polled;
+        self.local
+            .take_remote_work(&self.shared, &mut self.remote.borrow_mut());
         if self.shared.stop_requested.swap(false, Ordering::AcqRel) {
             self.stopping.set(true);
         }
-        *self.scratch.borrow_mut() = scratch;
-        self.timers.pop_due(self.now(), &self.local.ready);
-
+        self.timers.pop_due(self.clock.now(), &self.local.ready);
         // Exactly what is ready now runs in this iteration: take it out of the ready queue in
         // one swap (what the callbacks schedule goes to the emptied queue, for the next one).
         let mut batch = std::mem::take(&mut *self.batch.borrow_mut());
         std::mem::swap(&mut batch, &mut *self.local.ready.borrow_mut());
-        if let Some(seed) = self.clock.as_ref().and_then(|c| c.seed()) {
-            self.shuffle_ready_tasks(&mut batch, seed);
-        }
-        if self.debug.get() {
-            while let Some(item) = batch.pop_front() {
-                self.run_ready_debug(item);
-            }
-        } else {
-            self.run_batch(&mut batch);
-        }
+        self.clock.shuffle_ready_tasks(&mut batch);
+        self.run_batch(&mut batch);
         // Keep the allocation for the next iteration.
         *self.batch.borrow_mut() = batch;
         Ok(())
     }
 
-    /// Runs the batch (not in debug mode): one `catch_unwind` around the whole run, entered
-    /// again after a callback that panicked (the panic is reported, the batch goes on).
+    /// Runs the batch: one `catch_unwind` around the whole run, entered again after a
+    /// callback that panicked (the panic is reported, the batch goes on). In debug mode, each
+    /// item is timed instead.
     fn run_batch(&self, batch: &mut VecDeque<Ready>) {
+        if self.reporting.debug() {
+            while let Some(item) = batch.pop_front() {
+                self.run_ready_debug(item);
+            }
+            return;
+        }
         // The name of the callback running, for the report if it panics.
         let mut current: Option<fn() -> &'static str> = None;
         loop {
@@ -320,7 +252,7 @@ impl<D: Driver> BaseEventLoop<D> {
                 Ok(()) => return,
                 Err(p) => {
                     let name = current.take().map_or("callback", |name| name());
-                    self.report_callback_panic(name, p);
+                    self.reporting.callback_panicked(name, p);
                 }
             }
         }
@@ -331,7 +263,7 @@ impl<D: Driver> BaseEventLoop<D> {
         match item {
             Ready::Callback(handle) => {
                 if let Err(p) = catch_reported(|| handle.run()) {
-                    self.report_callback_panic(handle.name(), p);
+                    self.reporting.callback_panicked(handle.name(), p);
                 }
             }
             Ready::Remote => {
@@ -339,7 +271,8 @@ impl<D: Driver> BaseEventLoop<D> {
                     return;
                 };
                 if let Err(p) = catch_reported(f) {
-                    self.report_callback_panic("call_soon_threadsafe callback", p);
+                    self.reporting
+                        .callback_panicked("call_soon_threadsafe callback", p);
                 }
             }
             Ready::Task(task) => self.poll_task(&task),
@@ -347,7 +280,7 @@ impl<D: Driver> BaseEventLoop<D> {
                 fd,
                 dir,
                 generation,
-            } => self.run_watch(fd, dir, generation.get()),
+            } => self.watches.run(fd, dir, generation.get(), &self.reporting),
         }
     }
 
@@ -370,15 +303,7 @@ impl<D: Driver> BaseEventLoop<D> {
         if cancellable.is_some_and(|h| h.cancelled()) {
             return;
         }
-        let took = started.elapsed();
-        if took >= self.slow_callback.get() {
-            self.call_handler(&ExceptionContext {
-                message: format!("Executing {name} took {:.3} seconds", took.as_secs_f64()),
-                callback: Some(name),
-                duration: Some(took),
-                ..ExceptionContext::default()
-            });
-        }
+        self.reporting.maybe_slow(name, started.elapsed());
     }
 
     /// Polls `task` once; reports its panic, if it panicked; forgets it once finished.
@@ -386,66 +311,18 @@ impl<D: Driver> BaseEventLoop<D> {
     fn poll_task(&self, task: &TaskRef) {
         if task.run().is_ready() {
             if let Some(caught) = task.take_panic() {
-                self.call_handler(&ExceptionContext::task_panicked(task.name(), caught));
+                self.reporting
+                    .call(&ExceptionContext::task_panicked(task.name(), caught));
             }
-            self.forget_task(task);
+            self.tasks.forget(task);
         }
-    }
-
-    /// Removes a finished task from the task list.
-    fn forget_task(&self, task: &TaskRef) {
-        let i = task.loop_slot();
-        let removed = {
-            let mut tasks = self.tasks.borrow_mut();
-            if tasks.get(i).is_none_or(|t| !t.ptr_eq(task)) {
-                return;
-            }
-            tasks.remove(i)
-        };
-        removed.set_loop_slot(usize::MAX);
-        // Not the last local handle (the caller holds one): dropping it runs no user code.
-        drop(removed);
     }
 
     pub(crate) fn spawn_impl(&self, task: TaskRef) -> Result<(), LoopError> {
         self.check_open()?;
-        let scheduler: Arc<dyn Schedule> = self.shared.clone();
-        task.bind(scheduler);
-        {
-            let mut tasks = self.tasks.borrow_mut();
-            let entry = tasks.vacant_entry();
-            task.set_loop_slot(entry.key());
-            entry.insert(task.clone());
-        }
+        self.tasks.insert(&task, self.shared.clone());
         self.local.push(Ready::Task(task));
         Ok(())
-    }
-
-    fn report_callback_panic(&self, name: &str, caught: CaughtPanic) {
-        self.call_handler(&ExceptionContext {
-            message: format!("Exception in callback {name}"),
-            panic: Some(caught.message),
-            location: caught.location,
-            callback: Some(name.to_string()),
-            ..ExceptionContext::default()
-        });
-    }
-
-    /// Calls the exception handler (or the default one); a handler's panic is contained.
-    pub(crate) fn call_handler(&self, context: &ExceptionContext) {
-        let handler = self.handler.borrow().clone();
-        match handler {
-            Some(h) => {
-                if let Err(p) = catch_reported(|| h(context)) {
-                    let at = p.location.map(|l| format!(" (at {l})")).unwrap_or_default();
-                    eprintln!(
-                        "Unhandled panic in the exception handler: {}{at}\nwhile handling: {context}",
-                        p.message
-                    );
-                }
-            }
-            None => eprintln!("{context}"),
-        }
     }
 
     pub(crate) fn close_impl(&self) -> Result<(), LoopError> {
@@ -458,35 +335,21 @@ impl<D: Driver> BaseEventLoop<D> {
         // From here every method sees a closed loop; wakes from anywhere are ignored.
         self.local.unregister();
         self.shared.close();
-        // Drop user code outside every borrow: destructors may call back into the loop.
-        let ready = std::mem::take(&mut *self.local.ready.borrow_mut());
-        drop(ready);
-        let remote = std::mem::take(&mut *self.local.remote.borrow_mut());
-        drop(remote);
+        self.local.clear();
         drop(self.timers.take_all());
-        let tasks: Vec<TaskRef> = std::mem::take(&mut *self.tasks.borrow_mut())
-            .into_iter()
-            .map(|(_, t)| t)
-            .collect();
-        for t in &tasks {
-            t.abort();
-        }
-        drop(tasks);
-        self.close_signals();
-        let watches = std::mem::take(&mut *self.watches.borrow_mut());
-        drop(watches);
+        self.tasks.abort_all();
+        self.signals.close(&self.watches);
+        self.watches.clear();
         // asyncio's `shutdown(wait=False)`: a running job does not hold up close().
         self.executor
             .borrow_mut()
             .shut_down_nowait(DefaultExecutor::ShutDown);
         let io = self.io.borrow_mut().take();
-        if let Some(mut io) = io {
-            io.driver.shutdown(&mut io.ops);
-            io.ops.clear();
-            drop(io);
+        if let Some(io) = io {
+            io.shut_down();
         }
-        drop(std::mem::take(&mut *self.local.ready.borrow_mut()));
-        drop(std::mem::take(&mut *self.local.remote.borrow_mut()));
+        // What the destructors above may have queued.
+        self.local.clear();
         Ok(())
     }
 }
@@ -495,8 +358,8 @@ impl<D: Driver> Drop for BaseEventLoop<D> {
     /// The last handle is gone: close the loop (its tasks, timers, ops, fds, executor), as
     /// asyncio closes a loop it collects, and in debug mode say so (asyncio's ResourceWarning).
     fn drop(&mut self) {
-        if !self.closed.get() && self.debug.get() {
-            self.call_handler(&ExceptionContext {
+        if !self.closed.get() && self.reporting.debug() {
+            self.reporting.call(&ExceptionContext {
                 message: format!(
                     "unclosed event loop ({} backend) dropped: closing it now; call close() (or use loop_policy::run) when done with a loop",
                     self.backend

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use loop_api::VirtualClock;
 
-use crate::base_loop::DEFAULT_SLOW_CALLBACK;
+/// The default slow-callback threshold of debug mode (asyncio's 100 ms).
+pub const DEFAULT_SLOW_CALLBACK: Duration = Duration::from_millis(100);
 
 /// How a loop is set up, besides its driver: its clock and its debug settings. A test loop is
 /// not another kind of loop, only another clock.

@@ -9,8 +9,8 @@ use std::task::{Context, Poll};
 
 use loop_api::{Op, OpId, OpPoll};
 
-use crate::base_loop::{Io, IoCell};
 use crate::driver::{Driver, Started};
+use crate::io::{Io, IoCell};
 use crate::ops::OpKey;
 use crate::sys::set_nonblocking;
 

@@ -114,6 +114,39 @@ impl LocalQueue {
         self.push(Ready::Remote);
     }
 
+    /// Moves what other threads sent since the last iteration (callbacks, woken tasks) onto
+    /// the ready queue, in their order; `scratch` is reused for its allocation.
+    pub(crate) fn take_remote_work(&self, shared: &Shared, scratch: &mut Vec<RemoteItem>) {
+        if !shared.notified.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        shared.take_remote(scratch);
+        let mut ready = self.ready.borrow_mut();
+        let mut remote = self.remote.borrow_mut();
+        for item in scratch.drain(..) {
+            match item {
+                RemoteItem::Callback(f) => {
+                    remote.push_back(f);
+                    ready.push_back(Ready::Remote);
+                }
+                RemoteItem::Task(task) => {
+                    // SAFETY: the local queue is only reached on the loop's thread (the loop is
+                    // `!Send`), where every task spawned on it was made.
+                    ready.push_back(Ready::Task(unsafe { task.into_local() }));
+                }
+            }
+        }
+    }
+
+    /// Drops everything queued (the loop is closing), outside the borrows: destructors may
+    /// call back into the loop.
+    pub(crate) fn clear(&self) {
+        let ready = std::mem::take(&mut *self.ready.borrow_mut());
+        drop(ready);
+        let remote = std::mem::take(&mut *self.remote.borrow_mut());
+        drop(remote);
+    }
+
     /// The callback of the `Ready::Remote` entry being run.
     pub(crate) fn pop_remote(&self) -> Option<RemoteCallback> {
         self.remote.borrow_mut().pop_front()

@@ -29,9 +29,9 @@ use std::sync::{Mutex, MutexGuard};
 use loop_api::{Handle, LoopError};
 use signal_hook::SigId;
 
-use crate::base_loop::BaseEventLoop;
 use crate::driver::Driver;
 use crate::shared::{LocalQueue, Ready};
+use crate::watch::Watches;
 use loop_api::Direction;
 
 type SignalCallback = Rc<RefCell<Box<dyn FnMut() + 'static>>>;
@@ -226,20 +226,29 @@ impl LoopSignals {
     }
 }
 
-impl<D: Driver> BaseEventLoop<D> {
-    pub(crate) fn add_signal_handler_impl(
+/// The loop's signals part: its handlers, once it has one (asyncio's `add_signal_handler`).
+#[derive(Default)]
+pub(crate) struct Signals {
+    state: RefCell<Option<LoopSignals>>,
+}
+
+impl Signals {
+    /// `add_signal_handler`: the first handler sets up the self-pipe, watched by `watches`,
+    /// whose reader queues handlers on `local`.
+    pub(crate) fn add<D: Driver>(
         &self,
+        watches: &Watches<D>,
+        local: &Rc<LocalQueue>,
         sig: i32,
         callback: Box<dyn FnMut() + 'static>,
     ) -> Result<(), LoopError> {
-        self.check_open()?;
         check_signal(sig)?;
-        if self.signals.borrow().is_none() {
-            let (signals, on_readable) = LoopSignals::new(self.local.clone())?;
-            self.add_watch(signals.read.as_raw_fd(), Direction::Read, on_readable)?;
-            *self.signals.borrow_mut() = Some(signals);
+        if self.state.borrow().is_none() {
+            let (signals, on_readable) = LoopSignals::new(local.clone())?;
+            watches.add(signals.read.as_raw_fd(), Direction::Read, on_readable)?;
+            *self.state.borrow_mut() = Some(signals);
         }
-        let signals = self.signals.borrow();
+        let signals = self.state.borrow();
         let Some(signals) = signals.as_ref() else {
             return Err(LoopError::Closed);
         };
@@ -254,12 +263,10 @@ impl<D: Driver> BaseEventLoop<D> {
         Ok(())
     }
 
-    pub(crate) fn remove_signal_handler_impl(&self, sig: i32) -> bool {
-        if self.closed.get() {
-            return false;
-        }
+    /// `remove_signal_handler`: true if `sig` had a handler.
+    pub(crate) fn remove(&self, sig: i32) -> bool {
         let removed = {
-            let signals = self.signals.borrow();
+            let signals = self.state.borrow();
             let Some(signals) = signals.as_ref() else {
                 return false;
             };
@@ -277,8 +284,8 @@ impl<D: Driver> BaseEventLoop<D> {
 
     /// Removes every handler (restoring the dispositions found) and releases the socket
     /// pair: the loop is closing.
-    pub(crate) fn close_signals(&self) {
-        let Some(signals) = self.signals.borrow_mut().take() else {
+    pub(crate) fn close<D: Driver>(&self, watches: &Watches<D>) {
+        let Some(signals) = self.state.borrow_mut().take() else {
             return;
         };
         let handlers: Vec<(i32, (SigId, SignalCallback))> =
@@ -288,7 +295,7 @@ impl<D: Driver> BaseEventLoop<D> {
         }
         // User callbacks are dropped outside every borrow.
         drop(handlers);
-        self.remove_watch(signals.read.as_raw_fd(), Direction::Read);
+        watches.remove(signals.read.as_raw_fd(), Direction::Read);
         // Only now are the fds closed: no action can write to them any more.
         drop(signals);
     }
