@@ -36,7 +36,7 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
 /// An accept error that will not go away (the listener is broken), or `Closed` if the loop is
 /// closed under the server.
 pub async fn serve(lp: EventLoop, listener: TcpListener) -> io::Result<()> {
-    // Handed to the loop for good: no re-arm per accept that waits, made non-blocking once.
+    // A registered socket: no re-arm per accept that waits, made non-blocking once.
     let listener = lp.register_socket(listener)?;
     loop {
         match lp.sock_accept(&listener).await {
@@ -60,7 +60,7 @@ pub async fn serve(lp: EventLoop, listener: TcpListener) -> io::Result<()> {
 /// # Errors
 /// The receive or send error that ended the connection.
 pub async fn echo_connection(lp: EventLoop, stream: TcpStream) -> io::Result<u64> {
-    // The loop may keep a socket it owns registered for good (no re-arming per receive).
+    // A registered socket: the loop may keep it armed (no re-arming per receive).
     let stream = lp.register_socket(stream)?;
     let mut buf = Vec::with_capacity(BUFFER_SIZE);
     let mut echoed = 0u64;

@@ -203,20 +203,22 @@ pub trait AbstractEventLoop {
         None
     }
 
-    /// The caller owns socket `fd` and calls [`release_socket`](Self::release_socket) before
-    /// closing it. A readiness backend can then keep it registered for good instead of
-    /// re-arming it for every operation that has to wait (no `epoll_ctl` per operation).
-    /// The default does nothing.
+    /// Registers socket `fd`: the caller owns it and calls
+    /// [`release_socket`](Self::release_socket) before closing it (what
+    /// [`EventLoop::register_socket`](crate::EventLoop::register_socket) and its
+    /// [`RegisteredSocket`](crate::RegisteredSocket) do). A readiness backend can then keep it
+    /// armed for good instead of re-arming it for every operation that has to wait (no
+    /// `epoll_ctl` per operation). The default does nothing.
     ///
     /// # Errors
     /// The OS refusing to watch the fd.
-    fn own_socket(&self, fd: RawFd) -> Result<(), LoopError> {
+    fn register_socket(&self, fd: RawFd) -> Result<(), LoopError> {
         let _ = fd;
         Ok(())
     }
 
-    /// `fd`, given to [`own_socket`](Self::own_socket), is about to be closed. The default
-    /// does nothing.
+    /// `fd`, given to [`register_socket`](Self::register_socket), is about to be closed. The
+    /// default does nothing.
     fn release_socket(&self, fd: RawFd) {
         let _ = fd;
     }

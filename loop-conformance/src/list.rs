@@ -166,6 +166,7 @@ macro_rules! __behaviour_list {
                 registered_fd_reuse_and_into_inner: Shared,
                 registered_blocking_listener_accepts_without_blocking: Shared,
                 registered_socket_with_a_reader: Shared,
+                borrowed_blocking_listener_never_blocks_sock_accept: Shared,
             }
             executor {
                 run_in_executor_returns_value_from_other_thread: Shared,

@@ -1,4 +1,4 @@
-//! Sockets handed to the loop with `register_socket` (`LoopSocket`): a readiness backend keeps
+//! Sockets handed to the loop with `register_socket` (`RegisteredSocket`): a readiness backend keeps
 //! them armed and trusts a short read to mean "drained". These behaviours check the edges of
 //! that trust: the peer's FIN arriving with the last bytes, more data after a short read,
 //! large transfers that fill the send buffer, fd numbers reused after a registered socket
@@ -10,13 +10,13 @@ use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::Duration;
 
-use loop_api::{EventLoop, LoopSocket, wait_for};
+use loop_api::{EventLoop, RegisteredSocket, wait_for};
 
 use crate::Factory;
 use crate::util::{block_on, close, new_loop, pattern, recv_exact, tcp_pair, thread_sleep};
 
 /// Receives on a registered socket until the peer closes.
-async fn recv_all(lp: &EventLoop, s: &LoopSocket<TcpStream>, cap: usize) -> Vec<u8> {
+async fn recv_all(lp: &EventLoop, s: &RegisteredSocket<TcpStream>, cap: usize) -> Vec<u8> {
     let mut out = Vec::new();
     loop {
         let (res, buf) = lp.sock_recv(s, Vec::with_capacity(cap)).await;
@@ -94,7 +94,7 @@ pub fn registered_sockets_transfer_both_ways(factory: Factory) {
     let (up2, down2) = (up.clone(), down.clone());
     let lp2 = lp.clone();
     let (at_b, at_a) = block_on(&lp, async move {
-        let side = |me: Rc<LoopSocket<TcpStream>>, out: Vec<u8>| {
+        let side = |me: Rc<RegisteredSocket<TcpStream>>, out: Vec<u8>| {
             let lp = lp2.clone();
             lp2.create_task(async move {
                 let sender = {
@@ -249,5 +249,51 @@ pub fn registered_socket_with_a_reader(factory: Factory) {
     });
     assert_eq!(got, b"ping");
     drop(writer.join().expect("writer thread"));
+    close(&lp);
+}
+
+/// A blocking listener that is only borrowed never blocks `sock_accept`, even when it took
+/// the fd number of a registered listener released just before: the loop makes a borrowed
+/// listener non-blocking every time (it may be another socket than last time) and forgets
+/// what it knew of a registered one at release. Should the loop block in `accept(2)`, the
+/// late client is what it accepts and the idle wait fails instead of hanging.
+pub fn borrowed_blocking_listener_never_blocks_sock_accept(factory: Factory) {
+    let lp = new_loop(factory);
+    for round in 0..3 {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let fd = l.as_raw_fd();
+        let addr = l.local_addr().expect("local_addr");
+        // The loop makes the registered listener non-blocking, accepts on it and releases it.
+        let registered = lp.register_socket(l).expect("register_socket");
+        let lp2 = lp.clone();
+        block_on(&lp, async move {
+            let idle = wait_for(Duration::from_millis(20), lp2.sock_accept(&registered)).await;
+            assert!(
+                idle.is_err(),
+                "round {round}: accepted a connection nobody made"
+            );
+            drop(registered.into_inner());
+        });
+        // A new blocking listener, borrowed, most likely under the same fd number.
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let reused = l.as_raw_fd() == fd;
+        let addr2 = l.local_addr().expect("local_addr");
+        assert_ne!(addr, addr2);
+        let late = std::thread::spawn(move || {
+            thread_sleep(500);
+            TcpStream::connect(addr2).expect("connect")
+        });
+        let lp2 = lp.clone();
+        block_on(&lp, async move {
+            let idle = wait_for(Duration::from_millis(30), lp2.sock_accept(&l)).await;
+            assert!(
+                idle.is_err(),
+                "round {round} (fd reused: {reused}): sock_accept blocked the loop"
+            );
+            let (s, _) = lp2.sock_accept(&l).await.expect("sock_accept");
+            drop(s);
+        });
+        drop(late.join().expect("client thread"));
+    }
     close(&lp);
 }

@@ -217,11 +217,11 @@ impl<D: Driver> AbstractEventLoop for BaseEventLoop<D> {
         self.clock.virtual_clock().cloned()
     }
 
-    fn own_socket(&self, fd: RawFd) -> Result<(), LoopError> {
+    fn register_socket(&self, fd: RawFd) -> Result<(), LoopError> {
         self.check_open()?;
         let mut io = self.io.borrow_mut();
         let io = io.as_mut().ok_or(LoopError::Closed)?;
-        io.driver.own_fd(fd).map_err(LoopError::from)
+        io.driver.register_socket(fd).map_err(LoopError::from)
     }
 
     fn release_socket(&self, fd: RawFd) {
@@ -229,7 +229,7 @@ impl<D: Driver> AbstractEventLoop for BaseEventLoop<D> {
             && let Some(io) = io.as_mut()
         {
             let crate::io::Io { driver, ops } = io;
-            driver.release_fd(ops, fd);
+            driver.release_socket(ops, fd);
         }
     }
 }

@@ -66,7 +66,9 @@ mod watch;
 pub use base_loop::BaseEventLoop;
 pub use child::{CHILD_WATCHER_VAR, ChildWatcher, child_watcher, set_child_watcher};
 pub use config::{DEFAULT_SLOW_CALLBACK, LoopConfig};
-pub use driver::{Driver, DriverWaker, Event, Interest, Selector, Started, WAKER_TOKEN};
+pub use driver::{
+    Driver, DriverWaker, Event, Interest, Readiness, Registration, Selector, Started, WAKER_TOKEN,
+};
 pub use executor::{ThreadPool, default_max_workers};
 pub use loop_api::{AddrBuf, Direction, MsgBuf, Op};
 pub use ops::{OpKey, Ops};

@@ -44,21 +44,17 @@ fn prepare<D: Driver>(io: &mut Io<D>, mut op: Op) -> Result<Op, (io::Result<usiz
             }
         }
         Op::Send { buf, pos, .. } if *pos >= buf.len() => Err((Ok(0), op)),
-        Op::Accept { fd, addr, conn } => {
-            // Once per owned listener; every time for a borrowed one.
-            if let Err(e) = io.driver.set_nonblocking(*fd) {
-                return Err((Err(e), op));
+        // A readiness driver makes the listener non-blocking before it calls accept(2)
+        // itself; a completion driver needs no such thing.
+        Op::Accept { fd, addr, conn } => match io.ops.take_accepted(*fd) {
+            Some((left_conn, left_addr)) => {
+                **addr = *left_addr;
+                let raw = left_conn.as_raw_fd() as usize;
+                *conn = Some(left_conn);
+                Err((Ok(raw), op))
             }
-            match io.ops.take_accepted(*fd) {
-                Some((left_conn, left_addr)) => {
-                    **addr = *left_addr;
-                    let raw = left_conn.as_raw_fd() as usize;
-                    *conn = Some(left_conn);
-                    Err((Ok(raw), op))
-                }
-                None => Ok(op),
-            }
-        }
+            None => Ok(op),
+        },
         Op::Connect { sock, .. } => match set_nonblocking(sock.as_raw_fd()) {
             Ok(()) => Ok(op),
             Err(e) => Err((Err(e), op)),

@@ -5,14 +5,20 @@
 //! Fds stay registered (edge-triggered) once seen: a busy socket costs no `epoll_ctl` while ops
 //! complete at once. When an op has to wait on an fd with no other waiter in that direction,
 //! the fd is re-armed (`reregister`, which re-evaluates readiness), falling back to `register`
-//! when the fd is not known to the selector (a new fd, or a closed fd whose number was reused).
+//! when the selector answers [`Registration::NotRegistered`] (a new fd, or a closed fd whose
+//! number was reused), and the other way round on [`Registration::AlreadyRegistered`].
+//!
+//! Everything only a readiness driver needs lives here, not in the [`Driver`] trait: keeping a
+//! registered socket ([`Driver::register_socket`]) armed for good with a readiness cache, and
+//! making a listener non-blocking before `accept(2)` (once for a registered socket, every time
+//! for a borrowed one, which may be another socket than last time).
 
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
-use crate::driver::{Driver, DriverWaker, Event, Interest, Selector, Started};
+use crate::driver::{Driver, DriverWaker, Event, Interest, Registration, Selector, Started};
 use crate::ops::{OpKey, Ops, Owner};
 use crate::sys::is_stream_socket;
 use loop_api::{Direction, Op};
@@ -21,23 +27,24 @@ use loop_api::{Direction, Op};
 struct FdEntry {
     readers: VecDeque<OpKey>,
     writers: VecDeque<OpKey>,
-    registered: bool,
-    /// Registered for both directions by its owner ([`Driver::own_fd`]), who says when the
-    /// fd goes away: its edge-triggered registration stays valid, no re-arm is needed.
-    owned: bool,
-    /// An owned stream socket: a short read or write proves it drained (see
+    /// The selector watches it (as far as the driver knows).
+    in_selector: bool,
+    /// A registered socket ([`Driver::register_socket`]), whose owner says when the fd goes
+    /// away: registered for both directions, edge-triggered, for good; no re-arm is needed.
+    socket: bool,
+    /// A registered stream socket: a short read or write proves it drained (see
     /// [`drained_by`](crate::drained_by)).
     stream: bool,
-    /// What an owned fd may be ready for, as last seen: cleared when a syscall finds it
-    /// drained (`WouldBlock`, or a short read on a stream), set again by its next event. While
-    /// cleared, an op waits for the edge instead of trying a syscall that would fail.
-    /// Always true for fds that are not owned.
+    /// What a registered socket may be ready for, as last seen: cleared when a syscall finds
+    /// it drained (`WouldBlock`, or a short read on a stream), set again by its next event.
+    /// While cleared, an op waits for the edge instead of trying a syscall that would fail.
+    /// Always true for other fds.
     readable: bool,
     writable: bool,
     /// An event said the read side is closed or the fd is in error: final, the readiness
     /// cache is no longer used.
     closed: bool,
-    /// An owned fd was made non-blocking (it stays the same socket until released).
+    /// A registered socket was made non-blocking (it stays the same socket until released).
     nonblocking: bool,
 }
 
@@ -59,7 +66,7 @@ impl FdEntry {
     }
 
     fn interest(&self) -> Interest {
-        if self.owned {
+        if self.socket {
             return Interest::BOTH;
         }
         let mut i = Interest::NONE;
@@ -72,7 +79,7 @@ impl FdEntry {
         i
     }
 
-    /// False only when an owned fd is known to be drained in `dir`.
+    /// False only when a registered socket is known to be drained in `dir`.
     fn may_be_ready(&self, dir: Direction) -> bool {
         if self.closed {
             return true;
@@ -84,8 +91,8 @@ impl FdEntry {
     }
 
     fn set_ready(&mut self, dir: Direction, ready: bool) {
-        // Only owned fds keep a readiness cache: others are re-armed per wait instead.
-        let ready = ready || !self.owned;
+        // Only registered sockets keep a readiness cache: others are re-armed per wait instead.
+        let ready = ready || !self.socket;
         match dir {
             Direction::Read => self.readable = ready,
             Direction::Write => self.writable = ready,
@@ -195,33 +202,42 @@ impl<S: Selector> ReadinessDriver<S> {
             return Ok(());
         }
         let token = fd as usize;
-        if entry.owned {
-            let res = match self.selector.reregister_for_good(fd, token) {
-                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-                    self.selector.register_for_good(fd, token).map(drop)
-                }
+        let sel = &mut self.selector;
+        let answer = if entry.socket {
+            match sel.reregister_socket(fd, token) {
+                Registration::NotRegistered => sel.register_socket(fd, token),
                 other => other,
-            };
-            entry.registered = res.is_ok();
-            return res;
-        }
-        let res = if entry.registered {
-            match self.selector.reregister(fd, token, interest) {
-                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-                    self.selector.register(fd, token, interest)
-                }
+            }
+        } else if entry.in_selector {
+            match sel.reregister(fd, token, interest) {
+                Registration::NotRegistered => sel.register(fd, token, interest),
                 other => other,
             }
         } else {
-            match self.selector.register(fd, token, interest) {
-                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
-                    self.selector.reregister(fd, token, interest)
-                }
+            match sel.register(fd, token, interest) {
+                Registration::AlreadyRegistered => sel.reregister(fd, token, interest),
                 other => other,
             }
         };
-        entry.registered = res.is_ok();
+        let res = answer.into_result();
+        entry.in_selector = res.is_ok();
         res
+    }
+
+    /// `accept(2)` on a blocking listener would block the loop: makes it non-blocking (once
+    /// for a registered socket, which stays the same socket until released; every time for
+    /// a borrowed one, which may be another socket than last time).
+    fn make_listener_nonblocking(&mut self, fd: RawFd) -> io::Result<()> {
+        match self.fds.get_mut(fd) {
+            Some(entry) if entry.socket => {
+                if !entry.nonblocking {
+                    crate::sys::set_nonblocking(fd)?;
+                    entry.nonblocking = true;
+                }
+                Ok(())
+            }
+            _ => crate::sys::set_nonblocking(fd),
+        }
     }
 
     /// Completes every op waiting on `fd` with `err` (the fd can no longer be watched).
@@ -269,7 +285,7 @@ impl<S: Selector> ReadinessDriver<S> {
         is_watch: bool,
     ) -> io::Result<()> {
         let entry = self.fds.entry(fd);
-        let armed_for_good = entry.owned && entry.registered;
+        let armed_for_good = entry.socket && entry.in_selector;
         let queue = entry.queue(dir);
         let was_empty = queue.is_empty();
         queue.push_back(key);
@@ -314,6 +330,9 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
         if fd < 0 {
             return Err(io::Error::from_raw_os_error(libc::EBADF));
         }
+        if matches!(op, Op::Accept { .. }) {
+            self.make_listener_nonblocking(fd)?;
+        }
         let dir = op.direction();
         let is_watch = op.is_watch();
         if let Some(res) = self.try_now(op, fd, dir) {
@@ -328,6 +347,11 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
         if fd < 0 {
             return Started::Done(Err(io::Error::from_raw_os_error(libc::EBADF)), Some(op));
         }
+        if matches!(op, Op::Accept { .. })
+            && let Err(e) = self.make_listener_nonblocking(fd)
+        {
+            return Started::Done(Err(e), Some(op));
+        }
         let dir = op.direction();
         let is_watch = op.is_watch();
         // The common case: the syscall succeeds at once and the op never enters the table.
@@ -341,15 +365,20 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
         }
     }
 
-    fn own_fd(&mut self, fd: RawFd) -> io::Result<()> {
+    fn register_socket(&mut self, fd: RawFd) -> io::Result<()> {
         if fd < 0 {
             return Err(io::Error::from_raw_os_error(libc::EBADF));
         }
-        let for_good = self.selector.register_for_good(fd, fd as usize)?;
-        if !for_good {
+        let token = fd as usize;
+        let answer = match self.selector.register_socket(fd, token) {
+            Registration::AlreadyRegistered => self.selector.reregister_socket(fd, token),
+            other => other,
+        };
+        if let Registration::Unsupported = answer {
             // No edge mode (poll(2)): a one-shot registration is re-armed per operation.
             return Ok(());
         }
+        answer.into_result()?;
         let stream = self.selector.reports_read_closed() && is_stream_socket(fd);
         let entry = self.fds.entry(fd);
         // A fresh entry (registering reports what is ready now: until then, assume anything
@@ -357,34 +386,21 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
         *entry = FdEntry {
             readers: std::mem::take(&mut entry.readers),
             writers: std::mem::take(&mut entry.writers),
-            registered: true,
-            owned: true,
+            in_selector: true,
+            socket: true,
             stream,
             ..FdEntry::fresh()
         };
         Ok(())
     }
 
-    fn set_nonblocking(&mut self, fd: RawFd) -> io::Result<()> {
-        match self.fds.get_mut(fd) {
-            Some(entry) if entry.owned => {
-                if !entry.nonblocking {
-                    crate::sys::set_nonblocking(fd)?;
-                    entry.nonblocking = true;
-                }
-                Ok(())
-            }
-            // A borrowed fd may be another socket than last time: always make it.
-            _ => crate::sys::set_nonblocking(fd),
-        }
-    }
-
-    fn release_fd(&mut self, ops: &mut Ops, fd: RawFd) {
+    fn release_socket(&mut self, ops: &mut Ops, fd: RawFd) {
         if let Some(mut entry) = self.fds.remove(fd) {
             for key in entry.readers.drain(..).chain(entry.writers.drain(..)) {
                 ops.complete(key, Err(cancelled()));
             }
-            if entry.registered {
+            if entry.in_selector {
+                // The fd is about to close: what the selector answers changes nothing.
                 let _ = self.selector.deregister(fd);
             }
         }
@@ -436,11 +452,11 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
                 self.retry(ops, fd, Direction::Write);
             }
             // A one-shot registration is now disarmed: re-arm it for the ops still waiting
-            // (if that fails, the fd is gone; its ops fail with the error). Owned fds are
-            // registered for good.
-            let owned = self.fds.get_mut(fd).is_some_and(|e| e.owned);
+            // (if that fails, the fd is gone; its ops fail with the error). Registered sockets
+            // are registered for good.
+            let socket = self.fds.get_mut(fd).is_some_and(|e| e.socket);
             if oneshot
-                && !owned
+                && !socket
                 && let Err(e) = self.arm(fd)
             {
                 self.fail_waiters(ops, fd, &e);

@@ -17,7 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use loop_api::{EventLoop, LoopError};
-use loop_core::{DriverWaker, Event, Interest, ReadinessDriver, Selector, WAKER_TOKEN};
+use loop_core::{
+    DriverWaker, Event, Interest, Readiness, ReadinessDriver, Registration, Selector, WAKER_TOKEN,
+};
 use mio::unix::SourceFd;
 use mio::{Events, Poll, Token, Waker};
 
@@ -66,20 +68,24 @@ impl Selector for MioSelector {
         "mio"
     }
 
-    fn register(&mut self, fd: RawFd, token: usize, interest: Interest) -> io::Result<()> {
-        self.poll
-            .registry()
-            .register(&mut SourceFd(&fd), Token(token), to_mio(interest))
+    fn register(&mut self, fd: RawFd, token: usize, interest: Interest) -> Registration {
+        Registration::from_result(self.poll.registry().register(
+            &mut SourceFd(&fd),
+            Token(token),
+            to_mio(interest),
+        ))
     }
 
-    fn reregister(&mut self, fd: RawFd, token: usize, interest: Interest) -> io::Result<()> {
-        self.poll
-            .registry()
-            .reregister(&mut SourceFd(&fd), Token(token), to_mio(interest))
+    fn reregister(&mut self, fd: RawFd, token: usize, interest: Interest) -> Registration {
+        Registration::from_result(self.poll.registry().reregister(
+            &mut SourceFd(&fd),
+            Token(token),
+            to_mio(interest),
+        ))
     }
 
-    fn deregister(&mut self, fd: RawFd) -> io::Result<()> {
-        self.poll.registry().deregister(&mut SourceFd(&fd))
+    fn deregister(&mut self, fd: RawFd) -> Registration {
+        Registration::from_result(self.poll.registry().deregister(&mut SourceFd(&fd)))
     }
 
     fn select(&mut self, events: &mut Vec<Event>, timeout: Option<Duration>) -> io::Result<()> {
@@ -88,15 +94,15 @@ impl Selector for MioSelector {
             if ev.token() == Token(WAKER_TOKEN) {
                 continue;
             }
-            let mut ready = Interest::NONE;
+            let mut ready = Readiness::NONE;
             if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
-                ready = ready.union(Interest::READABLE);
+                ready = ready.union(Readiness::READABLE);
             }
             if ev.is_writable() || ev.is_write_closed() || ev.is_error() {
-                ready = ready.union(Interest::WRITABLE);
+                ready = ready.union(Readiness::WRITABLE);
             }
             if ev.is_read_closed() || ev.is_error() {
-                ready = ready.union(Interest::CLOSED);
+                ready = ready.union(Readiness::CLOSED);
             }
             events.push(Event {
                 token: ev.token().0,

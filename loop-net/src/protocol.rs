@@ -215,10 +215,10 @@ fn start(
     protocol: Rc<RefCell<dyn Protocol>>,
 ) -> io::Result<Transport> {
     sock.set_nonblocking(true)?;
-    // The transport owns the socket (released in `Inner`'s drop): no re-arm per operation.
+    // A registered socket (released in `Inner`'s drop): no re-arm per operation.
     let _ = lp
         .as_abstract()
-        .own_socket(std::os::fd::AsRawFd::as_raw_fd(&sock));
+        .register_socket(std::os::fd::AsRawFd::as_raw_fd(&sock));
     let transport = Transport {
         inner: Rc::new(Inner {
             lp: lp.downgrade(),

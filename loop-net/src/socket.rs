@@ -86,10 +86,10 @@ pub(crate) struct Shared<S: AsRawFd> {
 
 impl<S: AsRawFd> Shared<S> {
     /// Wraps a socket this object will own until it is dropped; the loop may keep it
-    /// registered for good (see `AbstractEventLoop::own_socket`).
+    /// armed for good (a registered socket: see `AbstractEventLoop::register_socket`).
     pub(crate) fn new(io: S, lp: &EventLoop) -> Rc<Self> {
         // If the loop cannot watch it now, every operation will say why.
-        let _ = lp.as_abstract().own_socket(io.as_raw_fd());
+        let _ = lp.as_abstract().register_socket(io.as_raw_fd());
         Rc::new(Shared {
             io,
             lp: lp.downgrade(),

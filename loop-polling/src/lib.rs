@@ -19,7 +19,7 @@
 //!
 //! Registrations are one-shot (poll(2) has no edge-triggered mode), so
 //! [`Selector::is_oneshot`] is true and the driver re-arms an fd after each event while
-//! operations still wait on it. Sockets the loop owns (`EventLoop::register_socket`, loop-net's
+//! operations still wait on it. Registered sockets (`EventLoop::register_socket`, loop-net's
 //! types) are registered edge-triggered instead where the OS has that mode (epoll, kqueue):
 //! no re-arm per operation.
 #![deny(missing_docs)]
@@ -33,7 +33,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use loop_api::{EventLoop, LoopError};
-use loop_core::{DriverWaker, Event, Interest, ReadinessDriver, Selector, WAKER_TOKEN};
+use loop_core::{
+    DriverWaker, Event, Interest, Readiness, ReadinessDriver, Registration, Selector, WAKER_TOKEN,
+};
 use polling::{Events, Poller};
 
 /// How many events one `select` can report.
@@ -129,16 +131,6 @@ fn to_polling(key: usize, interest: Interest) -> polling::Event {
     polling::Event::new(key, interest.is_readable(), interest.is_writable())
 }
 
-/// polling's poll(2) and kqueue backends keep their own fd set and refuse with a bare
-/// `ErrorKind`; the driver matches errno values (`EEXIST`, `ENOENT`), as epoll gives them.
-fn with_errno(e: io::Error) -> io::Error {
-    match (e.raw_os_error(), e.kind()) {
-        (None, io::ErrorKind::AlreadyExists) => io::Error::from_raw_os_error(libc::EEXIST),
-        (None, io::ErrorKind::NotFound) => io::Error::from_raw_os_error(libc::ENOENT),
-        _ => e,
-    }
-}
-
 fn check_fd(fd: RawFd) -> io::Result<()> {
     if fd < 0 {
         return Err(io::Error::from_raw_os_error(libc::EBADF));
@@ -179,6 +171,11 @@ impl PollingSelector {
         self.mechanism
     }
 
+    /// True where registered sockets can be edge-triggered (epoll, kqueue).
+    fn has_edge_mode(&self) -> bool {
+        matches!(self.mechanism, Mechanism::Epoll | Mechanism::Kqueue)
+    }
+
     /// The poller's key for `fd` with the driver's `token`.
     fn key(&mut self, fd: RawFd, token: usize) -> usize {
         if self.mechanism == Mechanism::Poll {
@@ -195,16 +192,18 @@ impl Selector for PollingSelector {
         "polling"
     }
 
-    fn register(&mut self, fd: RawFd, token: usize, interest: Interest) -> io::Result<()> {
-        check_fd(fd)?;
+    fn register(&mut self, fd: RawFd, token: usize, interest: Interest) -> Registration {
+        if let Err(e) = check_fd(fd) {
+            return Registration::Refused(e);
+        }
         let ev = to_polling(self.key(fd, token), interest);
         // `add` asks that the fd be deleted before it is closed. ReadinessDriver does
         // not promise that (a socket's owner closes it whenever it likes, and the driver never
         // deregisters), but what a stale registration does is bounded and handled: polling
         // only passes the number to the OS or its own fd set, never reads, writes or closes
         // through it; epoll, kqueue and event ports drop a closed file's registration
-        // themselves, and polling's leftover bookkeeping answers EEXIST/ENOENT, which the
-        // driver's `arm` handles; in poll(2) mode a closed fd reports POLLNVAL once and
+        // themselves, and polling's leftover bookkeeping answers AlreadyExists/NotFound
+        // (`Registration::AlreadyRegistered`/`NotRegistered`), which the driver's `arm` handles; in poll(2) mode a closed fd reports POLLNVAL once and
         // `select` deletes it. A reused number can at worst see a spurious event, which the
         // driver absorbs by retrying the syscall.
         // SAFETY: as explained above, a registration that outlives its fd is harmless here.
@@ -212,25 +211,27 @@ impl Selector for PollingSelector {
         if res.is_err() {
             self.poll_set.remove(&fd);
         }
-        res.map_err(with_errno)
+        Registration::from_result(res)
     }
 
-    fn reregister(&mut self, fd: RawFd, token: usize, interest: Interest) -> io::Result<()> {
-        check_fd(fd)?;
+    fn reregister(&mut self, fd: RawFd, token: usize, interest: Interest) -> Registration {
+        if let Err(e) = check_fd(fd) {
+            return Registration::Refused(e);
+        }
         let ev = to_polling(self.key(fd, token), interest);
-        with_fd(fd, |fd| self.poller.modify(fd, ev)).map_err(with_errno)
+        Registration::from_result(with_fd(fd, |fd| self.poller.modify(fd, ev)))
     }
 
-    fn deregister(&mut self, fd: RawFd) -> io::Result<()> {
+    fn deregister(&mut self, fd: RawFd) -> Registration {
         self.poll_set.remove(&fd);
-        with_fd(fd, |fd| self.poller.delete(fd)).map_err(with_errno)
+        Registration::from_result(with_fd(fd, |fd| self.poller.delete(fd)))
     }
 
     /// Waits, then reports each event; an error or hang-up counts as both directions. In
     /// poll(2) mode every fd that reported is deleted from the poll set: poll(2) reports
     /// `POLLHUP`/`POLLERR`/`POLLNVAL` even with no events asked for, so a disarmed or closed
-    /// fd left in the set would wake every wait. The driver re-adds it (`reregister` gives
-    /// `ENOENT`, then `register`) when operations still wait on it.
+    /// fd left in the set would wake every wait. The driver re-adds it (`reregister` answers
+    /// [`Registration::NotRegistered`], then `register`) when operations still wait on it.
     fn select(&mut self, events: &mut Vec<Event>, timeout: Option<Duration>) -> io::Result<()> {
         self.events.clear();
         self.poller.wait(&mut self.events, timeout)?;
@@ -242,12 +243,12 @@ impl Selector for PollingSelector {
             // Neither direction: poll(2)'s POLLNVAL, the fd was closed. Waiting ops retry
             // and get EBADF.
             let invalid = !ev.readable && !ev.writable && !failed;
-            let mut ready = Interest::NONE;
+            let mut ready = Readiness::NONE;
             if ev.readable || failed || invalid {
-                ready = ready.union(Interest::READABLE);
+                ready = ready.union(Readiness::READABLE);
             }
             if ev.writable || failed || invalid {
-                ready = ready.union(Interest::WRITABLE);
+                ready = ready.union(Readiness::WRITABLE);
             }
             let token = if self.mechanism == Mechanism::Poll {
                 let fd = ev.key as RawFd;
@@ -277,34 +278,34 @@ impl Selector for PollingSelector {
         true
     }
 
-    /// Edge-triggered where the OS has it (epoll, kqueue), so an owned socket is never re-armed;
-    /// poll(2) and event ports decline and stay one-shot.
-    fn register_for_good(&mut self, fd: RawFd, token: usize) -> io::Result<bool> {
-        if !matches!(self.mechanism, Mechanism::Epoll | Mechanism::Kqueue) {
-            return Ok(false);
+    /// Edge-triggered where the OS has it (epoll, kqueue), so a registered socket is never
+    /// re-armed; poll(2) and event ports answer `Unsupported` and stay one-shot.
+    fn register_socket(&mut self, fd: RawFd, token: usize) -> Registration {
+        if !self.has_edge_mode() {
+            return Registration::Unsupported;
         }
-        check_fd(fd)?;
+        if let Err(e) = check_fd(fd) {
+            return Registration::Refused(e);
+        }
         let ev = to_polling(token, Interest::BOTH);
         // SAFETY: as in `register`: a registration that outlives its fd is harmless here, and
-        // an owned fd is deregistered (`release_fd`) before its owner closes it.
+        // a registered socket is deregistered (`release_socket`) before its owner closes it.
         let res = unsafe { self.poller.add_with_mode(fd, ev, polling::PollMode::Edge) };
-        match res.map_err(with_errno) {
-            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
-                self.reregister_for_good(fd, token)?;
-            }
-            other => other?,
-        }
-        Ok(true)
+        Registration::from_result(res)
     }
 
-    fn reregister_for_good(&mut self, fd: RawFd, token: usize) -> io::Result<()> {
-        check_fd(fd)?;
+    fn reregister_socket(&mut self, fd: RawFd, token: usize) -> Registration {
+        if !self.has_edge_mode() {
+            return Registration::Unsupported;
+        }
+        if let Err(e) = check_fd(fd) {
+            return Registration::Refused(e);
+        }
         let ev = to_polling(token, Interest::BOTH);
-        with_fd(fd, |fd| {
+        Registration::from_result(with_fd(fd, |fd| {
             self.poller
                 .modify_with_mode(fd, ev, polling::PollMode::Edge)
-        })
-        .map_err(with_errno)
+        }))
     }
 }
 

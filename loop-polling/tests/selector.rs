@@ -7,7 +7,7 @@ use std::os::unix::net::UnixStream;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use loop_core::{Event, Interest, Selector};
+use loop_core::{Event, Interest, Readiness, Registration, Selector};
 use loop_polling::{Mechanism, PollingSelector};
 
 const NOW: Option<Duration> = Some(Duration::ZERO);
@@ -53,21 +53,33 @@ fn mechanism_is_the_expected_one() {
     }
 }
 
+/// The answers `ReadinessDriver` acts on are typed, in every mode (epoll gives errno values,
+/// polling's poll(2) set bare `ErrorKind`s: the selector never has to fabricate either).
 #[test]
-fn registration_errors_are_the_errno_values_the_driver_expects() {
+fn registration_answers_are_typed() {
     let _serial = serial();
     let mut sel = PollingSelector::new().unwrap();
     let (a, _b) = UnixStream::pair().unwrap();
     let fd = a.as_raw_fd();
     let token = fd as usize;
-    let err = sel.reregister(fd, token, Interest::READABLE).unwrap_err();
-    assert_eq!(err.raw_os_error(), Some(libc::ENOENT), "{err}");
-    sel.register(fd, token, Interest::READABLE).unwrap();
-    let err = sel.register(fd, token, Interest::READABLE).unwrap_err();
-    assert_eq!(err.raw_os_error(), Some(libc::EEXIST), "{err}");
-    sel.deregister(fd).unwrap();
-    let err = sel.register(-1, 0, Interest::READABLE).unwrap_err();
-    assert_eq!(err.raw_os_error(), Some(libc::EBADF), "{err}");
+    let r = Interest::READABLE;
+    assert!(matches!(
+        sel.reregister(fd, token, r),
+        Registration::NotRegistered
+    ));
+    assert!(matches!(sel.register(fd, token, r), Registration::Done));
+    let again = sel.register(fd, token, r);
+    assert!(
+        matches!(again, Registration::AlreadyRegistered),
+        "{again:?}"
+    );
+    assert!(matches!(sel.reregister(fd, token, r), Registration::Done));
+    assert!(matches!(sel.deregister(fd), Registration::Done));
+    assert!(matches!(sel.deregister(fd), Registration::NotRegistered));
+    match sel.register(-1, 0, r) {
+        Registration::Refused(e) => assert_eq!(e.raw_os_error(), Some(libc::EBADF), "{e}"),
+        other => panic!("register(-1) answered {other:?}"),
+    }
 }
 
 #[test]
@@ -77,7 +89,10 @@ fn one_shot_and_reregister_reports_current_readiness() {
     assert!(sel.is_oneshot());
     let (a, mut b) = UnixStream::pair().unwrap();
     let fd = a.as_raw_fd();
-    sel.register(fd, 7, Interest::READABLE).unwrap();
+    assert!(matches!(
+        sel.register(fd, 7, Interest::READABLE),
+        Registration::Done
+    ));
     assert!(select(&mut sel).is_empty());
     b.write_all(b"x").unwrap();
     let events = select(&mut sel);
@@ -86,10 +101,16 @@ fn one_shot_and_reregister_reports_current_readiness() {
     assert!(events[0].ready.is_readable());
     // Disarmed now, though still readable.
     assert!(select(&mut sel).is_empty());
-    // Re-arming (ENOENT then register, in poll(2) mode) reports the readiness again.
-    if let Err(e) = sel.reregister(fd, 7, Interest::READABLE) {
-        assert_eq!(e.raw_os_error(), Some(libc::ENOENT));
-        sel.register(fd, 7, Interest::READABLE).unwrap();
+    // Re-arming (NotRegistered then register, in poll(2) mode) reports the readiness again.
+    match sel.reregister(fd, 7, Interest::READABLE) {
+        Registration::Done => {}
+        Registration::NotRegistered => {
+            assert!(matches!(
+                sel.register(fd, 7, Interest::READABLE),
+                Registration::Done
+            ));
+        }
+        other => panic!("reregister answered {other:?}"),
     }
     let events = select(&mut sel);
     assert_eq!(events.len(), 1);
@@ -101,7 +122,9 @@ fn hang_up_is_reported_once_and_counts_as_both() {
     let _serial = serial();
     let mut sel = PollingSelector::new().unwrap();
     let (a, b) = UnixStream::pair().unwrap();
-    sel.register(a.as_raw_fd(), 3, Interest::WRITABLE).unwrap();
+    sel.register(a.as_raw_fd(), 3, Interest::WRITABLE)
+        .into_result()
+        .unwrap();
     let _ = select(&mut sel); // writable at once
     drop(b);
     // A disarmed fd whose peer hung up stays quiet (poll(2) would report POLLHUP forever).
@@ -113,14 +136,16 @@ fn closed_fd_does_not_wake_every_wait() {
     let _serial = serial();
     let mut sel = PollingSelector::new().unwrap();
     let (a, _b) = UnixStream::pair().unwrap();
-    sel.register(a.as_raw_fd(), 5, Interest::READABLE).unwrap();
+    sel.register(a.as_raw_fd(), 5, Interest::READABLE)
+        .into_result()
+        .unwrap();
     drop(a); // closed while still registered, as a user may do
     // poll(2) reports POLLNVAL at most once (as both directions); epoll forgets it at once.
     let first = select(&mut sel);
     assert!(first.len() <= 1, "{first:?}");
     if let Some(ev) = first.first() {
         assert_eq!(ev.token, 5);
-        assert_eq!(ev.ready, Interest::BOTH);
+        assert_eq!(ev.ready, Readiness::READABLE.union(Readiness::WRITABLE));
     }
     assert_quiet_for(&mut sel, Duration::from_millis(30));
 }
@@ -140,20 +165,29 @@ fn waker_ends_a_blocked_select() {
     t.join().unwrap();
 }
 
-/// `register_for_good`: on epoll/kqueue an fd stays armed after it reports (edge mode: a new
-/// edge is reported again without re-arming); poll(2) declines (one-shot only).
+/// `register_socket`: on epoll/kqueue an fd stays armed after it reports (edge mode: a new
+/// edge is reported again without re-arming); poll(2) answers `Unsupported` (one-shot only).
 #[test]
-fn register_for_good_is_edge_triggered_where_the_os_can() {
+fn register_socket_is_edge_triggered_where_the_os_can() {
     let _serial = serial();
     let mut sel = PollingSelector::new().unwrap();
     let (a, mut b) = UnixStream::pair().unwrap();
     let fd = a.as_raw_fd();
-    let for_good = sel.register_for_good(fd, 7).unwrap();
+    let answer = sel.register_socket(fd, 7);
     if sel.mechanism() == Mechanism::Poll {
-        assert!(!for_good, "poll(2) has no edge mode");
+        assert!(
+            matches!(answer, Registration::Unsupported),
+            "poll(2) has no edge mode: {answer:?}"
+        );
         return;
     }
-    assert!(for_good);
+    assert!(matches!(answer, Registration::Done), "{answer:?}");
+    let again = sel.register_socket(fd, 7);
+    assert!(
+        matches!(again, Registration::AlreadyRegistered),
+        "{again:?}"
+    );
+    assert!(matches!(sel.reregister_socket(fd, 7), Registration::Done));
     // Writable at once (registration reports the current state).
     let first = select(&mut sel);
     assert!(
@@ -171,5 +205,5 @@ fn register_for_good_is_edge_triggered_where_the_os_can() {
             "{evs:?}"
         );
     }
-    sel.deregister(fd).unwrap();
+    assert!(matches!(sel.deregister(fd), Registration::Done));
 }

@@ -1,5 +1,10 @@
-//! [`LoopSocket`]: a socket handed to the loop for its lifetime, so the loop can keep it
+//! [`RegisteredSocket`]: a socket handed to the loop for its lifetime, so the loop can keep it
 //! registered instead of re-arming it for every operation that has to wait.
+//!
+//! One name at every layer: the user calls [`EventLoop::register_socket`] and holds a
+//! [`RegisteredSocket`]; the loop hears of it through `AbstractEventLoop::register_socket` /
+//! `release_socket`, and passes it on to its driver (`Driver::register_socket` /
+//! `release_socket` in loop-core), whose selector arms it with `Selector::register_socket`.
 
 use std::fmt;
 use std::ops::Deref;
@@ -20,27 +25,27 @@ use crate::{EventLoop, LoopError, WeakEventLoop};
 ///
 /// Dropping it tells the loop, then closes the socket; [`into_inner`](Self::into_inner) tells
 /// the loop and gives the socket back.
-pub struct LoopSocket<S: AsRawFd> {
+pub struct RegisteredSocket<S: AsRawFd> {
     sock: Option<S>,
     /// Weak: a socket kept in one of the loop's tasks must not keep the loop alive.
     lp: WeakEventLoop,
 }
 
 impl EventLoop {
-    /// Hands `sock` to the loop for as long as the returned [`LoopSocket`] lives (see there).
+    /// Hands `sock` to the loop for as long as the returned [`RegisteredSocket`] lives (see there).
     ///
     /// # Errors
     /// `Closed`, or the OS refusing to watch the socket (the socket is dropped then).
-    pub fn register_socket<S: AsRawFd>(&self, sock: S) -> Result<LoopSocket<S>, LoopError> {
-        self.as_abstract().own_socket(sock.as_raw_fd())?;
-        Ok(LoopSocket {
+    pub fn register_socket<S: AsRawFd>(&self, sock: S) -> Result<RegisteredSocket<S>, LoopError> {
+        self.as_abstract().register_socket(sock.as_raw_fd())?;
+        Ok(RegisteredSocket {
             sock: Some(sock),
             lp: self.downgrade(),
         })
     }
 }
 
-impl<S: AsRawFd> LoopSocket<S> {
+impl<S: AsRawFd> RegisteredSocket<S> {
     /// Tells the loop the socket leaves it and gives the socket back.
     pub fn into_inner(mut self) -> S {
         let sock = self.sock.take();
@@ -48,7 +53,7 @@ impl<S: AsRawFd> LoopSocket<S> {
         match sock {
             Some(s) => s,
             // `sock` is only taken here and in Drop, which has not run.
-            None => unreachable!("LoopSocket holds its socket until into_inner or drop"),
+            None => unreachable!("RegisteredSocket holds its socket until into_inner or drop"),
         }
     }
 
@@ -63,12 +68,12 @@ impl<S: AsRawFd> LoopSocket<S> {
     fn get(&self) -> &S {
         match &self.sock {
             Some(s) => s,
-            None => unreachable!("LoopSocket holds its socket until into_inner or drop"),
+            None => unreachable!("RegisteredSocket holds its socket until into_inner or drop"),
         }
     }
 }
 
-impl<S: AsRawFd> Deref for LoopSocket<S> {
+impl<S: AsRawFd> Deref for RegisteredSocket<S> {
     type Target = S;
 
     fn deref(&self) -> &S {
@@ -76,22 +81,22 @@ impl<S: AsRawFd> Deref for LoopSocket<S> {
     }
 }
 
-impl<S: AsRawFd> AsRawFd for LoopSocket<S> {
+impl<S: AsRawFd> AsRawFd for RegisteredSocket<S> {
     fn as_raw_fd(&self) -> RawFd {
         self.get().as_raw_fd()
     }
 }
 
-impl<S: AsRawFd> Drop for LoopSocket<S> {
+impl<S: AsRawFd> Drop for RegisteredSocket<S> {
     fn drop(&mut self) {
         // Before the socket closes (it drops after this, with the field).
         self.release(self.sock.as_ref());
     }
 }
 
-impl<S: AsRawFd + fmt::Debug> fmt::Debug for LoopSocket<S> {
+impl<S: AsRawFd + fmt::Debug> fmt::Debug for RegisteredSocket<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LoopSocket")
+        f.debug_struct("RegisteredSocket")
             .field("sock", &self.sock)
             .finish()
     }
