@@ -36,11 +36,12 @@ fn list_rs() -> Vec<Group> {
     for line in text.lines().map(str::trim) {
         if let Some(group) = line.strip_suffix(" {").filter(|g| is_ident(g)) {
             groups.push((group.to_owned(), Vec::new()));
-        } else if let Some((name, mode)) = line.split_once(": ") {
-            if is_ident(name) && matches!(mode, "Shared," | "Exclusive,") {
-                let (_, names) = groups.last_mut().expect("a behaviour outside a group");
-                names.push(name.to_owned());
-            }
+        } else if let Some((name, mode)) = line.split_once(": ")
+            && is_ident(name)
+            && matches!(mode, "Shared," | "Exclusive,")
+        {
+            let (_, names) = groups.last_mut().expect("a behaviour outside a group");
+            names.push(name.to_owned());
         }
     }
     assert!(
