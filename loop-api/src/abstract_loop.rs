@@ -95,17 +95,24 @@ pub trait AbstractEventLoop {
     /// [`LoopError::Closed`].
     fn run_in_executor(&self, job: Box<dyn FnOnce() + Send + 'static>) -> Result<(), LoopError>;
 
-    /// Starts `op` for a future polled with `cx` (what [`OpFuture`](crate::OpFuture) calls;
-    /// every `sock_*` method runs through it): `Done` if it finished at once, else `Pending`
-    /// with an id for [`poll_op`](Self::poll_op), the waker of `cx` being woken at
-    /// completion. The loop applies the rules of [`Op`]'s documentation before the OS sees
-    /// the op (a receive's buffer checked and cleared, leftovers of cancelled operations
-    /// first, sockets made non-blocking).
-    fn start_op(&self, op: Op, cx: &mut Context<'_>) -> OpPoll;
+    /// Starts the operation in `op` (`Some`) for a future polled with `cx` (what
+    /// [`OpFuture`](crate::OpFuture) calls; every `sock_*` method runs through it). `Done`: it
+    /// finished at once and the op, with its buffers, is still in `op`. `Pending`: the loop
+    /// took the op (it keeps its buffers while the OS works) and gives an id for
+    /// [`poll_op`](Self::poll_op); the waker of `cx` is woken at completion. The op moves at
+    /// most once. The loop applies the rules of [`Op`]'s documentation before the OS sees it
+    /// (a receive's buffer checked and cleared, leftovers of cancelled operations first,
+    /// sockets made non-blocking).
+    fn start_op(&self, op: &mut Option<Op>, cx: &mut Context<'_>) -> OpPoll;
     /// Polls an operation [`start_op`](Self::start_op) left pending: `Ready` once, with the
-    /// result and the op (its buffers; `None` if the loop lost it, e.g. it was closed); the
+    /// result, the op put back in `op` (`None` if the loop lost it, e.g. it was closed); the
     /// id is then forgotten. An unknown id is an error, not a panic.
-    fn poll_op(&self, id: OpId, cx: &mut Context<'_>) -> Poll<(io::Result<usize>, Option<Op>)>;
+    fn poll_op(
+        &self,
+        id: OpId,
+        op: &mut Option<Op>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<usize>>;
     /// Gives up a pending operation (its future was dropped): the loop cancels it and keeps
     /// its buffers until the OS is done with them; what it received is not lost (it goes to
     /// the next operation of its kind on the same socket).

@@ -40,9 +40,14 @@ impl Future for SockRecv {
     type Output = BufResult<usize>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.op)
-            .poll(cx)
-            .map(|(res, op)| (res, op.map(Op::into_buf).unwrap_or_default()))
+        let op = &mut self.op;
+        op.poll_in_place(cx).map(|res| {
+            let buf = match op.op_mut() {
+                Some(Op::Recv { buf, .. }) => std::mem::take(buf),
+                _ => Vec::new(),
+            };
+            (res, buf)
+        })
     }
 }
 
@@ -68,28 +73,29 @@ impl Future for SockSendAll {
     type Output = BufResult<()>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = &mut *self;
+        let op = &mut self.op;
         loop {
-            if let Some(Op::Send { buf, pos, .. }) = this.op.op_mut()
+            // The op stays in the future between sends: only its position moves.
+            if let Some(Op::Send { buf, pos, .. }) = op.op_mut()
                 && *pos >= buf.len()
             {
                 return Poll::Ready((Ok(()), std::mem::take(buf)));
             }
-            match Pin::new(&mut this.op).poll(cx) {
+            match op.poll_in_place(cx) {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready((Ok(n), Some(Op::Send { fd, buf, pos }))) => {
-                    this.op.restart(Op::Send {
-                        fd,
-                        buf,
-                        pos: pos + n,
-                    });
-                }
-                Poll::Ready((Err(e), op)) => {
-                    return Poll::Ready((Err(e), op.map(Op::into_buf).unwrap_or_default()));
-                }
-                Poll::Ready((Ok(_), _)) => {
-                    return Poll::Ready((Err(closed_loop_io_error()), Vec::new()));
-                }
+                Poll::Ready(res) => match (res, op.op_mut()) {
+                    (Ok(n), Some(Op::Send { pos, .. })) => {
+                        *pos += n;
+                        op.restart();
+                    }
+                    (Err(e), _) => {
+                        let buf = op.take_op().map(Op::into_buf).unwrap_or_default();
+                        return Poll::Ready((Err(e), buf));
+                    }
+                    (Ok(_), _) => {
+                        return Poll::Ready((Err(closed_loop_io_error()), Vec::new()));
+                    }
+                },
             }
         }
     }

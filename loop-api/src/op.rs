@@ -14,7 +14,6 @@
 use std::fmt;
 use std::future::Future;
 use std::io;
-use std::mem;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
@@ -175,19 +174,12 @@ pub struct OpId(pub u64);
 /// What [`AbstractEventLoop::start_op`] did.
 #[derive(Debug)]
 pub enum OpPoll {
-    /// Finished at once: the result and the op (`None` if the loop lost it, e.g. it is
-    /// closed).
-    Done(io::Result<usize>, Option<Op>),
+    /// Finished at once with this result; the op is still in the caller's slot.
+    Done(io::Result<usize>),
     /// In flight: the caller's waker is woken at completion; then call
     /// [`poll_op`](AbstractEventLoop::poll_op), or [`drop_op`](AbstractEventLoop::drop_op) to
     /// give it up.
     Pending(OpId),
-}
-
-enum State {
-    Start(Op),
-    Waiting(OpId),
-    Finished,
 }
 
 /// One [`Op`] on a loop, as a future: the result and the op back (with its buffers; `None` if
@@ -197,10 +189,16 @@ enum State {
 /// loop alive (the loop owns the task); once the loop is gone it gives the closed-loop error.
 /// Dropping it while the op is in flight cancels the op; the loop keeps the op's buffers
 /// until the OS is done with them, and what a cancelled receive or accept got is not lost
-/// (the next one on the same socket gets it).
+/// (the next one on the same socket gets it). The op lives in the future and moves into the
+/// loop only if it has to wait.
 pub struct OpFuture {
     lp: Weak<dyn AbstractEventLoop>,
-    state: State,
+    /// The op, while it is not in the loop's hands.
+    op: Option<Op>,
+    /// The loop's id of the op while it is in flight.
+    id: Option<OpId>,
+    /// Its result was given.
+    finished: bool,
 }
 
 impl OpFuture {
@@ -212,21 +210,51 @@ impl OpFuture {
     pub(crate) fn new_weak(lp: Weak<dyn AbstractEventLoop>, op: Op) -> Self {
         OpFuture {
             lp,
-            state: State::Start(op),
+            op: Some(op),
+            id: None,
+            finished: false,
         }
     }
 
-    /// True while the op has not been started (the next poll starts it).
+    /// The op, when the future holds it (before it starts, and after it finished).
     pub(crate) fn op_mut(&mut self) -> Option<&mut Op> {
-        match &mut self.state {
-            State::Start(op) => Some(op),
-            _ => None,
-        }
+        self.op.as_mut()
     }
 
-    /// Makes the future run `op` next (after it finished).
-    pub(crate) fn restart(&mut self, op: Op) {
-        self.state = State::Start(op);
+    /// Takes the op out (after it finished).
+    pub(crate) fn take_op(&mut self) -> Option<Op> {
+        self.op.take()
+    }
+
+    /// Makes the future run its op again (after it finished, e.g. the rest of a send).
+    pub(crate) fn restart(&mut self) {
+        self.finished = false;
+    }
+
+    /// Polls the op, leaving it in the future (see [`op_mut`](Self::op_mut)) once done.
+    pub(crate) fn poll_in_place(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        if self.finished {
+            return Poll::Ready(Err(io::Error::other("operation polled after it finished")));
+        }
+        let Some(lp) = self.lp.upgrade() else {
+            self.finished = true;
+            return Poll::Ready(Err(closed_loop_io_error()));
+        };
+        let polled = match self.id {
+            Some(id) => lp.poll_op(id, &mut self.op, cx),
+            None => match lp.start_op(&mut self.op, cx) {
+                OpPoll::Done(res) => Poll::Ready(res),
+                OpPoll::Pending(id) => {
+                    self.id = Some(id);
+                    Poll::Pending
+                }
+            },
+        };
+        if polled.is_ready() {
+            self.id = None;
+            self.finished = true;
+        }
+        polled
     }
 }
 
@@ -237,40 +265,13 @@ impl Future for OpFuture {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        let Some(lp) = this.lp.upgrade() else {
-            let op = match mem::replace(&mut this.state, State::Finished) {
-                State::Start(op) => Some(op),
-                _ => None,
-            };
-            return Poll::Ready((Err(closed_loop_io_error()), op));
-        };
-        // The waiting state is polled in place: no move of the state per poll.
-        if let State::Waiting(id) = this.state {
-            let polled = lp.poll_op(id, cx);
-            if polled.is_ready() {
-                this.state = State::Finished;
-            }
-            return polled;
-        }
-        match mem::replace(&mut this.state, State::Finished) {
-            State::Start(op) => match lp.start_op(op, cx) {
-                OpPoll::Done(res, op) => Poll::Ready((res, op)),
-                OpPoll::Pending(id) => {
-                    this.state = State::Waiting(id);
-                    Poll::Pending
-                }
-            },
-            _ => Poll::Ready((
-                Err(io::Error::other("operation polled after it finished")),
-                None,
-            )),
-        }
+        this.poll_in_place(cx).map(|res| (res, this.op.take()))
     }
 }
 
 impl Drop for OpFuture {
     fn drop(&mut self) {
-        if let State::Waiting(id) = self.state
+        if let Some(id) = self.id
             && let Some(lp) = self.lp.upgrade()
         {
             lp.drop_op(id);
@@ -280,11 +281,10 @@ impl Drop for OpFuture {
 
 impl fmt::Debug for OpFuture {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = match &self.state {
-            State::Start(op) => format!("not started: {op:?}"),
-            State::Waiting(id) => format!("in flight: {id:?}"),
-            State::Finished => "finished".to_string(),
-        };
-        f.debug_struct("OpFuture").field("state", &state).finish()
+        f.debug_struct("OpFuture")
+            .field("op", &self.op)
+            .field("in_flight", &self.id)
+            .field("finished", &self.finished)
+            .finish()
     }
 }

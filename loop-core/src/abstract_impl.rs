@@ -114,12 +114,17 @@ impl<D: Driver> AbstractEventLoop for BaseEventLoop<D> {
         executor.submit(job)
     }
 
-    fn start_op(&self, op: Op, cx: &mut Context<'_>) -> OpPoll {
+    fn start_op(&self, op: &mut Option<Op>, cx: &mut Context<'_>) -> OpPoll {
         net::start(&self.io, op, cx)
     }
 
-    fn poll_op(&self, id: OpId, cx: &mut Context<'_>) -> Poll<(io::Result<usize>, Option<Op>)> {
-        net::poll(&self.io, id, cx)
+    fn poll_op(
+        &self,
+        id: OpId,
+        op: &mut Option<Op>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<usize>> {
+        net::poll(&self.io, id, op, cx)
     }
 
     fn drop_op(&self, id: OpId) {

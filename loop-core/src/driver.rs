@@ -13,10 +13,11 @@ use loop_api::Op;
 /// What [`Driver::start`] did with an operation.
 #[derive(Debug)]
 pub enum Started {
-    /// It finished at once: its result, and the op with its buffers (`None` only if a driver
-    /// lost it, which the default `start` never does).
-    Done(io::Result<usize>, Option<Op>),
-    /// It is in flight under this key of [`Ops`]; its completion is reported by `poll`.
+    /// It finished at once with this result; the op (with its buffers) is back in the
+    /// caller's slot.
+    Done(io::Result<usize>),
+    /// It is in flight under this key of [`Ops`] (which took it from the caller's slot); its
+    /// completion is reported by `poll`.
     InFlight(OpKey),
 }
 
@@ -96,19 +97,27 @@ pub trait Driver: 'static {
     /// When the operation cannot be started at all; the key is then not in flight (no
     /// completion follows) and the core removes it.
     fn submit(&mut self, ops: &mut Ops, key: OpKey) -> io::Result<()>;
-    /// Starts operation `op` for a future that awaits it: finishes it at once when it can
-    /// (then it never enters `ops`), else puts it in `ops` and submits it.
+    /// Starts the operation in `slot` (`Some`) for a future that awaits it: finishes it at
+    /// once when it can (the op stays in the slot and never enters `ops`), else takes it into
+    /// `ops` and submits it. The op moves at most once.
     ///
     /// The default inserts and [`submit`](Driver::submit)s; a readiness driver overrides it to
     /// try the syscall first, so an operation that completes at once costs no table entry,
     /// wake-up or second poll.
-    fn start(&mut self, ops: &mut Ops, op: Op) -> Started {
+    fn start(&mut self, ops: &mut Ops, slot: &mut Option<Op>) -> Started {
+        let Some(op) = slot.take() else {
+            return Started::Done(Err(io::Error::other("no operation to start")));
+        };
         let key = ops.insert(op, Owner::Future(None));
         if let Err(e) = self.submit(ops, key) {
-            return Started::Done(Err(e), ops.remove(key));
+            *slot = ops.remove(key);
+            return Started::Done(Err(e));
         }
         match ops.take_completed(key) {
-            Some((res, op)) => Started::Done(res, Some(op)),
+            Some((res, op)) => {
+                *slot = Some(op);
+                Started::Done(res)
+            }
             None => Started::InFlight(key),
         }
     }

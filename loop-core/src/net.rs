@@ -19,47 +19,34 @@ pub(crate) fn closed_error() -> io::Error {
     loop_api::closed_loop_io_error()
 }
 
-/// The rules of [`Op`] applied before the OS sees `op`: `Err` gives the op back finished
-/// (answered without the OS: a bad buffer, leftovers of a cancelled operation, an empty send).
-fn prepare<D: Driver>(io: &mut Io<D>, mut op: Op) -> Result<Op, (io::Result<usize>, Op)> {
-    match &mut op {
+/// The rules of [`Op`] applied before the OS sees `op`: `Some` answers it without the OS (a
+/// bad buffer, leftovers of a cancelled operation, an empty send); the op stays in place.
+fn prepare<D: Driver>(io: &mut Io<D>, op: &mut Op) -> Option<io::Result<usize>> {
+    match op {
         Op::Recv { fd, buf } => {
-            let fd = *fd;
             if let Err(e) = check_receive_buffer("sock_recv", buf) {
-                return Err((Err(e), op));
+                return Some(Err(e));
             }
-            match io.ops.take_received(fd, buf) {
-                Some(n) => Err((Ok(n), op)),
-                None => Ok(op),
-            }
+            io.ops.take_received(*fd, buf).map(Ok)
         }
         Op::RecvFrom { fd, buf, msg } => {
-            let fd = *fd;
             if let Err(e) = check_receive_buffer("sock_recvfrom", buf) {
-                return Err((Err(e), op));
+                return Some(Err(e));
             }
-            match io.ops.take_datagram(fd, buf, msg) {
-                Some(n) => Err((Ok(n), op)),
-                None => Ok(op),
-            }
+            io.ops.take_datagram(*fd, buf, msg).map(Ok)
         }
-        Op::Send { buf, pos, .. } if *pos >= buf.len() => Err((Ok(0), op)),
+        Op::Send { buf, pos, .. } if *pos >= buf.len() => Some(Ok(0)),
         // A readiness driver makes the listener non-blocking before it calls accept(2)
         // itself; a completion driver needs no such thing.
-        Op::Accept { fd, addr, conn } => match io.ops.take_accepted(*fd) {
-            Some((left_conn, left_addr)) => {
-                **addr = *left_addr;
-                let raw = left_conn.as_raw_fd() as usize;
-                *conn = Some(left_conn);
-                Err((Ok(raw), op))
-            }
-            None => Ok(op),
-        },
-        Op::Connect { sock, .. } => match set_nonblocking(sock.as_raw_fd()) {
-            Ok(()) => Ok(op),
-            Err(e) => Err((Err(e), op)),
-        },
-        _ => Ok(op),
+        Op::Accept { fd, addr, conn } => {
+            let (left_conn, left_addr) = io.ops.take_accepted(*fd)?;
+            **addr = *left_addr;
+            let raw = left_conn.as_raw_fd() as usize;
+            *conn = Some(left_conn);
+            Some(Ok(raw))
+        }
+        Op::Connect { sock, .. } => set_nonblocking(sock.as_raw_fd()).err().map(Err),
+        _ => None,
     }
 }
 
@@ -79,22 +66,29 @@ fn key_of(id: OpId) -> OpKey {
     OpKey(id.0 as usize)
 }
 
-/// `start_op`: the rules, then the driver; an op that has to wait waits in the table.
-pub(crate) fn start<D: Driver>(io: &IoCell<D>, op: Op, cx: &mut Context<'_>) -> OpPoll {
+/// `start_op`: the rules, then the driver; an op that has to wait moves into the table
+/// (once), one that finishes at once stays in the caller's slot.
+pub(crate) fn start<D: Driver>(
+    io: &IoCell<D>,
+    slot: &mut Option<Op>,
+    cx: &mut Context<'_>,
+) -> OpPoll {
     let mut cell = io.borrow_mut();
     let Some(io) = cell.as_mut() else {
-        return OpPoll::Done(Err(closed_error()), Some(op));
+        return OpPoll::Done(Err(closed_error()));
     };
-    let op = match prepare(io, op) {
-        Ok(op) => op,
-        Err((res, op)) => return OpPoll::Done(res, Some(op)),
+    let Some(op) = slot.as_mut() else {
+        return OpPoll::Done(Err(io::Error::other("start_op: no operation given")));
     };
-    match io.driver.start(&mut io.ops, op) {
-        Started::Done(res, mut op) => {
-            if let Some(op) = &mut op {
+    if let Some(res) = prepare(io, op) {
+        return OpPoll::Done(res);
+    }
+    match io.driver.start(&mut io.ops, slot) {
+        Started::Done(res) => {
+            if let Some(op) = slot.as_mut() {
                 crate::ops::own_result(op, &res);
             }
-            OpPoll::Done(res, op)
+            OpPoll::Done(res)
         }
         Started::InFlight(key) => {
             io.ops.set_waker(key, cx.waker());
@@ -103,23 +97,25 @@ pub(crate) fn start<D: Driver>(io: &IoCell<D>, op: Op, cx: &mut Context<'_>) -> 
     }
 }
 
-/// `poll_op`: the result once the driver reported it.
+/// `poll_op`: the result once the driver reported it; the op goes back to the caller's slot.
 pub(crate) fn poll<D: Driver>(
     io: &IoCell<D>,
     id: OpId,
+    slot: &mut Option<Op>,
     cx: &mut Context<'_>,
-) -> Poll<(io::Result<usize>, Option<Op>)> {
+) -> Poll<io::Result<usize>> {
     let mut cell = io.borrow_mut();
     let Some(io) = cell.as_mut() else {
-        return Poll::Ready((Err(closed_error()), None));
+        return Poll::Ready(Err(closed_error()));
     };
     let key = key_of(id);
     if let Some((res, op)) = io.ops.take_completed(key) {
-        return Poll::Ready((res, Some(op)));
+        *slot = Some(op);
+        return Poll::Ready(res);
     }
     if !io.ops.is_pending(key) {
         let e = io::Error::other(format!("poll_op: no operation {} on this loop", id.0));
-        return Poll::Ready((Err(e), None));
+        return Poll::Ready(Err(e));
     }
     io.ops.set_waker(key, cx.waker());
     Poll::Pending

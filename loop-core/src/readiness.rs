@@ -342,26 +342,35 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
         self.wait_for_readiness(key, fd, dir, is_watch)
     }
 
-    fn start(&mut self, ops: &mut Ops, mut op: Op) -> Started {
+    fn start(&mut self, ops: &mut Ops, slot: &mut Option<Op>) -> Started {
+        let Some(op) = slot.as_mut() else {
+            return Started::Done(Err(io::Error::other("no operation to start")));
+        };
         let fd = op.fd();
         if fd < 0 {
-            return Started::Done(Err(io::Error::from_raw_os_error(libc::EBADF)), Some(op));
+            return Started::Done(Err(io::Error::from_raw_os_error(libc::EBADF)));
         }
         if matches!(op, Op::Accept { .. })
             && let Err(e) = self.make_listener_nonblocking(fd)
         {
-            return Started::Done(Err(e), Some(op));
+            return Started::Done(Err(e));
         }
         let dir = op.direction();
         let is_watch = op.is_watch();
-        // The common case: the syscall succeeds at once and the op never enters the table.
-        if let Some(res) = self.try_now(&mut op, fd, dir) {
-            return Started::Done(res, Some(op));
+        // The common case: the syscall succeeds at once and the op never leaves the slot.
+        if let Some(res) = self.try_now(op, fd, dir) {
+            return Started::Done(res);
         }
+        let Some(op) = slot.take() else {
+            unreachable!("the slot held the op just above")
+        };
         let key = ops.insert(op, Owner::Future(None));
         match self.wait_for_readiness(key, fd, dir, is_watch) {
             Ok(()) => Started::InFlight(key),
-            Err(e) => Started::Done(Err(e), ops.remove(key)),
+            Err(e) => {
+                *slot = ops.remove(key);
+                Started::Done(Err(e))
+            }
         }
     }
 

@@ -78,12 +78,17 @@ impl AbstractEventLoop for Delegate {
     fn run_in_executor(&self, job: Box<dyn FnOnce() + Send + 'static>) -> Result<(), LoopError> {
         self.i().run_in_executor(job)
     }
-    fn start_op(&self, op: Op, cx: &mut Context<'_>) -> OpPoll {
+    fn start_op(&self, op: &mut Option<Op>, cx: &mut Context<'_>) -> OpPoll {
         self.started.set(self.started.get() + 1);
         self.i().start_op(op, cx)
     }
-    fn poll_op(&self, id: OpId, cx: &mut Context<'_>) -> Poll<(io::Result<usize>, Option<Op>)> {
-        self.i().poll_op(id, cx)
+    fn poll_op(
+        &self,
+        id: OpId,
+        op: &mut Option<Op>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<usize>> {
+        self.i().poll_op(id, op, cx)
     }
     fn drop_op(&self, id: OpId) {
         self.i().drop_op(id)

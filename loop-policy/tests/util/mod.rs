@@ -93,11 +93,16 @@ impl AbstractEventLoop for NullLoop {
     fn run_in_executor(&self, _job: Box<dyn FnOnce() + Send + 'static>) -> Result<(), LoopError> {
         unsupported()
     }
-    fn start_op(&self, op: Op, _cx: &mut Context<'_>) -> OpPoll {
-        OpPoll::Done(Err(io::Error::from(io::ErrorKind::Unsupported)), Some(op))
+    fn start_op(&self, _op: &mut Option<Op>, _cx: &mut Context<'_>) -> OpPoll {
+        OpPoll::Done(Err(io::Error::from(io::ErrorKind::Unsupported)))
     }
-    fn poll_op(&self, _id: OpId, _cx: &mut Context<'_>) -> Poll<(io::Result<usize>, Option<Op>)> {
-        Poll::Ready((Err(io::Error::from(io::ErrorKind::Unsupported)), None))
+    fn poll_op(
+        &self,
+        _id: OpId,
+        _op: &mut Option<Op>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<io::Result<usize>> {
+        Poll::Ready(Err(io::Error::from(io::ErrorKind::Unsupported)))
     }
     fn drop_op(&self, _id: OpId) {}
     fn set_exception_handler(&self, _h: Option<ExceptionHandler>) {}
