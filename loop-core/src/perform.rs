@@ -25,47 +25,9 @@ fn perform_once(op: &mut Op, ready: bool) -> io::Result<usize> {
             let storage = &mut addr.storage as *mut libc::sockaddr_storage as *mut libc::sockaddr;
             accept_nonblocking(*fd, storage, &mut addr.len)
         }
-        Op::Connect { sock, addr } => {
-            let fd = sock.as_raw_fd();
-            if ready {
-                take_socket_error(fd)?;
-                return Ok(0);
-            }
-            // SAFETY (inside syscall!): `addr` is a valid socket address of `len()` bytes.
-            match syscall!(connect(fd, addr.as_ptr().cast(), addr.len())) {
-                Ok(_) => Ok(0),
-                Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {
-                    Err(io::ErrorKind::WouldBlock.into())
-                }
-                Err(e) => Err(e),
-            }
-        }
-        Op::Recv { fd, buf } => {
-            let spare = buf.spare_capacity_mut();
-            // SAFETY (inside syscall!): `spare` is writable memory of `spare.len()` bytes.
-            let n = syscall!(recv(
-                *fd,
-                spare.as_mut_ptr() as *mut libc::c_void,
-                spare.len(),
-                libc::MSG_DONTWAIT
-            ))? as usize;
-            // SAFETY: the kernel initialised `n` bytes after the old length.
-            unsafe { buf.set_len(buf.len() + n) };
-            Ok(n)
-        }
-        Op::Send { fd, buf, pos } => {
-            let rest = &buf[(*pos).min(buf.len())..];
-            no_sigpipe(|| {
-                // SAFETY (inside syscall!): `rest` is readable memory of `rest.len()` bytes.
-                syscall!(send(
-                    *fd,
-                    rest.as_ptr() as *const libc::c_void,
-                    rest.len(),
-                    libc::MSG_DONTWAIT | MSG_NOSIGNAL
-                ))
-                .map(|n| n as usize)
-            })
-        }
+        Op::Connect { sock, addr } => connect(sock.as_raw_fd(), addr, ready),
+        Op::Recv { fd, buf } => recv(*fd, buf),
+        Op::Send { fd, buf, pos } => send(*fd, &buf[(*pos).min(buf.len())..]),
         Op::RecvFrom { fd, buf, msg } => {
             let hdr = msg.prepare_recv(buf);
             // SAFETY (inside syscall!): `hdr` points into `msg` and `buf`'s spare capacity.
@@ -90,14 +52,55 @@ fn perform_once(op: &mut Op, ready: bool) -> io::Result<usize> {
             let mut at = *offset;
             crate::sys::sendfile(*sock, *file, &mut at, *len)
         }
-        Op::PollReadable { .. } | Op::PollWritable { .. } => {
-            if ready {
-                Ok(0)
-            } else {
-                Err(io::ErrorKind::WouldBlock.into())
-            }
-        }
+        Op::PollReadable { .. } | Op::PollWritable { .. } if ready => Ok(0),
+        Op::PollReadable { .. } | Op::PollWritable { .. } => Err(io::ErrorKind::WouldBlock.into()),
     }
+}
+
+/// connect(2) of a non-blocking socket: `WouldBlock` while in progress; once the socket is
+/// reported writable (`ready`), the outcome is its `SO_ERROR`.
+fn connect(fd: RawFd, addr: &socket2::SockAddr, ready: bool) -> io::Result<usize> {
+    if ready {
+        take_socket_error(fd)?;
+        return Ok(0);
+    }
+    // SAFETY (inside syscall!): `addr` is a valid socket address of `len()` bytes.
+    match syscall!(connect(fd, addr.as_ptr().cast(), addr.len())) {
+        Ok(_) => Ok(0),
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {
+            Err(io::ErrorKind::WouldBlock.into())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// recv(2) into `buf`'s spare capacity; its length grows by the count.
+fn recv(fd: RawFd, buf: &mut Vec<u8>) -> io::Result<usize> {
+    let spare = buf.spare_capacity_mut();
+    // SAFETY (inside syscall!): `spare` is writable memory of `spare.len()` bytes.
+    let n = syscall!(recv(
+        fd,
+        spare.as_mut_ptr() as *mut libc::c_void,
+        spare.len(),
+        libc::MSG_DONTWAIT
+    ))? as usize;
+    // SAFETY: the kernel initialised `n` bytes after the old length.
+    unsafe { buf.set_len(buf.len() + n) };
+    Ok(n)
+}
+
+/// send(2) of `bytes`, never raising SIGPIPE.
+fn send(fd: RawFd, bytes: &[u8]) -> io::Result<usize> {
+    no_sigpipe(|| {
+        // SAFETY (inside syscall!): `bytes` is readable memory of `bytes.len()` bytes.
+        syscall!(send(
+            fd,
+            bytes.as_ptr() as *const libc::c_void,
+            bytes.len(),
+            libc::MSG_DONTWAIT | MSG_NOSIGNAL
+        ))
+        .map(|n| n as usize)
+    })
 }
 
 /// True when `res`, the result of [`perform`] of `op` on a stream socket, shows that the fd

@@ -223,38 +223,10 @@ impl UringDriver {
                         continue;
                     }
                     self.in_flight = self.in_flight.saturating_sub(1);
-                    let mut result = if res < 0 {
-                        Err(io::Error::from_raw_os_error(-res))
-                    } else {
-                        Ok(res as usize)
-                    };
-                    let wanted = !ops.is_orphaned(key);
-                    if let (Ok(_), Some(op)) = (&result, ops.op_mut(key))
-                        && needs_syscall_when_ready(op)
-                    {
-                        if !wanted {
-                            // Its future was dropped: the syscall must not run any more.
-                            ops.complete(key, Err(io::Error::from_raw_os_error(libc::ECANCELED)));
-                            continue;
-                        }
-                        // The poll said the socket is writable: now the syscall itself.
-                        result = loop_core::perform(op, true);
-                        if matches!(&result, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
-                            self.in_flight += 1;
-                            retry.push(key);
-                            continue;
-                        }
+                    if !self.complete(ops, key, res) {
+                        self.in_flight += 1;
+                        retry.push(key);
                     }
-                    if let (Ok(n), Some(op)) = (&result, ops.op_mut(key)) {
-                        // SAFETY: for a receive, the kernel wrote `n` bytes into the spare
-                        // capacity (and the address into the header) it was given.
-                        unsafe { op.assume_received(*n) };
-                        if let Op::Recv { fd, .. } = &*op {
-                            let drained = loop_core::drained_by(op, &result);
-                            set_hint(&mut self.drained, *fd, drained);
-                        }
-                    }
-                    ops.complete(key, result);
                 }
             }
         }
@@ -268,6 +240,43 @@ impl UringDriver {
                 ops.complete(key, Err(e));
             }
         }
+    }
+
+    /// Reports the completion `res` (a CQE's result) of op `key`. False: the op is not done
+    /// and must be submitted again (an op io_uring has no opcode for, whose syscall would
+    /// still block).
+    fn complete(&mut self, ops: &mut Ops, key: OpKey, res: i32) -> bool {
+        let mut result = if res < 0 {
+            Err(io::Error::from_raw_os_error(-res))
+        } else {
+            Ok(res as usize)
+        };
+        let wanted = !ops.is_orphaned(key);
+        if let (Ok(_), Some(op)) = (&result, ops.op_mut(key))
+            && needs_syscall_when_ready(op)
+        {
+            if !wanted {
+                // Its future was dropped: the syscall must not run any more.
+                ops.complete(key, Err(io::Error::from_raw_os_error(libc::ECANCELED)));
+                return true;
+            }
+            // The poll said the socket is writable: now the syscall itself.
+            result = loop_core::perform(op, true);
+            if matches!(&result, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
+                return false;
+            }
+        }
+        if let (Ok(n), Some(op)) = (&result, ops.op_mut(key)) {
+            // SAFETY: for a receive, the kernel wrote `n` bytes into the spare capacity (and
+            // the address into the header) it was given.
+            unsafe { op.assume_received(*n) };
+            if let Op::Recv { fd, .. } = &*op {
+                let drained = loop_core::drained_by(op, &result);
+                set_hint(&mut self.drained, *fd, drained);
+            }
+        }
+        ops.complete(key, result);
+        true
     }
 }
 
