@@ -94,6 +94,16 @@ struct Leftovers {
     accepted: HashMap<(u64, u64), InDeliveryOrder<Accepted>>,
     /// Datagrams a cancelled recvfrom received (bytes and sender), by socket identity.
     datagrams: HashMap<(u64, u64), InDeliveryOrder<Datagram>>,
+    /// Something is left in one of the maps: the one check every receive and accept pays.
+    any: bool,
+}
+
+impl Leftovers {
+    /// Recomputes [`any`](Self::any) after a change.
+    fn refresh(&mut self) {
+        self.any =
+            !(self.received.is_empty() && self.accepted.is_empty() && self.datagrams.is_empty());
+    }
 }
 
 /// Takes ownership of what a successful operation made: the connection an `Accept` accepted
@@ -307,6 +317,7 @@ impl Ops {
             }
             _ => {}
         }
+        leftovers.refresh();
     }
 
     /// Bytes left by cancelled recvs on `fd` (the same socket), in delivery order, moved into
@@ -330,6 +341,7 @@ impl Ops {
         }
         if chunks.is_empty() {
             self.leftovers.received.remove(&id);
+            self.leftovers.refresh();
         }
         Some(buf.len() - start)
     }
@@ -344,6 +356,7 @@ impl Ops {
         let conn = conns.pop_front();
         if conns.is_empty() {
             self.leftovers.accepted.remove(&id);
+            self.leftovers.refresh();
         }
         conn
     }
@@ -364,6 +377,7 @@ impl Ops {
         let (bytes, from) = queue.pop_front()?;
         if queue.is_empty() {
             self.leftovers.datagrams.remove(&id);
+            self.leftovers.refresh();
         }
         let n = bytes.len().min(buf.capacity() - buf.len());
         buf.extend_from_slice(&bytes[..n]);
@@ -373,9 +387,7 @@ impl Ops {
     }
 
     pub(crate) fn has_leftovers(&self) -> bool {
-        !self.leftovers.received.is_empty()
-            || !self.leftovers.accepted.is_empty()
-            || !self.leftovers.datagrams.is_empty()
+        self.leftovers.any
     }
 
     /// Forgets (leaks) every operation still in flight: for a driver that could not get their
