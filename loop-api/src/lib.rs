@@ -40,6 +40,7 @@ mod loop_socket;
 mod op;
 pub mod panics;
 mod pipe;
+mod pipe_io;
 mod policy;
 mod process;
 #[allow(unsafe_code)]
