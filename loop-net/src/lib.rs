@@ -42,7 +42,9 @@
 //!
 //! The owned-buffer methods are not called `read`/`write`/`write_all` so that they never
 //! shadow the trait methods: with `use futures_util::AsyncReadExt`, `stream.read(&mut buf)`
-//! is the usual call. (The loop's pipes, `loop_api::PipeReader`/`PipeWriter`, follow the same
+//! is the usual call. (One name stays as std has it: `TcpStream::shutdown(Shutdown)` and
+//! `UnixStream::shutdown(Shutdown)`. futures' `AsyncWriteExt::close` does not meet it; with
+//! tokio's traits, call `AsyncWriteExt::shutdown(&mut stream)`.) (The loop's pipes, `loop_api::PipeReader`/`PipeWriter`, follow the same
 //! rule: `recv`/`send`/`send_all`.)
 //!
 //! How the traits run over owned buffers (as monoio's and compio's compat layers do): each
