@@ -6,6 +6,8 @@
 //! - [`echo_streams`]: the same echo server on `loop-net` streams (`cargo run --example
 //!   echo_streams`).
 //! - [`http`]: the HTTP/1.1 hello server of `cargo run --example http_hello` (on `loop-net`).
+//! - [`hyper_http`]: the hyper server of `cargo run --example hyper_server` (HTTP/1.1 and
+//!   HTTP/2 through `loop-hyper`, request bodies streamed back).
 //! - [`pipeline`]: the producer/consumer pipeline of `cargo run --example pipeline` (a
 //!   bounded `loop_sync::Queue`, workers under a `TaskGroup`, a `Semaphore` on connections).
 //! - [`rate_limit`]: a rate-limited client, tested on virtual time (an hour in milliseconds).
@@ -30,6 +32,7 @@ pub mod echo;
 pub mod echo_streams;
 pub mod fib;
 pub mod http;
+pub mod hyper_http;
 pub mod pipeline;
 pub mod rate_limit;
 pub mod shutdown;
