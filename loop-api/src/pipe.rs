@@ -151,8 +151,8 @@ impl fmt::Debug for PipeReader {
 
 /// The writing end of a pipe, written without blocking the loop: a child's stdin, or a pipe
 /// given to `connect_write_pipe`. Dropping it closes the pipe (the reader sees end of file);
-/// so does `futures_util::AsyncWriteExt::close`, after writing what `AsyncWrite::poll_write`
-/// accepted (drop it unflushed and those bytes are lost).
+/// so does `futures_util::AsyncWriteExt::close`. Its `AsyncWrite::poll_write` is ready once
+/// the kernel took the bytes: nothing is buffered.
 ///
 /// Writing to a pipe whose reader is gone fails with `BrokenPipe`, whatever the process's
 /// `SIGPIPE` disposition: the loops never let that write raise the signal.
@@ -172,27 +172,20 @@ impl PipeWriter {
     }
 
     /// Writes as much of `buf` as the pipe takes at once (at least one byte unless it fails);
-    /// gives the count and the buffer back. Bytes the `AsyncWrite` impl accepted go out first.
+    /// gives the count and the buffer back.
     pub async fn send(&mut self, buf: Vec<u8>) -> BufResult<usize> {
-        if let Err(e) = self.flush_accepted().await {
-            return (Err(e), buf);
-        }
         match self.inner.as_mut() {
             Some(inner) => inner.write(buf, 0).await,
             None => (Err(crate::pipe_io::write_after_close()), buf),
         }
     }
 
-    /// Writes all of `buf`; the buffer is returned in every case. Bytes the `AsyncWrite` impl
-    /// accepted go out first.
+    /// Writes all of `buf`; the buffer is returned in every case.
     ///
     /// # Errors
     /// `BrokenPipe` when the reader is gone (or the pipe was closed); another OS error of
     /// `write(2)`; an error when the loop is closed.
     pub async fn send_all(&mut self, buf: Vec<u8>) -> BufResult<()> {
-        if let Err(e) = self.flush_accepted().await {
-            return (Err(e), buf);
-        }
         let Some(inner) = self.inner.as_mut() else {
             return (Err(crate::pipe_io::write_after_close()), buf);
         };

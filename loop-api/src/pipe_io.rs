@@ -1,23 +1,22 @@
 //! `futures_io::AsyncRead`/`AsyncBufRead` for [`PipeReader`] and `AsyncWrite` for
 //! [`PipeWriter`], over the owned-buffer reads and writes.
 //!
-//! A reader keeps its read-ahead and the read in flight; a writer copies what `poll_write`
-//! accepts (up to [`WRITE_BUFFER`] bytes ahead) into a buffer of its own and hands it to the
-//! kernel: `poll_flush` is ready once every accepted byte is written, `poll_close` flushes and
-//! closes the pipe (the reader sees end of file).
+//! A reader keeps its read-ahead and the read in flight; a writer's `poll_write` is ready once
+//! the kernel took the bytes (up to `WRITE_BUFFER` of them per call), so there is nothing to
+//! flush, and `poll_close` closes the pipe (the reader sees end of file).
 
 use std::io;
 use std::mem;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use crate::pipe::{PipeWrite, PipeWriter};
+use crate::pipe::PipeWriter;
 use crate::{BufResult, LocalBoxFuture, PipeReader};
 
 /// How many bytes one read of the `AsyncRead` impl asks for at least.
 const READ_CHUNK: usize = 16 * 1024;
 
-/// How many accepted bytes a writer keeps before `poll_write` waits for the kernel.
+/// The most one `poll_write` hands to the kernel.
 const WRITE_BUFFER: usize = 64 * 1024;
 
 pub(crate) fn write_after_close() -> io::Error {
@@ -81,50 +80,13 @@ impl futures_io::AsyncBufRead for PipeReader {
     }
 }
 
-/// A writer's accepted bytes not yet handed to a write (`staged`), the write in flight (its
-/// future and where in its buffer it started), and an error to report at the next call.
+/// A writer's write in flight: the future of the last `poll_write`, kept only while it is
+/// pending. A pipe write takes bytes from the caller's copy only in the poll that completes
+/// it (it waits for readiness, then writes at once), so replacing a pending one writes
+/// nothing twice.
 #[derive(Default)]
 pub(crate) struct WriteState {
-    in_flight: Option<(LocalBoxFuture<BufResult<usize>>, usize)>,
-    staged: Vec<u8>,
-    spare: Vec<u8>,
-    error: Option<io::Error>,
-}
-
-impl WriteState {
-    fn poll_drain(
-        &mut self,
-        pipe: &mut dyn PipeWrite,
-        cx: &mut Context<'_>,
-    ) -> Poll<io::Result<()>> {
-        if let Some(e) = self.error.take() {
-            return Poll::Ready(Err(e));
-        }
-        loop {
-            let Some((fut, pos)) = self.in_flight.as_mut() else {
-                if self.staged.is_empty() {
-                    return Poll::Ready(Ok(()));
-                }
-                let buf = mem::replace(&mut self.staged, mem::take(&mut self.spare));
-                self.in_flight = Some((pipe.write(buf, 0), 0));
-                continue;
-            };
-            let pos = *pos;
-            let (res, mut buf) = ready!(fut.as_mut().poll(cx));
-            self.in_flight = None;
-            match res {
-                Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
-                Ok(n) if pos + n < buf.len() => {
-                    self.in_flight = Some((pipe.write(buf, pos + n), pos + n));
-                }
-                Ok(_) => {
-                    buf.clear();
-                    self.spare = buf;
-                }
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-        }
-    }
+    in_flight: Option<LocalBoxFuture<BufResult<usize>>>,
 }
 
 impl futures_io::AsyncWrite for PipeWriter {
@@ -140,44 +102,26 @@ impl futures_io::AsyncWrite for PipeWriter {
         if src.is_empty() {
             return Poll::Ready(Ok(0));
         }
-        let st = &mut this.state;
-        if let Poll::Ready(Err(e)) = st.poll_drain(pipe, cx) {
-            return Poll::Ready(Err(e));
-        }
-        let room = WRITE_BUFFER.saturating_sub(st.staged.len());
-        if room == 0 {
-            return Poll::Pending;
-        }
-        let n = room.min(src.len());
-        st.staged.extend_from_slice(&src[..n]);
-        if let Poll::Ready(Err(e)) = st.poll_drain(pipe, cx) {
-            st.error = Some(e);
-        }
-        Poll::Ready(Ok(n))
+        // A new write of the caller's bytes each time (what an earlier, cancelled call left
+        // pending wrote nothing): the kernel has the bytes when this is ready.
+        let fut = this
+            .state
+            .in_flight
+            .insert(pipe.write(src[..src.len().min(WRITE_BUFFER)].to_vec(), 0));
+        let (res, _) = ready!(fut.as_mut().poll(cx));
+        this.state.in_flight = None;
+        Poll::Ready(res)
     }
 
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        match this.inner.as_deref_mut() {
-            Some(pipe) => this.state.poll_drain(pipe, cx),
-            None => Poll::Ready(Ok(())),
-        }
-    }
-
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if let Some(pipe) = this.inner.as_deref_mut() {
-            ready!(this.state.poll_drain(pipe, cx))?;
-            this.inner = None;
-        }
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // Nothing is buffered: a ready write is with the kernel.
         Poll::Ready(Ok(()))
     }
-}
 
-impl PipeWriter {
-    /// Before an owned-buffer write: writes what the `AsyncWrite` impl accepted first.
-    pub(crate) async fn flush_accepted(&mut self) -> io::Result<()> {
-        std::future::poll_fn(|cx| futures_io::AsyncWrite::poll_flush(Pin::new(&mut *self), cx))
-            .await
+    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        this.state.in_flight = None;
+        this.inner = None;
+        Poll::Ready(Ok(()))
     }
 }

@@ -79,6 +79,31 @@ pub fn trait_write_after_close_is_an_error(factory: Factory) {
     close(&lp);
 }
 
+/// Bytes `write` accepted reach the peer even if the writer never polls the stream again
+/// (no flush, no more writes): what a TLS handshake does, writing its flight, then only
+/// reading. Two writes back to back (the second accepted while the first send is in flight),
+/// then the writer waits on the peer's answer.
+pub fn trait_accepted_writes_go_out_without_a_flush(factory: Factory) {
+    let lp = new_loop(factory);
+    block_on(&lp, async {
+        let (mut a, mut b) = tcp_pair_on_loop().await;
+        let (first, second) = (pattern(40_000, 26), pattern(20_000, 27));
+        assert_eq!(a.write(&first).await.expect("write"), first.len());
+        assert_eq!(a.write(&second).await.expect("write"), second.len());
+        let mut got = vec![0u8; first.len() + second.len()];
+        let read = loop_api::wait_for(Duration::from_secs(20), b.read_exact(&mut got)).await;
+        read.expect("the accepted bytes never came: nothing sent them")
+            .expect("read_exact");
+        assert!(got[..first.len()] == first[..] && got[first.len()..] == second[..]);
+        b.write_all(b"ok").await.expect("answer");
+        b.flush().await.expect("flush");
+        let mut answer = [0u8; 2];
+        a.read_exact(&mut answer).await.expect("read the answer");
+        assert_eq!(&answer, b"ok");
+    });
+    close(&lp);
+}
+
 /// `AsyncBufReadExt::read_line` straight on a socket (asyncio's `StreamReader.readline`):
 /// lines split across writes, several lines in one write, a last line without `\n`.
 pub fn trait_read_line_on_a_socket(factory: Factory) {

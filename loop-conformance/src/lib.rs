@@ -77,6 +77,7 @@ pub mod sync_queues;
 pub mod tasks;
 pub mod threads;
 pub mod timers;
+pub mod tls;
 pub mod transfers;
 pub mod util;
 

@@ -8,17 +8,20 @@
 //! - a read buffer with the receive in flight ([`ReadState`]): a `poll_read` copies out of it.
 //!   The receive belongs to the stream, not to the caller's future, so a dropped `read` future
 //!   loses nothing: the next read gets the bytes.
-//! - a write buffer with the send in flight ([`WriteState`]): `poll_write` copies into it
-//!   (accepting up to [`WRITE_BUFFER`] bytes ahead) and starts sending;
-//!   `poll_flush` is ready once the kernel took every accepted byte; `poll_close` flushes,
-//!   then shuts the write side down. A write future dropped before it was ready wrote nothing.
+//! - a write buffer ([`Writer`]), as asyncio's transports have: `poll_write` copies into it
+//!   (accepting up to [`WRITE_BUFFER`] bytes ahead) and a task of the loop sends it in the
+//!   background; `poll_flush` is ready once the kernel took every accepted byte; `poll_close`
+//!   flushes, then shuts the write side down. A write future dropped before it was ready
+//!   wrote nothing.
 
 use std::cell::RefCell;
+use std::future::Future;
 use std::io;
 use std::mem;
 use std::os::fd::AsRawFd;
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::rc::{Rc, Weak};
+use std::task::{Context, Poll, Waker, ready};
 
 use loop_api::{BufResult, Op, OpFuture};
 
@@ -108,15 +111,28 @@ impl ReadState {
     }
 }
 
-/// The write side's state: accepted bytes not yet handed to an op (`staged`), the send in
-/// flight, and whether the side is shut down.
+/// The write side (asyncio's transport write buffer): `poll_write` copies into a buffer of
+/// up to [`WRITE_BUFFER`] bytes, and a task of the loop, the pump, hands it to the kernel in
+/// the background, one `Op::Send` at a time, so accepted bytes go out whether or not the
+/// writer polls again (a TLS handshake writes, then only reads). `poll_flush` waits until the
+/// buffer is empty and no send is in flight.
 #[derive(Debug, Default)]
-pub(crate) struct WriteState {
+pub(crate) struct Writer {
+    st: Rc<RefCell<WriteState>>,
+}
+
+#[derive(Debug, Default)]
+struct WriteState {
     op: Option<OpFuture>,
     staged: Vec<u8>,
     spare: Vec<u8>,
     error: Option<io::Error>,
     closed: bool,
+    /// The pump task's waker (it is started by the first write).
+    pump: Option<Waker>,
+    pump_started: bool,
+    /// The writer waiting for room or for the flush.
+    writer: Option<Waker>,
 }
 
 fn write_after_close() -> io::Error {
@@ -127,19 +143,30 @@ fn write_after_close() -> io::Error {
 }
 
 impl WriteState {
-    /// Hands every accepted byte to the kernel: ready (Ok) when none is left.
-    pub(crate) fn poll_drain<S: AsRawFd>(
-        &mut self,
-        sh: &Shared<S>,
-        cx: &mut Context<'_>,
-    ) -> Poll<io::Result<()>> {
-        if let Some(e) = self.error.take() {
-            return Poll::Ready(Err(e));
+    fn idle(&self) -> bool {
+        self.op.is_none() && self.staged.is_empty()
+    }
+
+    fn wake_pump(&mut self) {
+        if let Some(w) = self.pump.take() {
+            w.wake();
         }
+    }
+
+    fn wake_writer(&mut self) {
+        if let Some(w) = self.writer.take() {
+            w.wake();
+        }
+    }
+
+    /// The pump's work: sends until nothing is staged (then waits for the next write).
+    fn pump<S: AsRawFd>(&mut self, sh: &Shared<S>, cx: &mut Context<'_>) {
+        self.pump = Some(cx.waker().clone());
         loop {
             let Some(op) = self.op.as_mut() else {
-                if self.staged.is_empty() {
-                    return Poll::Ready(Ok(()));
+                if self.staged.is_empty() || self.error.is_some() {
+                    self.wake_writer();
+                    return;
                 }
                 let buf = mem::replace(&mut self.staged, mem::take(&mut self.spare));
                 self.op = Some(sh.lp.run_op(Op::Send {
@@ -149,7 +176,9 @@ impl WriteState {
                 }));
                 continue;
             };
-            let done = ready!(Pin::new(op).poll(cx));
+            let Poll::Ready(done) = Pin::new(op).poll(cx) else {
+                return;
+            };
             self.op = None;
             match done {
                 (Ok(n), Some(Op::Send { fd, buf, pos })) if n > 0 && pos + n < buf.len() => {
@@ -160,56 +189,122 @@ impl WriteState {
                     buf.clear();
                     self.spare = buf;
                 }
-                (Ok(_), Some(_)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
-                (Ok(_), None) => return Poll::Ready(Err(loop_api::closed_loop_io_error())),
-                (Err(e), _) => return Poll::Ready(Err(e)),
+                (res, op) => {
+                    let e = match (res, op) {
+                        (Err(e), _) => e,
+                        (Ok(_), Some(_)) => io::ErrorKind::WriteZero.into(),
+                        (Ok(_), None) => loop_api::closed_loop_io_error(),
+                    };
+                    // What is staged cannot go out after a failed send: the error is the
+                    // writer's next answer.
+                    self.staged.clear();
+                    self.error = Some(e);
+                }
             }
+            self.wake_writer();
         }
     }
+}
 
-    /// Accepts up to the free room of the write buffer from `src` and starts sending it.
-    pub(crate) fn poll_write<S: AsRawFd>(
-        &mut self,
-        sh: &Shared<S>,
+/// The pump task of one stream's write side; ends when the stream is gone.
+struct Pump<S: AsRawFd> {
+    st: Weak<RefCell<WriteState>>,
+    sh: Weak<Shared<S>>,
+}
+
+impl<S: AsRawFd> Future for Pump<S> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        match (self.st.upgrade(), self.sh.upgrade()) {
+            (Some(st), Some(sh)) => {
+                st.borrow_mut().pump(&sh, cx);
+                Poll::Pending
+            }
+            _ => Poll::Ready(()),
+        }
+    }
+}
+
+impl Drop for WriteState {
+    fn drop(&mut self) {
+        // The pump finds the stream gone and ends (else it would wait for good).
+        self.wake_pump();
+    }
+}
+
+impl Writer {
+    fn ensure_pump<S: AsRawFd + 'static>(&self, sh: &Rc<Shared<S>>) -> io::Result<()> {
+        if self.st.borrow().pump_started {
+            return Ok(());
+        }
+        let pump = Pump {
+            st: Rc::downgrade(&self.st),
+            sh: Rc::downgrade(sh),
+        };
+        sh.event_loop()?
+            .create_task(pump)
+            .map_err(|e| io::Error::other(format!("cannot start the stream's writer: {e}")))?;
+        self.st.borrow_mut().pump_started = true;
+        Ok(())
+    }
+
+    /// Accepts up to the free room of the write buffer from `src`; the pump sends it.
+    pub(crate) fn poll_write<S: AsRawFd + 'static>(
+        &self,
+        sh: &Rc<Shared<S>>,
         cx: &mut Context<'_>,
         src: &[u8],
     ) -> Poll<io::Result<usize>> {
-        if self.closed {
+        let mut st = self.st.borrow_mut();
+        if st.closed {
             return Poll::Ready(Err(write_after_close()));
+        }
+        if let Some(e) = st.error.take() {
+            return Poll::Ready(Err(e));
         }
         if src.is_empty() {
             return Poll::Ready(Ok(0));
         }
-        // Progress on what is in flight; a pending drain has registered the waker.
-        if let Poll::Ready(Err(e)) = self.poll_drain(sh, cx) {
-            return Poll::Ready(Err(e));
-        }
-        let room = WRITE_BUFFER.saturating_sub(self.staged.len());
+        drop(st);
+        self.ensure_pump(sh)?;
+        let mut st = self.st.borrow_mut();
+        let room = WRITE_BUFFER.saturating_sub(st.staged.len());
         if room == 0 {
+            st.writer = Some(cx.waker().clone());
             return Poll::Pending;
         }
         let n = room.min(src.len());
-        self.staged.extend_from_slice(&src[..n]);
-        // Start sending at once; an error shows at the next write or flush (the bytes are
-        // accepted already).
-        if let Poll::Ready(Err(e)) = self.poll_drain(sh, cx) {
-            self.error = Some(e);
-        }
+        st.staged.extend_from_slice(&src[..n]);
+        st.wake_pump();
         Poll::Ready(Ok(n))
+    }
+
+    /// Ready once every accepted byte was handed to the kernel (or with the send's error).
+    pub(crate) fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut st = self.st.borrow_mut();
+        if let Some(e) = st.error.take() {
+            return Poll::Ready(Err(e));
+        }
+        if st.idle() {
+            return Poll::Ready(Ok(()));
+        }
+        st.writer = Some(cx.waker().clone());
+        Poll::Pending
     }
 
     /// Flushes, then shuts the write side down (later writes fail with `BrokenPipe`).
     pub(crate) fn poll_close<S: AsRawFd>(
-        &mut self,
+        &self,
         sh: &Shared<S>,
         cx: &mut Context<'_>,
         shutdown: impl FnOnce(&S) -> io::Result<()>,
     ) -> Poll<io::Result<()>> {
-        if self.closed {
+        if self.st.borrow().closed {
             return Poll::Ready(Ok(()));
         }
-        ready!(self.poll_drain(sh, cx))?;
-        self.closed = true;
+        ready!(self.poll_flush(cx))?;
+        self.st.borrow_mut().closed = true;
         match shutdown(&sh.io) {
             Err(e) if e.kind() != io::ErrorKind::NotConnected => Poll::Ready(Err(e)),
             _ => Poll::Ready(Ok(())),
@@ -289,7 +384,7 @@ macro_rules! impl_write_traits {
                 buf: &[u8],
             ) -> std::task::Poll<std::io::Result<usize>> {
                 let this = self.get_mut();
-                this.wr.get_mut().poll_write(&this.inner, cx, buf)
+                this.wr.poll_write(&this.inner, cx, buf)
             }
 
             fn poll_flush(
@@ -297,7 +392,7 @@ macro_rules! impl_write_traits {
                 cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
                 let this = self.get_mut();
-                this.wr.get_mut().poll_drain(&this.inner, cx)
+                this.wr.poll_flush(cx)
             }
 
             fn poll_close(
@@ -305,7 +400,7 @@ macro_rules! impl_write_traits {
                 cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
                 let this = self.get_mut();
-                this.wr.get_mut().poll_close(&this.inner, cx, |s| {
+                this.wr.poll_close(&this.inner, cx, |s| {
                     $crate::split::HalfClose::shutdown_half(s, std::net::Shutdown::Write)
                 })
             }
@@ -352,13 +447,10 @@ pub(crate) async fn recv<S: AsRawFd>(
     sh.read(buf).await
 }
 
-/// Before an owned-buffer send: hands what `poll_write` accepted to the kernel first, so the
-/// bytes go out in the order they were written.
-pub(crate) async fn flush_accepted<S: AsRawFd>(
-    sh: &Shared<S>,
-    wr: &RefCell<WriteState>,
-) -> io::Result<()> {
-    std::future::poll_fn(|cx| wr.borrow_mut().poll_drain(sh, cx)).await
+/// Before an owned-buffer send: waits until what `poll_write` accepted is with the kernel,
+/// so the bytes go out in the order they were written.
+pub(crate) async fn flush_accepted(wr: &Writer) -> io::Result<()> {
+    std::future::poll_fn(|cx| wr.poll_flush(cx)).await
 }
 
 /// The streams are `Unpin` (what `AsyncReadExt` & co. need without pinning): checked at

@@ -49,15 +49,17 @@
 //!
 //! How the traits run over owned buffers (as monoio's and compio's compat layers do): each
 //! stream keeps a read buffer with the receive in flight, and a write buffer of up to
-//! [`WRITE_BUFFER`] bytes with the send in flight. A `read` future dropped before it is ready
-//! loses no byte (the receive belongs to the stream; the next read gets its bytes); a
-//! `poll_write` that returns `Ready(n)` has copied `n` bytes into the write buffer and started
-//! sending them, and `poll_flush` is ready only once the kernel took every accepted byte, so
-//! flush (or close) before dropping a stream whose last bytes matter. `poll_close` flushes and
-//! shuts the write side down (`shutdown(SHUT_WR)`: the peer reads end of stream); a later
-//! write fails with `BrokenPipe`. Mixing the two interfaces on one stream keeps the byte
-//! order: `recv` gives the bytes the traits read ahead first, `send`/`send_all` flush what
-//! `poll_write` accepted first.
+//! [`WRITE_BUFFER`] bytes, as asyncio's transports do. A `read` future dropped before it is
+//! ready loses no byte (the receive belongs to the stream; the next read gets its bytes). A
+//! `poll_write` that returns `Ready(n)` has copied `n` bytes into the write buffer, and a task
+//! of the loop (started by the first write) hands the buffer to the kernel in the background,
+//! whether or not the writer polls again; a write future dropped before it was ready wrote
+//! nothing. `poll_flush` is ready once the kernel took every accepted byte, so flush (or
+//! close) before dropping a stream whose last bytes matter: dropping it drops what is still
+//! buffered. `poll_close` flushes and shuts the write side down (`shutdown(SHUT_WR)`: the peer
+//! reads end of stream); a later write fails with `BrokenPipe`. Mixing the two interfaces on
+//! one stream keeps the byte order: `recv` gives the bytes the traits read ahead first,
+//! `send`/`send_all` wait until what `poll_write` accepted is with the kernel.
 //!
 //! ```
 //! # fn demo(lp: &loop_api::EventLoop) -> Result<(), Box<dyn std::error::Error>> {

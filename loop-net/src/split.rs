@@ -10,7 +10,7 @@ use std::rc::Rc;
 
 use loop_api::BufResult;
 
-use crate::io_traits::{self, ReadState, WriteState};
+use crate::io_traits::{self, ReadState, Writer};
 use crate::socket::Shared;
 
 /// A stream socket that can be half-closed (TCP and Unix streams).
@@ -37,17 +37,14 @@ impl HalfClose for std::os::unix::net::UnixStream {
 pub(crate) fn split<S: HalfClose>(
     inner: Rc<Shared<S>>,
     rd: ReadState,
-    wr: WriteState,
+    wr: Writer,
 ) -> (OwnedReadHalf<S>, OwnedWriteHalf<S>) {
     (
         OwnedReadHalf {
             inner: inner.clone(),
             rd: RefCell::new(rd),
         },
-        OwnedWriteHalf {
-            inner,
-            wr: RefCell::new(wr),
-        },
+        OwnedWriteHalf { inner, wr },
     )
 }
 
@@ -76,7 +73,7 @@ impl<S: HalfClose> OwnedReadHalf<S> {
 /// reads end of stream).
 pub struct OwnedWriteHalf<S: HalfClose = std::net::TcpStream> {
     inner: Rc<Shared<S>>,
-    wr: RefCell<WriteState>,
+    wr: Writer,
 }
 
 io_traits::impl_write_traits!([S: HalfClose] OwnedWriteHalf<S>);
@@ -85,7 +82,7 @@ impl<S: HalfClose> OwnedWriteHalf<S> {
     /// Sends all of `buf` (asyncio's `sock_sendall`). Bytes the `AsyncWrite` impl accepted go
     /// out first.
     pub async fn send_all(&self, buf: Vec<u8>) -> BufResult<()> {
-        if let Err(e) = io_traits::flush_accepted(&self.inner, &self.wr).await {
+        if let Err(e) = io_traits::flush_accepted(&self.wr).await {
             return (Err(e), buf);
         }
         self.inner.write_all(buf).await
@@ -93,7 +90,7 @@ impl<S: HalfClose> OwnedWriteHalf<S> {
 
     /// Sends what the socket takes now (asyncio's `sock_send`).
     pub async fn send(&self, buf: Vec<u8>) -> BufResult<usize> {
-        if let Err(e) = io_traits::flush_accepted(&self.inner, &self.wr).await {
+        if let Err(e) = io_traits::flush_accepted(&self.wr).await {
             return (Err(e), buf);
         }
         self.inner.write(buf).await

@@ -9,7 +9,7 @@ use std::time::Duration;
 use loop_api::{BufResult, EventLoop, SockAddr};
 use socket2::Type;
 
-use crate::io_traits::{self, ReadState, WriteState};
+use crate::io_traits::{self, ReadState, Writer};
 use crate::socket::{self, BindOptions, Shared, inet, running_loop};
 use crate::split::{OwnedReadHalf, OwnedWriteHalf};
 
@@ -72,7 +72,7 @@ impl TcpListener {
 pub struct TcpStream {
     inner: Rc<Shared<std::net::TcpStream>>,
     rd: RefCell<ReadState>,
-    wr: RefCell<WriteState>,
+    wr: Writer,
 }
 
 io_traits::impl_read_traits!([] TcpStream);
@@ -109,7 +109,7 @@ impl TcpStream {
         TcpStream {
             inner: Shared::new(stream, lp),
             rd: RefCell::default(),
-            wr: RefCell::default(),
+            wr: Writer::default(),
         }
     }
 
@@ -146,7 +146,7 @@ impl TcpStream {
     /// Sends what the socket takes now, at least one byte unless it fails (asyncio's
     /// `sock_send`). Bytes the `AsyncWrite` impl accepted go out first.
     pub async fn send(&self, buf: Vec<u8>) -> BufResult<usize> {
-        if let Err(e) = io_traits::flush_accepted(&self.inner, &self.wr).await {
+        if let Err(e) = io_traits::flush_accepted(&self.wr).await {
             return (Err(e), buf);
         }
         self.inner.write(buf).await
@@ -154,7 +154,7 @@ impl TcpStream {
 
     /// Sends all of `buf` (asyncio's `sock_sendall`).
     pub async fn send_all(&self, buf: Vec<u8>) -> BufResult<()> {
-        if let Err(e) = io_traits::flush_accepted(&self.inner, &self.wr).await {
+        if let Err(e) = io_traits::flush_accepted(&self.wr).await {
             return (Err(e), buf);
         }
         self.inner.write_all(buf).await
@@ -197,6 +197,6 @@ impl TcpStream {
     /// the write half shuts the connection down for writing; the socket closes when both are
     /// gone.
     pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
-        crate::split::split(self.inner, self.rd.into_inner(), self.wr.into_inner())
+        crate::split::split(self.inner, self.rd.into_inner(), self.wr)
     }
 }

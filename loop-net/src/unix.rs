@@ -10,7 +10,7 @@ use std::rc::Rc;
 use loop_api::{BufResult, EventLoop, SockAddr};
 use socket2::Type;
 
-use crate::io_traits::{self, ReadState, WriteState};
+use crate::io_traits::{self, ReadState, Writer};
 use crate::socket::{self, BindOptions, Shared, running_loop};
 use crate::split::{OwnedReadHalf, OwnedWriteHalf};
 
@@ -73,7 +73,7 @@ impl UnixListener {
 pub struct UnixStream {
     inner: Rc<Shared<net::UnixStream>>,
     rd: RefCell<ReadState>,
-    wr: RefCell<WriteState>,
+    wr: Writer,
 }
 
 io_traits::impl_read_traits!([] UnixStream);
@@ -106,7 +106,7 @@ impl UnixStream {
         UnixStream {
             inner: Shared::new(stream, lp),
             rd: RefCell::default(),
-            wr: RefCell::default(),
+            wr: Writer::default(),
         }
     }
 
@@ -119,7 +119,7 @@ impl UnixStream {
     /// Sends what the socket takes now (asyncio's `sock_send`). Bytes the `AsyncWrite` impl
     /// accepted go out first.
     pub async fn send(&self, buf: Vec<u8>) -> BufResult<usize> {
-        if let Err(e) = io_traits::flush_accepted(&self.inner, &self.wr).await {
+        if let Err(e) = io_traits::flush_accepted(&self.wr).await {
             return (Err(e), buf);
         }
         self.inner.write(buf).await
@@ -127,7 +127,7 @@ impl UnixStream {
 
     /// Sends all of `buf` (asyncio's `sock_sendall`).
     pub async fn send_all(&self, buf: Vec<u8>) -> BufResult<()> {
-        if let Err(e) = io_traits::flush_accepted(&self.inner, &self.wr).await {
+        if let Err(e) = io_traits::flush_accepted(&self.wr).await {
             return (Err(e), buf);
         }
         self.inner.write_all(buf).await
@@ -161,6 +161,6 @@ impl UnixStream {
         OwnedReadHalf<net::UnixStream>,
         OwnedWriteHalf<net::UnixStream>,
     ) {
-        crate::split::split(self.inner, self.rd.into_inner(), self.wr.into_inner())
+        crate::split::split(self.inner, self.rd.into_inner(), self.wr)
     }
 }
