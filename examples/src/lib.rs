@@ -10,6 +10,8 @@
 //!   HTTP/2 through `loop-hyper`, request bodies streamed back).
 //! - [`https`]: the HTTPS server of `cargo run --example https_server` (the same hyper
 //!   server behind rustls, HTTP/2 or HTTP/1.1 by ALPN, a certificate made at start-up).
+//! - [`lines`]: the line-protocol server of `cargo run --example line_server`, read with
+//!   `futures_util::AsyncBufReadExt::read_line` on a socket (asyncio's `readline`).
 //! - [`pipeline`]: the producer/consumer pipeline of `cargo run --example pipeline` (a
 //!   bounded `loop_sync::Queue`, workers under a `TaskGroup`, a `Semaphore` on connections).
 //! - [`rate_limit`]: a rate-limited client, tested on virtual time (an hour in milliseconds).
@@ -36,6 +38,7 @@ pub mod fib;
 pub mod http;
 pub mod https;
 pub mod hyper_http;
+pub mod lines;
 pub mod pipeline;
 pub mod rate_limit;
 pub mod shutdown;
