@@ -125,3 +125,56 @@ impl futures_io::AsyncWrite for PipeWriter {
         Poll::Ready(Ok(()))
     }
 }
+
+#[cfg(feature = "tokio-io")]
+mod tokio_impls {
+    //! tokio's `AsyncRead`/`AsyncBufRead`/`AsyncWrite` for the pipes (the traits only), the
+    //! same as the futures-io impls.
+
+    use std::io;
+    use std::pin::Pin;
+    use std::task::{Context, Poll, ready};
+
+    use crate::{PipeReader, PipeWriter};
+
+    impl tokio::io::AsyncRead for PipeReader {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            let dst = buf.initialize_unfilled();
+            let n = ready!(futures_io::AsyncRead::poll_read(self, cx, dst))?;
+            buf.advance(n);
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl tokio::io::AsyncBufRead for PipeReader {
+        fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+            futures_io::AsyncBufRead::poll_fill_buf(self, cx)
+        }
+
+        fn consume(self: Pin<&mut Self>, amt: usize) {
+            futures_io::AsyncBufRead::consume(self, amt)
+        }
+    }
+
+    impl tokio::io::AsyncWrite for PipeWriter {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            futures_io::AsyncWrite::poll_write(self, cx, buf)
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            futures_io::AsyncWrite::poll_flush(self, cx)
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            futures_io::AsyncWrite::poll_close(self, cx)
+        }
+    }
+}

@@ -81,3 +81,36 @@ fn tokio_traits_on_unix_halves_and_write_after_shutdown() {
         .expect("run_until_complete");
     });
 }
+
+#[test]
+fn tokio_traits_on_the_loops_pipes() {
+    on_every_backend(|lp| {
+        lp.run_until_complete(async {
+            let lp = loop_api::get_running_loop().unwrap();
+            let (r, w) = std::io::pipe().expect("pipe");
+            let reader = lp.connect_read_pipe(r.into()).expect("read end");
+            let mut writer = lp.connect_write_pipe(w.into()).expect("write end");
+            let data = pattern(300_000);
+            let sent = data.clone();
+            let task = lp
+                .create_task(async move {
+                    writer.write_all(b"head\n").await.expect("write");
+                    writer.write_all(&sent).await.expect("write");
+                    AsyncWriteExt::shutdown(&mut writer).await.expect("close");
+                })
+                .expect("create_task");
+            let mut reader = tokio::io::BufReader::new(reader);
+            let mut line = String::new();
+            reader.read_line(&mut line).await.expect("read_line");
+            assert_eq!(line, "head\n");
+            let mut got = Vec::new();
+            reader.read_to_end(&mut got).await.expect("read_to_end");
+            assert!(
+                got == data,
+                "the pipe's bytes through tokio's traits differ"
+            );
+            task.await.expect("writer");
+        })
+        .expect("run_until_complete");
+    });
+}
