@@ -159,6 +159,50 @@ impl WriteState {
         }
     }
 
+    /// The fast path of an idle write side: the send starts here (on a readiness loop it
+    /// usually completes at once, with no task switch); what is left goes to the pump.
+    fn send_now<S: AsRawFd>(
+        &mut self,
+        sh: &Shared<S>,
+        cx: &mut Context<'_>,
+        src: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let n = src.len().min(WRITE_BUFFER);
+        let mut buf = mem::take(&mut self.spare);
+        buf.clear();
+        buf.extend_from_slice(&src[..n]);
+        let mut op = sh.lp.run_op(Op::Send {
+            fd: sh.fd(),
+            buf,
+            pos: 0,
+        });
+        match Pin::new(&mut op).poll(cx) {
+            Poll::Ready((Ok(m), Some(Op::Send { mut buf, .. }))) if m >= n => {
+                buf.clear();
+                self.spare = buf;
+            }
+            Poll::Ready((Ok(m), Some(Op::Send { fd, buf, pos }))) if m > 0 => {
+                let pos = pos + m;
+                self.op = Some(sh.lp.run_op(Op::Send { fd, buf, pos }));
+                self.wake_pump();
+            }
+            // Nothing was accepted: the error is this write's answer.
+            Poll::Ready((Err(e), _)) => return Poll::Ready(Err(e)),
+            Poll::Ready((Ok(_), Some(_))) => {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            Poll::Ready((Ok(_), None)) => {
+                return Poll::Ready(Err(loop_api::closed_loop_io_error()));
+            }
+            Poll::Pending => {
+                // In flight: the pump polls it from now on (and re-registers its waker).
+                self.op = Some(op);
+                self.wake_pump();
+            }
+        }
+        Poll::Ready(Ok(n))
+    }
+
     /// The pump's work: sends until nothing is staged (then waits for the next write).
     fn pump<S: AsRawFd>(&mut self, sh: &Shared<S>, cx: &mut Context<'_>) {
         self.pump = Some(cx.waker().clone());
@@ -269,6 +313,9 @@ impl Writer {
         drop(st);
         self.ensure_pump(sh)?;
         let mut st = self.st.borrow_mut();
+        if st.idle() {
+            return st.send_now(sh, cx, src);
+        }
         let room = WRITE_BUFFER.saturating_sub(st.staged.len());
         if room == 0 {
             st.writer = Some(cx.waker().clone());
