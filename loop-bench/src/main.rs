@@ -220,6 +220,7 @@ fn hyper_only(quick: bool) -> Res<()> {
     let text = std::fs::read_to_string(root.join("loop-bench/results/results.json"))?;
     let mut res: Results = serde_json::from_str(&text)?;
     res.hyper = hyper_rows(quick)?;
+    res.notes.retain(|n| !n.starts_with("hyper rows:"));
     res.notes.push(format!(
         "hyper rows: `loop-bench hyper{}`, merged into the run above",
         if quick { " --quick" } else { "" }
