@@ -22,7 +22,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .parse()?;
     let lp = loop_policy::new_event_loop()?;
     let stop = StopOnSignals::install(&lp)?;
-    let (acceptor, _cert_pem) = examples::https::self_signed_acceptor()?;
+    let (acceptor, _cert) = examples::https::self_signed_acceptor()?;
     let listener = examples::hyper_http::bind(&lp, addr)?;
     println!(
         "https server on https://{} (backend: {}; self-signed certificate for localhost)",

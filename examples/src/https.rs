@@ -8,19 +8,18 @@ use std::io;
 use std::sync::Arc;
 
 use futures_rustls::TlsAcceptor;
-use futures_rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+use futures_rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use futures_rustls::rustls::{self, ServerConfig};
 use loop_api::EventLoop;
 use loop_hyper::{HyperIo, LoopExecutor, LoopTimer};
 use loop_net::{TcpListener, TcpStream};
 
 /// A TLS acceptor with a fresh self-signed certificate for `localhost` and `127.0.0.1`,
-/// offering HTTP/2 then HTTP/1.1 by ALPN; and the certificate, PEM-encoded (for a client to
-/// trust, e.g. `curl --cacert`).
+/// offering HTTP/2 then HTTP/1.1 by ALPN; and the certificate (for a client to trust).
 ///
 /// # Errors
 /// rcgen or rustls refusing (they do not for these inputs).
-pub fn self_signed_acceptor() -> io::Result<(TlsAcceptor, String)> {
+pub fn self_signed_acceptor() -> io::Result<(TlsAcceptor, CertificateDer<'static>)> {
     let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
     let made = rcgen::generate_simple_self_signed(names).map_err(io::Error::other)?;
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(made.key_pair.serialize_der()));
@@ -32,7 +31,7 @@ pub fn self_signed_acceptor() -> io::Result<(TlsAcceptor, String)> {
         .with_single_cert(vec![made.cert.der().clone()], key)
         .map_err(io::Error::other)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok((TlsAcceptor::from(Arc::new(config)), made.cert.pem()))
+    Ok((TlsAcceptor::from(Arc::new(config)), made.cert.der().clone()))
 }
 
 /// Serves one connection: the TLS handshake, then HTTP/2 if ALPN chose `h2`, else HTTP/1.1.
