@@ -7,14 +7,19 @@
 # server of loop-bench, found at LOOP_BENCH_BIN (the harness sets both). With more than one
 # CPU the server is pinned to CPU 0 and wrk to CPU 1, and each run ends with a line
 # "server-cpu-ms: N" (the server's user+system time during the run, from /proc/PID/stat).
+# WRK_KIND=hyper runs loop-bench's hyper servers instead (`loop-bench serve hyper SERVER`, at
+# LOOP_BENCH_BIN), ours on each backend and tokio's alike.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 secs="${1:-10}"
 conns="${2:-64}"
 servers="${WRK_SERVERS:-mio uring polling}"
+kind="${WRK_KIND:-http}"
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
-cargo build --release --example http_hello >&2
+if [ "$kind" = http ]; then
+    cargo build --release --example http_hello >&2
+fi
 bin="${CARGO_TARGET_DIR:-target}/release/examples/http_hello"
 pin_server=()
 pin_wrk=()
@@ -33,8 +38,11 @@ cpu_ms() {
 status=0
 for server in $servers; do
     port=$((18080 + RANDOM % 1000))
-    log=/tmp/http_hello_$server.log
-    if [ "$server" = tokio ]; then
+    log=/tmp/wrk_${kind}_$server.log
+    if [ "$kind" = hyper ]; then
+        [ -n "${LOOP_BENCH_BIN:-}" ] || { echo "== $server: set LOOP_BENCH_BIN"; status=1; continue; }
+        "${pin_server[@]}" "$LOOP_BENCH_BIN" serve hyper "$server" "127.0.0.1:$port" > "$log" 2>&1 &
+    elif [ "$server" = tokio ]; then
         [ -n "${LOOP_BENCH_BIN:-}" ] || { echo "== tokio: set LOOP_BENCH_BIN"; status=1; continue; }
         "${pin_server[@]}" "$LOOP_BENCH_BIN" serve http tokio "127.0.0.1:$port" > "$log" 2>&1 &
     else

@@ -127,7 +127,7 @@ pub async fn serve(lp: EventLoop, listener: TcpListener, room: Rc<Room>) -> io::
 
 async fn writer(wr: OwnedWriteHalf, mailbox: Rc<Mailbox>) {
     while let Some(line) = mailbox.next().await {
-        if wr.write_all(line.to_vec()).await.0.is_err() {
+        if wr.send_all(line.to_vec()).await.0.is_err() {
             return;
         }
     }
@@ -142,7 +142,7 @@ async fn client(lp: EventLoop, conn: TcpStream, room: Rc<Room>) {
     let mut pending = Vec::new();
     let mut buf = Vec::with_capacity(4096);
     loop {
-        let (n, b) = rd.read(buf).await;
+        let (n, b) = rd.recv(buf).await;
         buf = b;
         match n {
             Ok(0) | Err(_) => break,

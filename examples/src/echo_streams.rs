@@ -14,12 +14,12 @@ pub async fn echo(conn: TcpStream) -> io::Result<u64> {
     let mut total = 0;
     let mut buf = Vec::with_capacity(super::echo::BUFFER_SIZE);
     loop {
-        let (n, b) = conn.read(buf).await;
+        let (n, b) = conn.recv(buf).await;
         let n = n?;
         if n == 0 {
             return Ok(total);
         }
-        let (sent, b) = conn.write_all(b).await;
+        let (sent, b) = conn.send_all(b).await;
         sent?;
         total += n as u64;
         buf = b;

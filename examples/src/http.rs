@@ -74,7 +74,7 @@ pub async fn handle(conn: TcpStream) -> io::Result<()> {
     let mut buf = Vec::with_capacity(16 * 1024);
     let mut out = Vec::with_capacity(RESPONSE.len() * 4);
     loop {
-        let (n, b) = conn.read(buf).await;
+        let (n, b) = conn.recv(buf).await;
         buf = b;
         if n? == 0 {
             return Ok(());
@@ -84,18 +84,18 @@ pub async fn handle(conn: TcpStream) -> io::Result<()> {
         out.clear();
         while let Some(end) = head_end(&pending) {
             if has_body(&pending[..end]) {
-                conn.write_all(BAD_REQUEST.to_vec()).await.0?;
+                conn.send_all(BAD_REQUEST.to_vec()).await.0?;
                 return Ok(());
             }
             out.extend_from_slice(RESPONSE);
             pending.drain(..end);
         }
         if pending.len() > MAX_HEAD {
-            conn.write_all(BAD_REQUEST.to_vec()).await.0?;
+            conn.send_all(BAD_REQUEST.to_vec()).await.0?;
             return Ok(());
         }
         if !out.is_empty() {
-            let (r, o) = conn.write_all(std::mem::take(&mut out)).await;
+            let (r, o) = conn.send_all(std::mem::take(&mut out)).await;
             out = o;
             r?;
         }

@@ -6,6 +6,12 @@
 //! - [`echo_streams`]: the same echo server on `loop-net` streams (`cargo run --example
 //!   echo_streams`).
 //! - [`http`]: the HTTP/1.1 hello server of `cargo run --example http_hello` (on `loop-net`).
+//! - [`hyper_http`]: the hyper server of `cargo run --example hyper_server` (HTTP/1.1 and
+//!   HTTP/2 through `loop-hyper`, request bodies streamed back).
+//! - [`https`]: the HTTPS server of `cargo run --example https_server` (the same hyper
+//!   server behind rustls, HTTP/2 or HTTP/1.1 by ALPN, a certificate made at start-up).
+//! - [`lines`]: the line-protocol server of `cargo run --example line_server`, read with
+//!   `futures_util::AsyncBufReadExt::read_line` on a socket (asyncio's `readline`).
 //! - [`pipeline`]: the producer/consumer pipeline of `cargo run --example pipeline` (a
 //!   bounded `loop_sync::Queue`, workers under a `TaskGroup`, a `Semaphore` on connections).
 //! - [`rate_limit`]: a rate-limited client, tested on virtual time (an hour in milliseconds).
@@ -30,6 +36,9 @@ pub mod echo;
 pub mod echo_streams;
 pub mod fib;
 pub mod http;
+pub mod https;
+pub mod hyper_http;
+pub mod lines;
 pub mod pipeline;
 pub mod rate_limit;
 pub mod shutdown;

@@ -30,10 +30,10 @@ pub async fn fetch_all(
             loop_api::sleep(next_slot - now).await;
         }
         next_slot += interval;
-        conn.write_all(i.to_le_bytes().to_vec()).await.0?;
+        conn.send_all(i.to_le_bytes().to_vec()).await.0?;
         let mut got = Vec::with_capacity(4);
         while got.len() < 4 {
-            let (n, buf) = conn.read(Vec::with_capacity(4 - got.len())).await;
+            let (n, buf) = conn.recv(Vec::with_capacity(4 - got.len())).await;
             if n? == 0 {
                 return Err(io::ErrorKind::UnexpectedEof.into());
             }

@@ -52,7 +52,7 @@ pub async fn stream_lines(
     })?;
     let mut read = Ok(());
     loop {
-        match stdout.read_line().await {
+        match stdout.readline().await {
             Ok(line) if line.is_empty() => break,
             Ok(line) => {
                 let text = String::from_utf8_lossy(&line)

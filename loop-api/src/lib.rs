@@ -39,6 +39,7 @@ mod handle;
 mod op;
 pub mod panics;
 mod pipe;
+mod pipe_io;
 mod policy;
 mod process;
 #[allow(unsafe_code)]

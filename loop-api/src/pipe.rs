@@ -7,7 +7,6 @@
 //! child's stdin that is the end of its input.
 
 use std::fmt;
-use std::future::Future;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 
@@ -33,9 +32,14 @@ pub trait PipeWrite {
 /// The reading end of a pipe, read without blocking the loop (asyncio's `StreamReader` over a
 /// pipe): a child's stdout or stderr, or a pipe given to `connect_read_pipe`.
 pub struct PipeReader {
-    inner: Box<dyn PipeRead>,
-    /// Bytes read ahead by [`read_line`](PipeReader::read_line), served first.
-    buffered: Vec<u8>,
+    pub(crate) inner: Box<dyn PipeRead>,
+    /// Bytes read ahead (by [`readline`](PipeReader::readline) or the `AsyncBufRead` impl),
+    /// from `start` on; served first.
+    pub(crate) buffered: Vec<u8>,
+    pub(crate) start: usize,
+    /// The `AsyncRead` impl's read in flight (dropping it loses nothing: a pipe read takes
+    /// bytes from the kernel only in the poll that completes it).
+    pub(crate) in_flight: Option<LocalBoxFuture<BufResult<usize>>>,
 }
 
 /// How many bytes one read asks for when the caller gives no buffer.
@@ -47,16 +51,28 @@ impl PipeReader {
         PipeReader {
             inner,
             buffered: Vec::new(),
+            start: 0,
+            in_flight: None,
         }
     }
 
+    /// Before an owned-buffer read: gives up the trait impl's read in flight (lossless on a
+    /// pipe) and drops the bytes already consumed from the read-ahead.
+    fn settle(&mut self) {
+        self.in_flight = None;
+        self.buffered.drain(..self.start.min(self.buffered.len()));
+        self.start = 0;
+    }
+
     /// Reads up to `buf.capacity()` bytes into `buf` (its length becomes the count; 0 means
-    /// end of file). The buffer is returned in every case.
+    /// end of file). The buffer is returned in every case. (Named as the sockets' owned-buffer
+    /// `recv`, so that `futures_util::AsyncReadExt::read` is the usual call.)
     ///
     /// # Errors
     /// `InvalidInput` for a buffer without capacity; the OS error of `read(2)`; an error when
     /// the loop is closed.
-    pub async fn read(&mut self, mut buf: Vec<u8>) -> BufResult<usize> {
+    pub async fn recv(&mut self, mut buf: Vec<u8>) -> BufResult<usize> {
+        self.settle();
         buf.clear();
         if buf.capacity() == 0 {
             let e = io::Error::new(
@@ -76,8 +92,9 @@ impl PipeReader {
     /// Reads until end of file; gives everything read.
     ///
     /// # Errors
-    /// As [`read`](Self::read).
-    pub async fn read_to_end(&mut self) -> io::Result<Vec<u8>> {
+    /// As [`recv`](Self::recv).
+    pub async fn recv_to_end(&mut self) -> io::Result<Vec<u8>> {
+        self.settle();
         let mut out = std::mem::take(&mut self.buffered);
         loop {
             out.reserve(CHUNK);
@@ -93,8 +110,9 @@ impl PipeReader {
     /// the `\n`; an empty vector means end of file.
     ///
     /// # Errors
-    /// As [`read`](Self::read).
-    pub async fn read_line(&mut self) -> io::Result<Vec<u8>> {
+    /// As [`recv`](Self::recv).
+    pub async fn readline(&mut self) -> io::Result<Vec<u8>> {
+        self.settle();
         let mut searched = 0;
         loop {
             if let Some(i) = self.buffered[searched..].iter().position(|&b| b == b'\n') {
@@ -123,42 +141,58 @@ impl fmt::Debug for PipeReader {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PipeReader")
             .field("fd", &self.inner.raw_fd())
-            .field("buffered", &self.buffered.len())
+            .field(
+                "buffered",
+                &(self.buffered.len() - self.start.min(self.buffered.len())),
+            )
             .finish()
     }
 }
 
 /// The writing end of a pipe, written without blocking the loop: a child's stdin, or a pipe
-/// given to `connect_write_pipe`. Dropping it closes the pipe (the reader sees end of file).
+/// given to `connect_write_pipe`. Dropping it closes the pipe (the reader sees end of file);
+/// so does `futures_util::AsyncWriteExt::close`. Its `AsyncWrite::poll_write` is ready once
+/// the kernel took the bytes: nothing is buffered.
 ///
 /// Writing to a pipe whose reader is gone fails with `BrokenPipe`, whatever the process's
 /// `SIGPIPE` disposition: the loops never let that write raise the signal.
 pub struct PipeWriter {
-    inner: Box<dyn PipeWrite>,
+    /// `None` once the `AsyncWrite` impl's `poll_close` closed the pipe.
+    pub(crate) inner: Option<Box<dyn PipeWrite>>,
+    pub(crate) state: crate::pipe_io::WriteState,
 }
 
 impl PipeWriter {
     /// Wraps a loop implementation's pipe.
     pub fn new(inner: Box<dyn PipeWrite>) -> Self {
-        PipeWriter { inner }
+        PipeWriter {
+            inner: Some(inner),
+            state: Default::default(),
+        }
     }
 
     /// Writes as much of `buf` as the pipe takes at once (at least one byte unless it fails);
     /// gives the count and the buffer back.
-    pub fn write(&mut self, buf: Vec<u8>) -> impl Future<Output = BufResult<usize>> + use<> {
-        self.inner.write(buf, 0)
+    pub async fn send(&mut self, buf: Vec<u8>) -> BufResult<usize> {
+        match self.inner.as_mut() {
+            Some(inner) => inner.write(buf, 0).await,
+            None => (Err(crate::pipe_io::write_after_close()), buf),
+        }
     }
 
     /// Writes all of `buf`; the buffer is returned in every case.
     ///
     /// # Errors
-    /// `BrokenPipe` when the reader is gone; another OS error of `write(2)`; an error when the
-    /// loop is closed.
-    pub async fn write_all(&mut self, buf: Vec<u8>) -> BufResult<()> {
+    /// `BrokenPipe` when the reader is gone (or the pipe was closed); another OS error of
+    /// `write(2)`; an error when the loop is closed.
+    pub async fn send_all(&mut self, buf: Vec<u8>) -> BufResult<()> {
+        let Some(inner) = self.inner.as_mut() else {
+            return (Err(crate::pipe_io::write_after_close()), buf);
+        };
         let mut buf = buf;
         let mut pos = 0;
         while pos < buf.len() {
-            let (res, b) = self.inner.write(buf, pos).await;
+            let (res, b) = inner.write(buf, pos).await;
             buf = b;
             match res {
                 Ok(0) => return (Err(io::ErrorKind::WriteZero.into()), buf),
@@ -168,21 +202,19 @@ impl PipeWriter {
         }
         (Ok(()), buf)
     }
-
-    /// Closes the pipe (the same as dropping it).
-    pub fn close(self) {}
 }
 
 impl AsRawFd for PipeWriter {
+    /// The pipe's fd (-1 once `poll_close` closed it).
     fn as_raw_fd(&self) -> RawFd {
-        self.inner.raw_fd()
+        self.inner.as_ref().map_or(-1, |p| p.raw_fd())
     }
 }
 
 impl fmt::Debug for PipeWriter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PipeWriter")
-            .field("fd", &self.inner.raw_fd())
+            .field("fd", &self.as_raw_fd())
             .finish()
     }
 }

@@ -93,7 +93,7 @@ pub trait ChildProcess {
 /// let mut child = lp.subprocess_exec(cmd)?; // the Command, and its copies of the pipe, are gone
 /// let mut merged = lp.connect_read_pipe(reader.into())?;
 /// let both = lp.run_until_complete(async move {
-///     let both = merged.read_to_end().await;
+///     let both = merged.recv_to_end().await;
 ///     let _ = child.wait().await;
 ///     both
 /// })??;

@@ -102,6 +102,27 @@ pub fn run_wrk(
     Ok((parse_wrk_sh(&text), text))
 }
 
+/// Runs `wrk.sh` with `WRK_KIND=hyper`: the hyper servers of `loop-bench serve hyper` on
+/// every backend and on tokio.
+///
+/// # Errors
+/// wrk.sh not running.
+pub fn run_wrk_hyper(
+    root: &Path,
+    exe: &Path,
+    secs: u32,
+    conns: u32,
+) -> std::io::Result<(Vec<HttpRow>, String)> {
+    let out = Command::new(root.join("loop-bench/wrk.sh"))
+        .args([secs.to_string(), conns.to_string()])
+        .env("WRK_SERVERS", "mio polling uring tokio")
+        .env("WRK_KIND", "hyper")
+        .env("LOOP_BENCH_BIN", exe)
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    Ok((parse_wrk_sh(&text), text))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,6 +16,7 @@ pub mod client;
 pub mod echo;
 pub mod example;
 pub mod http;
+pub mod hyper_bench;
 pub mod micro;
 pub mod native;
 pub mod procfs;
@@ -81,6 +82,9 @@ pub struct Results {
     pub memory: Vec<sys::MemoryRow>,
     /// wrk against the HTTP hello servers.
     pub http: Vec<http::HttpRow>,
+    /// wrk against the hyper servers (ours on each backend, and tokio's).
+    #[serde(default)]
+    pub hyper: Vec<http::HttpRow>,
     /// What was skipped and why.
     pub notes: Vec<String>,
 }

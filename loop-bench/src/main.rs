@@ -13,10 +13,11 @@ usage: loop-bench all [--quick]        everything; rewrites BENCHMARKS.md and lo
        loop-bench micro [--quick] [BENCH...]   micro-benchmarks (Rust, then asyncio and uvloop)
        loop-bench echo [--quick]       the echo matrix only
        loop-bench syscalls [--quick]   syscalls per request (strace), ours and tokio only
+       loop-bench hyper [--quick]      the hyper rows only (wrk), merged into results/results.json
        loop-bench report               rewrite BENCHMARKS.md and the chart from results/results.json
        loop-bench micro-one BENCH SUBJECT N   one run (for valgrind --tool=callgrind)
        loop-bench load ADDR CONNS SIZE REQUESTS  echo load on a running server (for profiling)
-       loop-bench serve echo|http mio|polling|uring|tokio ADDR   a server (http: tokio only)";
+       loop-bench serve echo|http|hyper mio|polling|uring|tokio ADDR   a server (http: tokio only)";
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -34,6 +35,7 @@ fn main() -> ExitCode {
         ["echo"] => echo_only(quick),
         ["syscalls"] => syscalls_only(quick),
         ["report"] => rewrite_report(),
+        ["hyper"] => hyper_only(quick),
         ["micro-one", bench, subject, n] => micro_one(bench, subject, n),
         ["load", addr, conns, size, reqs] => load(addr, conns, size, reqs),
         ["serve", kind, server, addr] => addr
@@ -201,6 +203,31 @@ fn syscalls_only(quick: bool) -> Res<()> {
     Ok(())
 }
 
+/// The hyper rows: wrk against `loop-bench serve hyper` on every backend and on tokio.
+fn hyper_rows(quick: bool) -> Res<Vec<loop_bench::http::HttpRow>> {
+    let (exe, root) = (std::env::current_exe()?, root());
+    let (rows, text) = http::run_wrk_hyper(&root, &exe, if quick { 3 } else { 10 }, 64)?;
+    std::fs::write(work_dir()?.join("wrk-hyper.txt"), &text)?;
+    if rows.is_empty() {
+        return Err(format!("wrk.sh (WRK_KIND=hyper) gave no figures: {}", text.trim()).into());
+    }
+    Ok(rows)
+}
+
+/// Runs the hyper rows alone and merges them into the stored results.
+fn hyper_only(quick: bool) -> Res<()> {
+    let root = root();
+    let text = std::fs::read_to_string(root.join("loop-bench/results/results.json"))?;
+    let mut res: Results = serde_json::from_str(&text)?;
+    res.hyper = hyper_rows(quick)?;
+    res.notes.retain(|n| !n.starts_with("hyper rows:"));
+    res.notes.push(format!(
+        "hyper rows: `loop-bench hyper{}`, merged into the run above",
+        if quick { " --quick" } else { "" }
+    ));
+    write_outputs(&root, &res)
+}
+
 fn rewrite_report() -> Res<()> {
     let root = root();
     let text = std::fs::read_to_string(root.join("loop-bench/results/results.json"))?;
@@ -325,6 +352,7 @@ fn all(quick: bool) -> Res<()> {
         }
         Ok(rows)
     });
+    res.hyper = step(&mut res.notes, "hyper", || hyper_rows(quick));
     res.wall_secs = t0.elapsed().as_secs_f64();
     write_outputs(&root, &res)
 }

@@ -146,6 +146,19 @@ pub fn targets(res: &Results) -> Vec<Target> {
         |v| v <= 0.80,
         "x",
     ));
+    // hyper (issue 14): the same hyper server on our loop and on tokio's current thread.
+    let hyper_cpu = |server: &str| -> Option<f64> {
+        let f = |s: &str| res.hyper.iter().find(|r| r.server == s && !r.errors);
+        Some(f(server)?.cpu_ns_per_req() / f("tokio")?.cpu_ns_per_req())
+    };
+    for (server, limit) in [("ours-mio", 1.0), ("ours-uring", 0.95)] {
+        t.push(target(
+            &format!("hyper, wrk 64 conns, server CPU/request: {server} <= {limit:.2}x tokio"),
+            hyper_cpu(server),
+            |v| v <= limit,
+            "x",
+        ));
+    }
     // What is possible at all: the floors (no runtime) against tokio. Context, not targets.
     for (floor, of) in [("raw-mio", "mio"), ("raw-uring-multishot", "uring")] {
         let v = cpu(floor);

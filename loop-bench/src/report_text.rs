@@ -176,32 +176,48 @@ fn other_tables(res: &Results) -> String {
              against `examples/http_hello` on each backend and a tokio hello server with the \
              same logic (`loop-bench serve http tokio`). One run each.\n"
         );
+        http_rows(&mut s, &res.http);
+    }
+    if !res.hyper.is_empty() {
+        let _ = writeln!(s, "## hyper (wrk)\n");
         let _ = writeln!(
             s,
-            "| server | req/s | vs tokio | CPU/req | vs tokio | p50 | p99 | errors |\n|---|---|---|---|---|---|---|---|"
+            "The same hyper 1.x HTTP/1.1 server (one handler, keep-alive, no timer) on each backend \
+             through `loop-hyper`, and on tokio's current-thread runtime \
+             (`loop-bench serve hyper mio|polling|uring|tokio`), loaded by `WRK_KIND=hyper \
+             loop-bench/wrk.sh` (wrk -t1 --latency, 64 connections, server and wrk pinned apart). \
+             One run each.\n"
         );
-        let tokio = res.http.iter().find(|r| r.server == "tokio");
-        for r in &res.http {
-            let (vs_rps, vs_cpu) = tokio.map_or(("-".into(), "-".into()), |t| {
-                (
-                    format!("{:.2}x", r.req_per_s / t.req_per_s),
-                    format!("{:.2}x", t.cpu_ns_per_req() / r.cpu_ns_per_req()),
-                )
-            });
-            let _ = writeln!(
-                s,
-                "| {} | {:.0} | {vs_rps} | {:.1} us | {vs_cpu} | {:.0} us | {:.0} us | {} |",
-                r.server,
-                r.req_per_s,
-                r.cpu_ns_per_req() / 1e3,
-                r.p50_us,
-                r.p99_us,
-                if r.errors { "yes" } else { "no" }
-            );
-        }
-        s.push('\n');
+        http_rows(&mut s, &res.hyper);
     }
     s
+}
+
+fn http_rows(s: &mut String, rows: &[crate::http::HttpRow]) {
+    let _ = writeln!(
+        s,
+        "| server | req/s | vs tokio | CPU/req | vs tokio | p50 | p99 | errors |\n|---|---|---|---|---|---|---|---|"
+    );
+    let tokio = rows.iter().find(|r| r.server == "tokio");
+    for r in rows {
+        let (vs_rps, vs_cpu) = tokio.map_or(("-".into(), "-".into()), |t| {
+            (
+                format!("{:.2}x", r.req_per_s / t.req_per_s),
+                format!("{:.2}x", t.cpu_ns_per_req() / r.cpu_ns_per_req()),
+            )
+        });
+        let _ = writeln!(
+            s,
+            "| {} | {:.0} | {vs_rps} | {:.1} us | {vs_cpu} | {:.0} us | {:.0} us | {} |",
+            r.server,
+            r.req_per_s,
+            r.cpu_ns_per_req() / 1e3,
+            r.p50_us,
+            r.p99_us,
+            if r.errors { "yes" } else { "no" }
+        );
+    }
+    s.push('\n');
 }
 
 fn native_table(res: &Results) -> String {

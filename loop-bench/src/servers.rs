@@ -53,6 +53,11 @@ pub fn serve(kind: &str, server: &str, addr: SocketAddr) -> Result<(), Box<dyn s
             Ok(crate::raw_uring::serve(l, local, name)?)
         }
         ("http", "tokio") => tokio_serve(l, local, tokio_http),
+        ("hyper", "tokio") => crate::hyper_bench::serve_tokio(l, local),
+        ("hyper", backend) => {
+            drop(l);
+            crate::hyper_bench::serve_ours(backend, local)
+        }
         ("echo-streams", backend) => {
             drop(l);
             let lp = backend.parse::<Backend>()?.new_event_loop()?;

@@ -147,7 +147,7 @@ fn leave_pending_work(lp: &EventLoop, freed: &Freed, strong: bool) -> usize {
     let stream = loop_net::TcpStream::from_std_on(lp, c);
     lp.create_task(async move {
         let (_g, _peer) = (g3, s);
-        let _ = stream.read(Vec::with_capacity(16)).await;
+        let _ = stream.recv(Vec::with_capacity(16)).await;
     })
     .expect("create_task");
     let held = strong.then(|| lp.clone());

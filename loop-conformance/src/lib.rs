@@ -60,6 +60,7 @@
 
 pub mod executor;
 pub mod fds;
+pub mod io_traits;
 pub mod lifecycle;
 pub mod processes;
 pub mod protocols;
@@ -76,6 +77,7 @@ pub mod sync_queues;
 pub mod tasks;
 pub mod threads;
 pub mod timers;
+pub mod tls;
 pub mod transfers;
 pub mod util;
 

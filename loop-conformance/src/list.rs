@@ -23,6 +23,19 @@ macro_rules! __behaviour_list {
                 cancelled_recvfrom_loses_no_datagram: Shared,
                 unix_stream_split_halves: Shared,
             }
+            io_traits {
+                trait_reads_are_partial_then_eof: Shared,
+                trait_write_after_close_is_an_error: Shared,
+                trait_accepted_writes_go_out_without_a_flush: Shared,
+                trait_read_line_on_a_socket: Shared,
+                trait_one_mib_both_ways_at_once: Shared,
+                cancelled_trait_reads_lose_nothing: Shared,
+                cancelled_trait_writes_lose_nothing: Shared,
+                pipe_traits_read_line_and_bulk: Shared,
+            }
+            tls {
+                tls_echo_of_one_mib: Shared,
+            }
             streams {
                 tcp_split_halves_echo: Shared,
                 tcp_half_close_and_addresses: Shared,

@@ -266,7 +266,7 @@ pub fn pipe_read_line_by_line(factory: Factory) {
     let (lines, code) = block_on(&lp, async move {
         let mut lines = Vec::new();
         loop {
-            let line = out.read_line().await.expect("read_line");
+            let line = out.readline().await.expect("read_line");
             if line.is_empty() {
                 break;
             }
@@ -293,7 +293,7 @@ pub fn pipes_and_null_stdio(factory: Factory) {
     assert!(null_in.take_stdin().is_none(), "stdin was null, not piped");
     let (echoed, empty) = block_on(&lp, async move {
         let mut stdin = cat.take_stdin().expect("stdin was piped");
-        let (res, _) = stdin.write_all(b"hello pipe".to_vec()).await;
+        let (res, _) = stdin.send_all(b"hello pipe".to_vec()).await;
         res.expect("write_all");
         drop(stdin);
         let (code, out, err) = cat.communicate(Vec::new()).await.expect("communicate");
@@ -321,7 +321,7 @@ pub fn stderr_into_stdout_pipe(factory: Factory) {
         .connect_read_pipe(reader.into())
         .expect("connect_read_pipe");
     let (both, code) = block_on(&lp, async move {
-        let both = merged.read_to_end().await.expect("read_to_end");
+        let both = merged.recv_to_end().await.expect("read_to_end");
         (both, p.wait().await.expect("wait"))
     });
     assert_eq!(both, b"out\nerr\n");

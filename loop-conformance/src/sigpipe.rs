@@ -134,9 +134,9 @@ pub fn pipe_write_to_closed_reader_is_an_error_not_sigpipe(factory: Factory) {
     let mut child = lp.subprocess_exec(cmd).expect("subprocess_exec");
     let mut stdin = child.take_stdin().expect("stdin was piped");
     let (pipe_res, stdin_res) = block_on(&lp, async move {
-        let (pipe_res, _) = writer.write_all(b"nobody reads this".to_vec()).await;
+        let (pipe_res, _) = writer.send_all(b"nobody reads this".to_vec()).await;
         assert_eq!(child.wait().await.expect("wait"), 0);
-        let (stdin_res, _) = stdin.write_all(vec![0u8; 4096]).await;
+        let (stdin_res, _) = stdin.send_all(vec![0u8; 4096]).await;
         (pipe_res, stdin_res)
     });
     for (what, res) in [("the pipe", pipe_res), ("the child's stdin", stdin_res)] {

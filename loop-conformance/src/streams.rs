@@ -55,14 +55,14 @@ pub fn tcp_split_halves_echo(factory: Factory) {
                             let next = q.borrow_mut().pop_front();
                             match next {
                                 Some(chunk) if chunk.is_empty() => return,
-                                Some(chunk) => wr.write_all(chunk).await.0.expect("write_all"),
+                                Some(chunk) => wr.send_all(chunk).await.0.expect("write_all"),
                                 None => loop_api::yield_now().await,
                             }
                         }
                     })
                     .expect("create_task");
                 loop {
-                    let (n, buf) = rd.read(Vec::with_capacity(16 * 1024)).await;
+                    let (n, buf) = rd.recv(Vec::with_capacity(16 * 1024)).await;
                     let n = n.expect("read");
                     // An empty chunk tells the writer the stream ended.
                     chunks
@@ -82,14 +82,14 @@ pub fn tcp_split_halves_echo(factory: Factory) {
         let lp2 = lp.clone();
         let sender = lp2
             .create_task(async move {
-                wr.write_all(sent).await.0.expect("write_all");
+                wr.send_all(sent).await.0.expect("write_all");
                 drop(wr); // half-close: the server reads end of stream
             })
             .expect("create_task");
         let rd = Rc::new(rd);
         let echoed = read_to_end(move |b| {
             let rd = rd.clone();
-            Box::pin(async move { rd.read(b).await })
+            Box::pin(async move { rd.recv(b).await })
         })
         .await;
         sender.await.expect("sender");
@@ -117,14 +117,14 @@ pub fn tcp_half_close_and_addresses(factory: Factory) {
         assert_eq!(client.local_addr().expect("local_addr"), peer);
         client.set_nodelay(true).expect("set_nodelay");
         client
-            .write_all(b"question".to_vec())
+            .send_all(b"question".to_vec())
             .await
             .0
             .expect("write");
         client.shutdown(Shutdown::Write).expect("shutdown");
         let mut got = Vec::new();
         loop {
-            let (n, buf) = server.read(Vec::with_capacity(64)).await;
+            let (n, buf) = server.recv(Vec::with_capacity(64)).await;
             if n.expect("read") == 0 {
                 break;
             }
@@ -132,11 +132,11 @@ pub fn tcp_half_close_and_addresses(factory: Factory) {
         }
         assert_eq!(got, b"question");
         server
-            .write_all(b"answer".to_vec())
+            .send_all(b"answer".to_vec())
             .await
             .0
             .expect("answer after half-close");
-        let (n, buf) = client.read(Vec::with_capacity(64)).await;
+        let (n, buf) = client.recv(Vec::with_capacity(64)).await;
         assert_eq!(n.expect("read"), 6);
         assert_eq!(buf, b"answer");
     });
@@ -207,7 +207,7 @@ fn start_server(
                 let (conn, _) = listener.accept().await.expect("accept");
                 count.set(count.get() + 1);
                 server
-                    .create_task(async move { conn.read(Vec::with_capacity(64)).await.0 })
+                    .create_task(async move { conn.recv(Vec::with_capacity(64)).await.0 })
                     .expect("create_task");
             }
         })
@@ -278,20 +278,20 @@ pub fn unix_stream_echo(factory: Factory) {
         let client = UnixStream::connect(&p).await.expect("connect unix");
         let (server, _) = listener.accept().await.expect("accept unix");
         client
-            .write_all(b"over unix".to_vec())
+            .send_all(b"over unix".to_vec())
             .await
             .0
             .expect("write");
-        let (n, buf) = server.read(Vec::with_capacity(64)).await;
+        let (n, buf) = server.recv(Vec::with_capacity(64)).await;
         assert_eq!(n.expect("read"), 9);
-        server.write_all(buf).await.0.expect("echo");
-        let (n, buf) = client.read(Vec::with_capacity(64)).await;
+        server.send_all(buf).await.0.expect("echo");
+        let (n, buf) = client.recv(Vec::with_capacity(64)).await;
         assert_eq!(n.expect("read"), 9);
         assert_eq!(buf, b"over unix");
         let (a, b) =
             UnixStream::pair_on(&loop_api::get_running_loop().expect("loop")).expect("pair");
-        a.write_all(b"pair".to_vec()).await.0.expect("write");
-        assert_eq!(b.read(Vec::with_capacity(8)).await.1, b"pair");
+        a.send_all(b"pair".to_vec()).await.0.expect("write");
+        assert_eq!(b.recv(Vec::with_capacity(8)).await.1, b"pair");
     });
     let _ = std::fs::remove_file(&path);
     let _ = std::fs::remove_dir(&dir);
@@ -333,14 +333,14 @@ pub fn wait_for_times_out_without_losing_data(factory: Factory) {
         let lp = loop_api::get_running_loop().expect("loop");
         let s = TcpStream::from_std_on(&lp, s);
         let t0 = lp.time();
-        let r = wait_for(Duration::from_millis(30), s.read(Vec::with_capacity(8))).await;
+        let r = wait_for(Duration::from_millis(30), s.recv(Vec::with_capacity(8))).await;
         assert!(r.is_err(), "nothing was sent, yet the read finished");
         assert!(
             lp.time() - t0 >= Duration::from_millis(30),
             "wait_for gave up early"
         );
         std::io::Write::write_all(&mut &c, b"x").expect("write");
-        let r = wait_for(Duration::from_secs(30), s.read(Vec::with_capacity(8))).await;
+        let r = wait_for(Duration::from_secs(30), s.recv(Vec::with_capacity(8))).await;
         let (n, buf) = r.expect("the byte arrives well before 30 s");
         assert_eq!((n.expect("read"), &buf[..]), (1, &b"x"[..]));
         let ok = wait_for(Duration::from_secs(30), async { 5 }).await;
@@ -388,7 +388,7 @@ pub fn broken_pipe_and_wrong_kind_are_errors(factory: Factory) {
         drop(s);
         let mut failed = None;
         for _ in 0..100 {
-            if let (Err(e), _) = c.write_all(vec![0u8; 64 * 1024]).await {
+            if let (Err(e), _) = c.send_all(vec![0u8; 64 * 1024]).await {
                 failed = Some(e);
                 break;
             }
@@ -409,7 +409,7 @@ pub fn broken_pipe_and_wrong_kind_are_errors(factory: Factory) {
         let other = TcpStream::connect(listener.local_addr().expect("addr"))
             .await
             .expect("connect");
-        let (r, _) = other.read(Vec::new()).await;
+        let (r, _) = other.recv(Vec::new()).await;
         assert_eq!(
             r.expect_err("zero capacity").kind(),
             std::io::ErrorKind::InvalidInput
@@ -434,11 +434,11 @@ pub fn stream_server_echoes_many_clients(factory: Factory) {
                     let (conn, _) = l.accept().await.expect("accept");
                     lp2.create_task(async move {
                         loop {
-                            let (n, buf) = conn.read(Vec::with_capacity(4096)).await;
+                            let (n, buf) = conn.recv(Vec::with_capacity(4096)).await;
                             if n.expect("read") == 0 {
                                 return;
                             }
-                            conn.write_all(buf).await.0.expect("write");
+                            conn.send_all(buf).await.0.expect("write");
                         }
                     })
                     .expect("create_task");
@@ -464,11 +464,11 @@ pub fn stream_server_echoes_many_clients(factory: Factory) {
 
 async fn echo_client(lp: EventLoop, addr: SocketAddr, data: Vec<u8>) -> bool {
     let s = TcpStream::connect_on(&lp, addr).await.expect("connect");
-    s.write_all(data.clone()).await.0.expect("write");
+    s.send_all(data.clone()).await.0.expect("write");
     s.shutdown(Shutdown::Write).expect("shutdown");
     let mut got = Vec::new();
     loop {
-        let (n, buf) = s.read(Vec::with_capacity(4096)).await;
+        let (n, buf) = s.recv(Vec::with_capacity(4096)).await;
         if n.expect("read") == 0 {
             return got == data;
         }
@@ -533,12 +533,12 @@ pub fn dropped_stream_fd_reuse_is_safe(factory: Factory) {
             // A read that has to wait, so the socket is registered, then data.
             let reader = lp
                 .create_task(async move {
-                    let (n, buf) = a.read(Vec::with_capacity(8)).await;
+                    let (n, buf) = a.recv(Vec::with_capacity(8)).await;
                     (n.expect("read"), buf, a)
                 })
                 .expect("create_task");
             loop_api::yield_now().await;
-            b.write_all(vec![round; 3]).await.0.expect("write");
+            b.send_all(vec![round; 3]).await.0.expect("write");
             let (n, _, a) = reader.await.expect("reader");
             assert_eq!(n, 3);
             let old_fd = a.as_std_fd();

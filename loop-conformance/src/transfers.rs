@@ -134,18 +134,18 @@ pub fn unix_stream_split_halves(factory: Factory) {
         let lp = loop_api::get_running_loop().expect("loop");
         let (a, b) = loop_net::UnixStream::pair_on(&lp).expect("pair");
         let (ar, aw) = a.into_split();
-        aw.write_all(b"to b".to_vec()).await.0.expect("write");
+        aw.send_all(b"to b".to_vec()).await.0.expect("write");
         drop(aw);
-        let (n, buf) = b.read(Vec::with_capacity(16)).await;
+        let (n, buf) = b.recv(Vec::with_capacity(16)).await;
         assert_eq!((n.expect("read"), &buf[..]), (4, &b"to b"[..]));
-        let (n, _) = b.read(Vec::with_capacity(16)).await;
+        let (n, _) = b.recv(Vec::with_capacity(16)).await;
         assert_eq!(
             n.expect("read"),
             0,
             "dropping the write half must half-close"
         );
-        b.write_all(b"to a".to_vec()).await.0.expect("write back");
-        let (n, buf) = ar.read(Vec::with_capacity(16)).await;
+        b.send_all(b"to a".to_vec()).await.0.expect("write back");
+        let (n, buf) = ar.recv(Vec::with_capacity(16)).await;
         assert_eq!((n.expect("read"), &buf[..]), (4, &b"to a"[..]));
     });
     close(&lp);

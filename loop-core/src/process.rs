@@ -126,7 +126,7 @@ async fn feed_stdin(stdin: Option<PipeWriter>, input: Vec<u8>) -> io::Result<()>
     let Some(mut stdin) = stdin else {
         return Ok(());
     };
-    let (res, _) = stdin.write_all(input).await;
+    let (res, _) = stdin.send_all(input).await;
     drop(stdin);
     match res {
         Err(e)
@@ -143,7 +143,7 @@ async fn feed_stdin(stdin: Option<PipeWriter>, input: Vec<u8>) -> io::Result<()>
 
 async fn read_all(pipe: Option<PipeReader>) -> io::Result<Vec<u8>> {
     match pipe {
-        Some(mut p) => p.read_to_end().await,
+        Some(mut p) => p.recv_to_end().await,
         None => Ok(Vec::new()),
     }
 }

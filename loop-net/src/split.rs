@@ -1,6 +1,7 @@
 //! The owned halves of a stream ([`OwnedReadHalf`], [`OwnedWriteHalf`]), so a reader task and
 //! a writer task can share one connection (TCP or Unix).
 
+use std::cell::RefCell;
 use std::fmt;
 use std::io;
 use std::net::Shutdown;
@@ -9,6 +10,7 @@ use std::rc::Rc;
 
 use loop_api::BufResult;
 
+use crate::io_traits::{self, ReadState, Writer};
 use crate::socket::Shared;
 
 /// A stream socket that can be half-closed (TCP and Unix streams).
@@ -32,24 +34,33 @@ impl HalfClose for std::os::unix::net::UnixStream {
     }
 }
 
-pub(crate) fn split<S: HalfClose>(inner: Rc<Shared<S>>) -> (OwnedReadHalf<S>, OwnedWriteHalf<S>) {
+pub(crate) fn split<S: HalfClose>(
+    inner: Rc<Shared<S>>,
+    rd: ReadState,
+    wr: Writer,
+) -> (OwnedReadHalf<S>, OwnedWriteHalf<S>) {
     (
         OwnedReadHalf {
             inner: inner.clone(),
+            rd: RefCell::new(rd),
         },
-        OwnedWriteHalf { inner },
+        OwnedWriteHalf { inner, wr },
     )
 }
 
 /// The read half of a stream (`S` is the std socket type: TCP by default, or Unix).
 pub struct OwnedReadHalf<S: HalfClose = std::net::TcpStream> {
     inner: Rc<Shared<S>>,
+    rd: RefCell<ReadState>,
 }
 
+io_traits::impl_read_traits!([S: HalfClose] OwnedReadHalf<S>);
+
 impl<S: HalfClose> OwnedReadHalf<S> {
-    /// Reads up to `buf.capacity()` bytes (0 at end of stream).
-    pub async fn read(&self, buf: Vec<u8>) -> BufResult<usize> {
-        self.inner.read(buf).await
+    /// Receives up to `buf.capacity()` bytes (0 at end of stream; asyncio's `sock_recv`).
+    /// Bytes the `AsyncRead` impl read ahead come first.
+    pub async fn recv(&self, buf: Vec<u8>) -> BufResult<usize> {
+        io_traits::recv(&self.inner, &self.rd, buf).await
     }
 
     /// The std socket, for its addresses and options.
@@ -62,16 +73,26 @@ impl<S: HalfClose> OwnedReadHalf<S> {
 /// reads end of stream).
 pub struct OwnedWriteHalf<S: HalfClose = std::net::TcpStream> {
     inner: Rc<Shared<S>>,
+    wr: Writer,
 }
 
+io_traits::impl_write_traits!([S: HalfClose] OwnedWriteHalf<S>);
+
 impl<S: HalfClose> OwnedWriteHalf<S> {
-    /// Writes all of `buf`.
-    pub async fn write_all(&self, buf: Vec<u8>) -> BufResult<()> {
+    /// Sends all of `buf` (asyncio's `sock_sendall`). Bytes the `AsyncWrite` impl accepted go
+    /// out first.
+    pub async fn send_all(&self, buf: Vec<u8>) -> BufResult<()> {
+        if let Err(e) = io_traits::flush_accepted(&self.wr).await {
+            return (Err(e), buf);
+        }
         self.inner.write_all(buf).await
     }
 
-    /// Writes what the socket takes now.
-    pub async fn write(&self, buf: Vec<u8>) -> BufResult<usize> {
+    /// Sends what the socket takes now (asyncio's `sock_send`).
+    pub async fn send(&self, buf: Vec<u8>) -> BufResult<usize> {
+        if let Err(e) = io_traits::flush_accepted(&self.wr).await {
+            return (Err(e), buf);
+        }
         self.inner.write(buf).await
     }
 

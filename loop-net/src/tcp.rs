@@ -1,5 +1,6 @@
 //! TCP: [`TcpListener`], [`TcpStream`] and its owned halves.
 
+use std::cell::RefCell;
 use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::rc::Rc;
@@ -8,6 +9,7 @@ use std::time::Duration;
 use loop_api::{BufResult, EventLoop, SockAddr};
 use socket2::Type;
 
+use crate::io_traits::{self, ReadState, Writer};
 use crate::socket::{self, BindOptions, Shared, inet, running_loop};
 use crate::split::{OwnedReadHalf, OwnedWriteHalf};
 
@@ -69,7 +71,12 @@ impl TcpListener {
 #[derive(Debug)]
 pub struct TcpStream {
     inner: Rc<Shared<std::net::TcpStream>>,
+    rd: RefCell<ReadState>,
+    wr: Writer,
 }
+
+io_traits::impl_read_traits!([] TcpStream);
+io_traits::impl_write_traits!([] TcpStream);
 
 impl TcpStream {
     /// Connects to `addr` on the running loop.
@@ -101,21 +108,24 @@ impl TcpStream {
     pub fn from_std_on(lp: &EventLoop, stream: std::net::TcpStream) -> TcpStream {
         TcpStream {
             inner: Shared::new(stream, lp),
+            rd: RefCell::default(),
+            wr: Writer::default(),
         }
     }
 
-    /// Reads up to `buf.capacity()` bytes (0 at end of stream). The buffer comes back always.
-    pub async fn read(&self, buf: Vec<u8>) -> BufResult<usize> {
-        self.inner.read(buf).await
+    /// Receives up to `buf.capacity()` bytes (0 at end of stream; asyncio's `sock_recv`).
+    /// The buffer comes back always. Bytes the `AsyncRead` impl read ahead come first.
+    pub async fn recv(&self, buf: Vec<u8>) -> BufResult<usize> {
+        io_traits::recv(&self.inner, &self.rd, buf).await
     }
 
-    /// Reads into the caller's buffer (asyncio's `sock_recv_into`); safe on every backend
-    /// (the loop reads into a buffer of its own and copies).
+    /// Receives into the caller's buffer (asyncio's `sock_recv_into`); safe on every backend
+    /// (the loop receives into a buffer of its own and copies).
     ///
     /// # Errors
-    /// The read's error.
-    pub async fn read_into(&self, dst: &mut [u8]) -> io::Result<usize> {
-        let (res, buf) = self.inner.read(Vec::with_capacity(dst.len().max(1))).await;
+    /// The receive's error.
+    pub async fn recv_into(&self, dst: &mut [u8]) -> io::Result<usize> {
+        let (res, buf) = self.recv(Vec::with_capacity(dst.len().max(1))).await;
         let n = res?.min(dst.len());
         dst[..n].copy_from_slice(&buf[..n]);
         Ok(n)
@@ -133,13 +143,20 @@ impl TcpStream {
         shared.io.try_clone()
     }
 
-    /// Writes what the socket takes now (at least one byte unless it fails).
-    pub async fn write(&self, buf: Vec<u8>) -> BufResult<usize> {
+    /// Sends what the socket takes now, at least one byte unless it fails (asyncio's
+    /// `sock_send`). Bytes the `AsyncWrite` impl accepted go out first.
+    pub async fn send(&self, buf: Vec<u8>) -> BufResult<usize> {
+        if let Err(e) = io_traits::flush_accepted(&self.wr).await {
+            return (Err(e), buf);
+        }
         self.inner.write(buf).await
     }
 
-    /// Writes all of `buf`.
-    pub async fn write_all(&self, buf: Vec<u8>) -> BufResult<()> {
+    /// Sends all of `buf` (asyncio's `sock_sendall`).
+    pub async fn send_all(&self, buf: Vec<u8>) -> BufResult<()> {
+        if let Err(e) = io_traits::flush_accepted(&self.wr).await {
+            return (Err(e), buf);
+        }
         self.inner.write_all(buf).await
     }
 
@@ -180,6 +197,6 @@ impl TcpStream {
     /// the write half shuts the connection down for writing; the socket closes when both are
     /// gone.
     pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
-        crate::split::split(self.inner)
+        crate::split::split(self.inner, self.rd.into_inner(), self.wr)
     }
 }

@@ -1,5 +1,6 @@
 //! Unix domain stream sockets: [`UnixListener`], [`UnixStream`].
 
+use std::cell::RefCell;
 use std::io;
 use std::net::Shutdown;
 use std::os::unix::net;
@@ -9,6 +10,7 @@ use std::rc::Rc;
 use loop_api::{BufResult, EventLoop, SockAddr};
 use socket2::Type;
 
+use crate::io_traits::{self, ReadState, Writer};
 use crate::socket::{self, BindOptions, Shared, running_loop};
 use crate::split::{OwnedReadHalf, OwnedWriteHalf};
 
@@ -70,7 +72,12 @@ impl UnixListener {
 #[derive(Debug)]
 pub struct UnixStream {
     inner: Rc<Shared<net::UnixStream>>,
+    rd: RefCell<ReadState>,
+    wr: Writer,
 }
+
+io_traits::impl_read_traits!([] UnixStream);
+io_traits::impl_write_traits!([] UnixStream);
 
 impl UnixStream {
     /// Connects to the socket at `path` on the running loop.
@@ -98,21 +105,31 @@ impl UnixStream {
     pub fn from_std_on(lp: &EventLoop, stream: net::UnixStream) -> UnixStream {
         UnixStream {
             inner: Shared::new(stream, lp),
+            rd: RefCell::default(),
+            wr: Writer::default(),
         }
     }
 
-    /// Reads up to `buf.capacity()` bytes (0 at end of stream).
-    pub async fn read(&self, buf: Vec<u8>) -> BufResult<usize> {
-        self.inner.read(buf).await
+    /// Receives up to `buf.capacity()` bytes (0 at end of stream; asyncio's `sock_recv`).
+    /// Bytes the `AsyncRead` impl read ahead come first.
+    pub async fn recv(&self, buf: Vec<u8>) -> BufResult<usize> {
+        io_traits::recv(&self.inner, &self.rd, buf).await
     }
 
-    /// Writes what the socket takes now.
-    pub async fn write(&self, buf: Vec<u8>) -> BufResult<usize> {
+    /// Sends what the socket takes now (asyncio's `sock_send`). Bytes the `AsyncWrite` impl
+    /// accepted go out first.
+    pub async fn send(&self, buf: Vec<u8>) -> BufResult<usize> {
+        if let Err(e) = io_traits::flush_accepted(&self.wr).await {
+            return (Err(e), buf);
+        }
         self.inner.write(buf).await
     }
 
-    /// Writes all of `buf`.
-    pub async fn write_all(&self, buf: Vec<u8>) -> BufResult<()> {
+    /// Sends all of `buf` (asyncio's `sock_sendall`).
+    pub async fn send_all(&self, buf: Vec<u8>) -> BufResult<()> {
+        if let Err(e) = io_traits::flush_accepted(&self.wr).await {
+            return (Err(e), buf);
+        }
         self.inner.write_all(buf).await
     }
 
@@ -144,6 +161,6 @@ impl UnixStream {
         OwnedReadHalf<net::UnixStream>,
         OwnedWriteHalf<net::UnixStream>,
     ) {
-        crate::split::split(self.inner)
+        crate::split::split(self.inner, self.rd.into_inner(), self.wr)
     }
 }
