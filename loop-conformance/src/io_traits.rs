@@ -104,6 +104,34 @@ pub fn trait_accepted_writes_go_out_without_a_flush(factory: Factory) {
     close(&lp);
 }
 
+/// A stream dropped right after `write` accepted bytes (no flush, no close) still sends them,
+/// then closes: nothing accepted is lost (asyncio's `transport.close()` flushes the buffer
+/// asynchronously). Writes of 1 MiB in all, more than the write buffer and the socket take
+/// at once, so some are still in flight or buffered when the stream goes.
+pub fn dropped_stream_still_sends_what_it_accepted(factory: Factory) {
+    let lp = new_loop(factory);
+    block_on(&lp, async {
+        let (mut a, mut b) = tcp_pair_on_loop().await;
+        let data = pattern(1 << 20, 28);
+        let mut accepted = 0;
+        while accepted < data.len() {
+            accepted += a.write(&data[accepted..]).await.expect("write");
+        }
+        drop(a);
+        let mut got = Vec::new();
+        let read = loop_api::wait_for(Duration::from_secs(20), b.read_to_end(&mut got)).await;
+        read.expect("the peer never saw the end of the stream")
+            .expect("read_to_end");
+        assert_eq!(
+            got.len(),
+            data.len(),
+            "bytes accepted by write were lost at drop"
+        );
+        assert!(got == data, "bytes arrived out of order");
+    });
+    close(&lp);
+}
+
 /// `AsyncBufReadExt::read_line` straight on a socket (asyncio's `StreamReader.readline`):
 /// lines split across writes, several lines in one write, a last line without `\n`.
 pub fn trait_read_line_on_a_socket(factory: Factory) {

@@ -12,7 +12,7 @@
 //!   (accepting up to [`WRITE_BUFFER`] bytes ahead) and a task of the loop sends it in the
 //!   background; `poll_flush` is ready once the kernel took every accepted byte; `poll_close`
 //!   flushes, then shuts the write side down. A write future dropped before it was ready
-//!   wrote nothing.
+//!   wrote nothing; a stream dropped with bytes buffered still sends them, then closes.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -250,23 +250,36 @@ impl WriteState {
     }
 }
 
-/// The pump task of one stream's write side; ends when the stream is gone.
+/// The pump task of one stream's write side. While bytes are accepted but not yet handed to
+/// the kernel it holds the write side and the socket, so a stream dropped (or closed) right
+/// after a write still sends them, as asyncio's `transport.close()` flushes the buffer
+/// asynchronously; once idle it holds them weakly and ends when the stream is gone.
 struct Pump<S: AsRawFd> {
     st: Weak<RefCell<WriteState>>,
     sh: Weak<Shared<S>>,
+    /// The write side and the socket, held while something is left to send.
+    holding: Option<Held<S>>,
 }
+
+/// What the pump holds while bytes are left to send: the write side and the socket.
+type Held<S> = (Rc<RefCell<WriteState>>, Rc<Shared<S>>);
 
 impl<S: AsRawFd> Future for Pump<S> {
     type Output = ();
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        match (self.st.upgrade(), self.sh.upgrade()) {
-            (Some(st), Some(sh)) => {
-                st.borrow_mut().pump(&sh, cx);
-                Poll::Pending
-            }
-            _ => Poll::Ready(()),
-        }
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let (Some(st), Some(sh)) = (self.st.upgrade(), self.sh.upgrade()) else {
+            return Poll::Ready(());
+        };
+        let idle = {
+            let mut state = st.borrow_mut();
+            state.pump(&sh, cx);
+            state.idle()
+        };
+        // Dropping what it held may drop the stream: its write side then wakes this task,
+        // which finds it gone and ends.
+        self.holding = if idle { None } else { Some((st, sh)) };
+        Poll::Pending
     }
 }
 
@@ -285,6 +298,7 @@ impl Writer {
         let pump = Pump {
             st: Rc::downgrade(&self.st),
             sh: Rc::downgrade(sh),
+            holding: None,
         };
         sh.event_loop()?
             .create_task(pump)

@@ -54,9 +54,10 @@
 //! `poll_write` that returns `Ready(n)` has copied `n` bytes into the write buffer, and a task
 //! of the loop (started by the first write) hands the buffer to the kernel in the background,
 //! whether or not the writer polls again; a write future dropped before it was ready wrote
-//! nothing. `poll_flush` is ready once the kernel took every accepted byte, so flush (or
-//! close) before dropping a stream whose last bytes matter: dropping it drops what is still
-//! buffered. `poll_close` flushes and shuts the write side down (`shutdown(SHUT_WR)`: the peer
+//! nothing. `poll_flush` is ready once the kernel took every accepted byte. A stream dropped
+//! with bytes still buffered sends them before its socket closes (asyncio's
+//! `transport.close()` flushes asynchronously too); flush to learn that they went out, or of
+//! a send's error. `poll_close` flushes and shuts the write side down (`shutdown(SHUT_WR)`: the peer
 //! reads end of stream); a later write fails with `BrokenPipe`. Mixing the two interfaces on
 //! one stream keeps the byte order: `recv` gives the bytes the traits read ahead first,
 //! `send`/`send_all` wait until what `poll_write` accepted is with the kernel.
