@@ -133,6 +133,13 @@ pub trait AbstractEventLoop {
     fn set_slow_callback_duration(&self, threshold: Duration);
     /// The backend's name: `"mio"`, `"polling"`, `"uring"`, ...
     fn backend_name(&self) -> &'static str;
+    /// A snapshot of the loop's counters. The default knows only the backend's name.
+    fn stats(&self) -> crate::LoopStats {
+        crate::LoopStats {
+            backend: self.backend_name(),
+            ..crate::LoopStats::default()
+        }
+    }
 
     /// Runs `callback` on the loop's thread each time signal `sig` arrives.
     ///

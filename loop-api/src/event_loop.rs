@@ -377,6 +377,12 @@ impl EventLoop {
         self.inner.backend_name()
     }
 
+    /// A snapshot of the loop's counters: iterations, what is queued, in flight and watched,
+    /// the executor's threads and queue, time blocked for I/O and time running.
+    pub fn stats(&self) -> crate::LoopStats {
+        self.inner.stats()
+    }
+
     /// Runs `f` on the loop's thread each time signal `sig` arrives.
     ///
     /// # Errors

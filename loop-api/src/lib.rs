@@ -47,6 +47,7 @@ mod raw;
 mod registered_socket;
 mod remote;
 mod running;
+mod stats;
 mod task;
 mod thread_exit;
 mod timeout;
@@ -69,6 +70,7 @@ pub use process::{ChildProcess, Communicated, Process, shell_command};
 pub use registered_socket::RegisteredSocket;
 pub use remote::{LoopHandle, ThreadSafeScheduler};
 pub use running::{Sleep, YieldNow, get_running_loop, sleep, yield_now};
+pub use stats::LoopStats;
 pub use task::{AnyTask, Notified, Schedule, Task, TaskRef, current_task};
 pub use timeout::{Elapsed, WaitFor, wait_for};
 

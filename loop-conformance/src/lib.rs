@@ -71,6 +71,7 @@ pub mod scheduling;
 pub mod signals;
 pub mod sigpipe;
 pub mod sockets;
+pub mod stats;
 pub mod streams;
 pub mod sync;
 pub mod sync_queues;

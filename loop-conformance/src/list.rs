@@ -83,6 +83,11 @@ macro_rules! __behaviour_list {
                 many_cancelled_timers_do_not_run: Shared,
                 huge_delays_accepted_and_cancellable: Shared,
             }
+            stats {
+                stats_count_what_the_loop_holds: Shared,
+                stats_count_time_and_slow_callbacks: Shared,
+                stats_count_executor_threads_and_queue: Shared,
+            }
             lifecycle {
                 run_until_complete_returns_output: Shared,
                 run_until_complete_stopped_before_complete: Shared,

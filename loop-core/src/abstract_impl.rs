@@ -159,6 +159,10 @@ impl<D: Driver> AbstractEventLoop for BaseEventLoop<D> {
         self.backend
     }
 
+    fn stats(&self) -> loop_api::LoopStats {
+        self.stats_impl()
+    }
+
     fn add_signal_handler(
         &self,
         sig: i32,

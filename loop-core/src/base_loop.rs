@@ -16,6 +16,7 @@ use loop_api::{ExceptionContext, LoopError, TaskRef};
 
 use crate::clock::{LoopClock, LoopState};
 use crate::config::LoopConfig;
+use crate::counters::Counters;
 use crate::driver::Driver;
 use crate::executor::DefaultExecutor;
 use crate::io::{Io, IoCell, Polled};
@@ -45,6 +46,7 @@ pub struct BaseEventLoop<D: Driver> {
     pub(crate) executor: RefCell<DefaultExecutor>,
     pub(crate) reporting: Reporting,
     pub(crate) clock: LoopClock,
+    pub(crate) counters: Counters,
     pub(crate) running: Cell<bool>,
     pub(crate) stopping: Cell<bool>,
     pub(crate) closed: Cell<bool>,
@@ -70,12 +72,13 @@ impl<D: Driver> std::fmt::Debug for BaseEventLoop<D> {
 }
 
 /// Resets `running` even if an iteration unwinds.
-struct RunningFlag<'a>(&'a Cell<bool>, &'a Cell<bool>);
+struct RunningFlag<'a>(&'a Cell<bool>, &'a Cell<bool>, &'a Counters);
 
 impl Drop for RunningFlag<'_> {
     fn drop(&mut self) {
         self.0.set(false);
         self.1.set(false);
+        self.2.run_ended();
     }
 }
 
@@ -119,6 +122,7 @@ impl<D: Driver> BaseEventLoop<D> {
             executor: RefCell::new(DefaultExecutor::Lazy),
             reporting: Reporting::new(debug, slow_callback),
             clock: LoopClock::new(clock),
+            counters: Counters::default(),
             running: Cell::new(false),
             stopping: Cell::new(false),
             closed: Cell::new(false),
@@ -144,6 +148,30 @@ impl<D: Driver> BaseEventLoop<D> {
         self.tasks.len()
     }
 
+    /// `EventLoop::stats()`: each part's size and the counters.
+    pub(crate) fn stats_impl(&self) -> loop_api::LoopStats {
+        let (executor_threads, executor_queued) = self.executor.borrow().load();
+        let ops_in_flight = self
+            .io
+            .borrow()
+            .as_ref()
+            .map_or(0, |io| io.ops.pending_futures());
+        loop_api::LoopStats {
+            backend: self.backend,
+            iterations: self.counters.iterations(),
+            ready: self.local.ready.borrow().len(),
+            timers: self.timers.len(),
+            watched_fds: self.watches.len(),
+            ops_in_flight,
+            tasks: self.tasks.len(),
+            executor_threads,
+            executor_queued,
+            slow_callbacks: self.reporting.slow_callbacks(),
+            io_wait: self.counters.io_wait(),
+            running: self.counters.running(),
+        }
+    }
+
     pub(crate) fn check_open(&self) -> Result<(), LoopError> {
         if self.closed.get() {
             Err(LoopError::Closed)
@@ -157,7 +185,8 @@ impl<D: Driver> BaseEventLoop<D> {
         if self.running.replace(true) {
             return Err(LoopError::AlreadyRunning);
         }
-        let _flag = RunningFlag(&self.running, &self.stopping);
+        self.counters.run_started();
+        let _flag = RunningFlag(&self.running, &self.stopping, &self.counters);
         loop {
             self.run_once()?;
             if self.stopping.get() {
@@ -192,9 +221,12 @@ impl<D: Driver> BaseEventLoop<D> {
             next_deadline: self.timers.next_deadline(),
             ops_in_flight: self.clock.virtual_clock().is_some() && self.ops_in_flight(),
         });
+        self.counters.iteration();
         let mut polled = std::mem::take(&mut *self.polled.borrow_mut());
-        // Only a virtual clock needs to know how long the poll took.
-        let started = self.clock.virtual_clock().map(|_| Instant::now());
+        // The clock is read only around a poll that may block (time blocked for I/O), or on
+        // a virtual clock (which moves by the real time waited).
+        let may_block = plan.timeout() != Some(Duration::ZERO);
+        let started = (may_block || self.clock.virtual_clock().is_some()).then(Instant::now);
         self.io
             .borrow_mut()
             .as_mut()
@@ -202,6 +234,9 @@ impl<D: Driver> BaseEventLoop<D> {
             .poll(plan.timeout(), &mut polled)?;
         let quiet = polled.is_empty() && !self.shared.notified.load(Ordering::Acquire);
         let waited = started.map_or(Duration::ZERO, |t| t.elapsed());
+        if may_block {
+            self.counters.add_io_wait(waited);
+        }
         self.clock.after_poll(plan, waited, quiet);
         polled.wakers.drain(..).for_each(std::task::Waker::wake);
         self.watches.queue_fired(&mut polled.fired);

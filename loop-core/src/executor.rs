@@ -159,6 +159,11 @@ impl ThreadPool {
         drop(std::mem::take(&mut *self.lock_threads()));
     }
 
+    /// Number of jobs waiting for a worker.
+    pub fn queued(&self) -> usize {
+        self.pool.lock().jobs.len()
+    }
+
     /// Number of worker threads started (and not detached by `shutdown_nowait`) so far.
     pub fn threads(&self) -> usize {
         self.lock_threads().len()
@@ -218,6 +223,15 @@ impl DefaultExecutor {
             DefaultExecutor::ShutDown => Err(LoopError::Io(io::Error::other(
                 "run_in_executor: the default executor was shut down (shutdown_default_executor); set a new one with set_default_executor",
             ))),
+        }
+    }
+
+    /// The loop's own pool's threads and queued jobs (zero for a user's executor, whose
+    /// insides the loop does not know).
+    pub(crate) fn load(&self) -> (usize, usize) {
+        match self {
+            DefaultExecutor::Own(pool) => (pool.threads(), pool.queued()),
+            _ => (0, 0),
         }
     }
 

@@ -46,6 +46,7 @@ mod base_loop;
 mod child;
 mod clock;
 mod config;
+mod counters;
 mod driver;
 mod executor;
 mod io;

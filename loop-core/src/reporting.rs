@@ -17,6 +17,8 @@ pub(crate) struct Reporting {
     handler: RefCell<Option<SharedHandler>>,
     debug: Cell<bool>,
     slow_callback: Cell<Duration>,
+    /// Slow callbacks reported so far.
+    slow_reported: Cell<u64>,
 }
 
 impl Reporting {
@@ -25,6 +27,7 @@ impl Reporting {
             handler: RefCell::new(None),
             debug: Cell::new(debug),
             slow_callback: Cell::new(slow_callback),
+            slow_reported: Cell::new(0),
         }
     }
 
@@ -64,6 +67,7 @@ impl Reporting {
     /// In debug mode, reports a callback that ran for `took` if that is slow.
     pub(crate) fn maybe_slow(&self, name: String, took: Duration) {
         if took >= self.slow_callback.get() {
+            self.slow_reported.set(self.slow_reported.get() + 1);
             self.call(&ExceptionContext {
                 message: format!("Executing {name} took {:.3} seconds", took.as_secs_f64()),
                 callback: Some(name),
@@ -71,6 +75,11 @@ impl Reporting {
                 ..ExceptionContext::default()
             });
         }
+    }
+
+    /// Slow callbacks reported so far.
+    pub(crate) fn slow_callbacks(&self) -> u64 {
+        self.slow_reported.get()
     }
 
     pub(crate) fn debug(&self) -> bool {

@@ -206,6 +206,11 @@ impl<D: Driver> Watches<D> {
         }
     }
 
+    /// Number of readers and writers watched.
+    pub(crate) fn len(&self) -> usize {
+        self.fds.borrow().len()
+    }
+
     /// Forgets every watch (the loop is closing); their callbacks are dropped outside the
     /// borrow, since destructors may call back into the loop.
     pub(crate) fn clear(&self) {

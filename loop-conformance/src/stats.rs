@@ -1,0 +1,144 @@
+//! `EventLoop::stats()`: a loop's counters say what it holds and has done.
+
+use std::os::fd::AsRawFd;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use loop_api::ExceptionContext;
+
+use crate::Factory;
+use crate::util::{Log, block_on, close, new_loop, run_once, socketpair, tcp_pair};
+
+/// The sizes: callbacks queued, timers, readers and writers, tasks, operations in flight,
+/// before and after they are gone; the backend's name; iterations counted.
+pub fn stats_count_what_the_loop_holds(factory: Factory) {
+    let lp = new_loop(factory);
+    let fresh = lp.stats();
+    assert_eq!(fresh.backend, lp.backend_name());
+    assert_eq!(
+        (fresh.iterations, fresh.ready, fresh.tasks),
+        (0, 0, 0),
+        "{fresh:?}"
+    );
+    for _ in 0..3 {
+        lp.call_soon(|| {}).expect("call_soon");
+    }
+    let timers: Vec<_> = (0..2)
+        .map(|_| {
+            lp.call_later(Duration::from_secs(3600), || {})
+                .expect("call_later")
+        })
+        .collect();
+    let (r, _w) = socketpair();
+    lp.add_reader(r.as_raw_fd(), || {}).expect("add_reader");
+    let (c, _s) = tcp_pair();
+    let lp2 = lp.clone();
+    let waiting = lp
+        .create_task(async move { lp2.sock_recv(&c, Vec::with_capacity(8)).await })
+        .expect("create_task");
+    let queued = lp.stats();
+    assert!(
+        queued.ready >= 4,
+        "3 callbacks and a task queued: {queued:?}"
+    );
+    assert_eq!(
+        (queued.timers, queued.watched_fds, queued.tasks),
+        (2, 1, 1),
+        "{queued:?}"
+    );
+    run_once(&lp);
+    let running = lp.stats();
+    assert_eq!(
+        running.ops_in_flight, 1,
+        "the task's receive waits: {running:?}"
+    );
+    assert_eq!(running.ready, 0, "{running:?}");
+    assert!(running.iterations >= 1, "{running:?}");
+    waiting.cancel();
+    for t in &timers {
+        t.cancel();
+    }
+    lp.remove_reader(r.as_raw_fd());
+    run_once(&lp);
+    run_once(&lp);
+    let after = lp.stats();
+    assert_eq!(
+        (after.tasks, after.watched_fds, after.ops_in_flight),
+        (0, 0, 0),
+        "{after:?}"
+    );
+    assert!(after.iterations > running.iterations, "{after:?}");
+    close(&lp);
+}
+
+/// Time: a run that sleeps shows time running plus time blocked for I/O at least as long as
+/// the sleep (on a real clock, most of it blocked); debug mode's slow callbacks are counted.
+pub fn stats_count_time_and_slow_callbacks(factory: Factory) {
+    let lp = new_loop(factory);
+    let virtual_time = lp.virtual_clock().is_some();
+    block_on(&lp, loop_api::sleep(Duration::from_millis(30)));
+    let s = lp.stats();
+    if !virtual_time {
+        assert!(
+            s.io_wait + s.running >= Duration::from_millis(30),
+            "a 30 ms sleep ran for less: {s:?}"
+        );
+        assert!(s.io_wait > Duration::ZERO, "the sleep never blocked: {s:?}");
+    }
+    let reports = Log::default();
+    let log = reports.clone();
+    lp.set_exception_handler(Some(Box::new(move |ctx: &ExceptionContext| {
+        log.push(ctx.message.clone());
+    })));
+    lp.set_debug(true);
+    lp.set_slow_callback_duration(Duration::from_millis(1));
+    lp.call_soon(|| std::thread::sleep(Duration::from_millis(5)))
+        .expect("call_soon");
+    run_once(&lp);
+    assert_eq!(lp.stats().slow_callbacks, 1, "reports: {:?}", reports.get());
+    close(&lp);
+}
+
+/// The default executor's threads and queued jobs.
+pub fn stats_count_executor_threads_and_queue(factory: Factory) {
+    let lp = new_loop(factory);
+    let jobs = loop_core_workers() + 3;
+    let gate = Arc::new((Mutex::new(false), Condvar::new()));
+    let futures: Vec<_> = (0..jobs)
+        .map(|_| {
+            let gate = gate.clone();
+            lp.run_in_executor(move || {
+                let (open, changed) = &*gate;
+                let mut open = open.lock().unwrap_or_else(|p| p.into_inner());
+                while !*open {
+                    open = changed.wait(open).unwrap_or_else(|p| p.into_inner());
+                }
+            })
+        })
+        .collect();
+    let s = lp.stats();
+    assert!(s.executor_threads >= 1, "{s:?}");
+    assert!(
+        s.executor_threads + s.executor_queued >= jobs,
+        "{jobs} jobs are neither running nor queued: {s:?}"
+    );
+    assert!(
+        s.executor_queued >= 3,
+        "more jobs than threads, none queued: {s:?}"
+    );
+    *gate.0.lock().unwrap_or_else(|p| p.into_inner()) = true;
+    gate.1.notify_all();
+    block_on(&lp, async move {
+        for f in futures {
+            f.await.expect("the job");
+        }
+    });
+    assert_eq!(lp.stats().executor_queued, 0);
+    close(&lp);
+}
+
+/// How many threads the loop's own pool may start (asyncio's `min(32, cpus + 4)`).
+fn loop_core_workers() -> usize {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cpus + 4).min(32)
+}
