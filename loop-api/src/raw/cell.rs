@@ -6,6 +6,7 @@
 
 use std::cell::{Cell, UnsafeCell};
 use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -17,21 +18,25 @@ use crate::panics::{CaughtPanic, catch_printed, catch_reported};
 use crate::task::Schedule;
 
 /// The task finished: its outcome is (or was) in `output`.
-pub(super) const DONE: u8 = 1;
+pub(super) const DONE: u16 = 1;
 /// The outcome was taken by the `Task` awaiting it.
-pub(super) const TAKEN: u8 = 2;
+pub(super) const TAKEN: u16 = 2;
 /// `Task::cancel` was called.
-pub(super) const CANCEL_REQUESTED: u8 = 4;
+pub(super) const CANCEL_REQUESTED: u16 = 4;
 /// A panic is not reported to the exception handler (`run_until_complete`'s future).
-pub(super) const NO_REPORT: u8 = 8;
+pub(super) const NO_REPORT: u16 = 8;
 /// A scheduler was given (`TaskRef::bind`): wakers may exist from now on.
-pub(super) const BOUND: u8 = 16;
+pub(super) const BOUND: u16 = 16;
 /// The future is being polled or dropped: nothing else may touch it.
-pub(super) const BUSY: u8 = 32;
+pub(super) const BUSY: u16 = 32;
 /// `extra` may hold something (a name, a done-callback, a panic).
-pub(super) const EXTRA: u8 = 64;
+pub(super) const EXTRA: u16 = 64;
 /// `extra` holds a panic of the future that the loop has not taken yet (`TaskRef::take_panic`).
-pub(super) const PANIC_KEPT: u8 = 128;
+pub(super) const PANIC_KEPT: u16 = 128;
+/// The task ended `Cancelled` (its future was dropped unfinished).
+pub(super) const CANCELLED: u16 = 256;
+/// The task ended `Panicked` (its future panicked).
+pub(super) const FAILED: u16 = 512;
 
 /// How a poll went.
 pub(super) enum Polled {
@@ -67,7 +72,7 @@ pub(super) struct Header {
     /// True while the task sits in (or is on its way to) a ready queue (any thread).
     pub(super) queued: AtomicBool,
     /// `DONE`, `TAKEN`, ... (loop thread only).
-    pub(super) flags: Cell<u8>,
+    pub(super) flags: Cell<u16>,
     /// Local handles (loop thread only).
     pub(super) local: Cell<u32>,
     pub(super) vtable: &'static TaskVTable,
@@ -76,6 +81,15 @@ pub(super) struct Header {
     /// A word the loop keeps for itself, e.g. the task's index in its task list.
     pub(super) slot: Cell<usize>,
     pub(super) id: u64,
+    /// Where the task was made (the user's `create_task` call).
+    pub(super) created_at: &'static Location<'static>,
+    /// The polls of the future so far (loop thread only).
+    pub(super) polls: Cell<u64>,
+    /// Nanoseconds spent in polls, counted while task timing is on (loop thread only).
+    pub(super) busy_ns: Cell<u64>,
+    /// When the last poll ended (or the task was made), as [`super::timing`]'s clock reads it;
+    /// 0 if timing was off then (loop thread only).
+    pub(super) mark_ns: Cell<u64>,
     /// The waker of the one awaiting the task's `Task` (loop thread only).
     pub(super) awaiter: Cell<Option<Waker>>,
     /// What few tasks have, kept out of line to keep the cell small (loop thread only).
@@ -174,6 +188,8 @@ impl<F: Future + 'static> TaskCell<F> {
             }
             Err(caught) => {
                 Self::drop_future(slot);
+                let flags = &head.header.flags;
+                flags.set(flags.get() | FAILED);
                 head.output
                     .set(Some(Err(TaskError::Panicked(caught.message.clone()))));
                 Polled::Panicked(caught)
@@ -187,9 +203,9 @@ impl<F: Future + 'static> TaskCell<F> {
         // SAFETY: forwarded from the caller (live cell, task's thread, `BUSY` set).
         Self::drop_future(unsafe { Self::future(ptr) });
         // SAFETY: as above.
-        unsafe { Self::head(ptr) }
-            .output
-            .set(Some(Err(TaskError::Cancelled)));
+        let head = unsafe { Self::head(ptr) };
+        head.output.set(Some(Err(TaskError::Cancelled)));
+        head.header.flags.set(head.header.flags.get() | CANCELLED);
     }
 
     /// # Safety
@@ -219,6 +235,7 @@ pub(super) fn allocate<F: Future + 'static>(
     future: F,
     id: u64,
     name: Option<Box<str>>,
+    created_at: &'static Location<'static>,
 ) -> NonNull<Header> {
     let mut cell = Box::<TaskCell<F>>::new_uninit();
     let p = cell.as_mut_ptr();
@@ -234,6 +251,10 @@ pub(super) fn allocate<F: Future + 'static>(
             scheduler: UnsafeCell::new(None),
             slot: Cell::new(usize::MAX),
             id,
+            created_at,
+            polls: Cell::new(0),
+            busy_ns: Cell::new(0),
+            mark_ns: Cell::new(super::timing::now_if_on()),
             awaiter: Cell::new(None),
             extra: Cell::new(name.map(|name| {
                 Box::new(Extra {

@@ -6,20 +6,22 @@ use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
+use std::panic::Location;
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::{Poll, Waker};
+use std::time::Duration;
 
 use crate::error::TaskError;
 use crate::panics::CaughtPanic;
-use crate::task::Schedule;
+use crate::task::{Schedule, TaskState};
 
 use super::cell::{
-    self, BOUND, BUSY, CANCEL_REQUESTED, DONE, EXTRA, Head, Header, NO_REPORT, PANIC_KEPT, Polled,
-    TAKEN,
+    self, BOUND, BUSY, CANCEL_REQUESTED, CANCELLED, DONE, EXTRA, FAILED, Head, Header, NO_REPORT,
+    PANIC_KEPT, Polled, TAKEN,
 };
-use super::waker;
+use super::{timing, waker};
 
 /// A woken task on its way to its loop: may cross threads, and only becomes usable again on
 /// the loop's thread ([`Notified::into_local`]).
@@ -248,6 +250,54 @@ impl TaskRef {
         self.header().flags.get() & DONE != 0
     }
 
+    /// The task's id, unique in the process.
+    pub fn id(&self) -> u64 {
+        self.header().id
+    }
+
+    /// Where the task is in its life (see [`TaskState`]).
+    pub fn state(&self) -> TaskState {
+        let flags = self.header().flags.get();
+        if flags & DONE != 0 {
+            if flags & FAILED != 0 {
+                TaskState::Failed
+            } else if flags & CANCELLED != 0 {
+                TaskState::Cancelled
+            } else {
+                TaskState::Done
+            }
+        } else if flags & BUSY != 0 {
+            TaskState::Running
+        } else {
+            TaskState::Pending
+        }
+    }
+
+    /// Where the task was made (the caller of `create_task`).
+    pub fn created_at(&self) -> &'static Location<'static> {
+        self.header().created_at
+    }
+
+    /// How many times its future was polled.
+    pub fn polls(&self) -> u64 {
+        self.header().polls.get()
+    }
+
+    /// Time spent in its polls while task timing was on (see `crate::set_task_timing`).
+    pub fn busy(&self) -> Duration {
+        Duration::from_nanos(self.header().busy_ns.get())
+    }
+
+    /// Time since its last poll ended (or since it was made, if never polled); zero while it
+    /// runs, and when that moment was not timed (task timing was off).
+    pub fn idle(&self) -> Duration {
+        let header = self.header();
+        if header.flags.get() & (BUSY | DONE) == BUSY {
+            return Duration::ZERO;
+        }
+        timing::since(header.mark_ns.get())
+    }
+
     /// True if cancellation was requested.
     pub fn cancelling(&self) -> bool {
         self.header().flags.get() & CANCEL_REQUESTED != 0
@@ -340,7 +390,9 @@ fn release_local(ptr: NonNull<Header>) -> Option<(String, CaughtPanic)> {
         unreported = handle.take_panic().map(|caught| (handle.name(), caught));
         let flags = header.flags.get();
         if flags & BUSY == 0 {
-            header.flags.set(flags | BUSY | DONE);
+            // Dropped unfinished, the task ends `Cancelled`.
+            let cancelled = if flags & DONE == 0 { CANCELLED } else { 0 };
+            header.flags.set(flags | BUSY | DONE | cancelled);
             // SAFETY: live, task's thread, `BUSY` set.
             unsafe { (header.vtable.drop_contents)(ptr) };
             header.flags.set(header.flags.get() & !BUSY);
@@ -423,14 +475,19 @@ impl<T> TaskOutput<T> {
 
 /// Makes a task for `future` (its id and its name given): a local handle knowing its output.
 /// Not bound to a loop yet.
-pub(crate) fn new_task<F>(future: F, id: u64, name: Option<Box<str>>) -> TaskOutput<F::Output>
+pub(crate) fn new_task<F>(
+    future: F,
+    id: u64,
+    name: Option<Box<str>>,
+    created_at: &'static Location<'static>,
+) -> TaskOutput<F::Output>
 where
     F: Future + 'static,
     F::Output: 'static,
 {
     TaskOutput {
         task: TaskRef {
-            ptr: cell::allocate(future, id, name),
+            ptr: cell::allocate(future, id, name, created_at),
         },
         _output: PhantomData,
     }

@@ -8,6 +8,7 @@ use std::task::{Context, RawWaker, RawWakerVTable, Waker};
 
 use super::cell::{BOUND, BUSY, CANCEL_REQUESTED, DONE, Header, Polled};
 use super::task::Notified;
+use super::timing;
 
 thread_local! {
     /// The task being polled on this thread (null outside task polls): set around the poll by
@@ -160,6 +161,19 @@ unsafe fn waker_drop(data: *const ()) {
     unsafe { ref_dec(header_of(data)) };
 }
 
+/// Adds the poll that started at `start` to the task's busy time and marks its end.
+#[cold]
+fn record_poll_time(header: &Header, start: u64) {
+    let end = timing::now();
+    header.busy_ns.set(
+        header
+            .busy_ns
+            .get()
+            .saturating_add(end.saturating_sub(start)),
+    );
+    header.mark_ns.set(end);
+}
+
 /// Polls the task once with its own waker; `Ready` once it is finished.
 ///
 /// # Safety
@@ -190,11 +204,20 @@ pub(super) unsafe fn run(ptr: NonNull<Header>) -> Polled {
     // SAFETY: the task is bound and alive; the waker is never dropped (clones add units).
     let waker = std::mem::ManuallyDrop::new(unsafe { waker(ptr) });
     let mut cx = Context::from_waker(&waker);
+    header.polls.set(header.polls.get() + 1);
+    // One relaxed load per poll when timing is off: the clock is read only when it is on.
+    let start = timing::now_if_on();
     // The poll contains the future's panics, so the previous task is always put back.
     let outer = CURRENT.with(|c| c.replace(ptr.as_ptr()));
     // SAFETY: live cell, task's thread, `BUSY` set.
     let polled = unsafe { (header.vtable.poll)(ptr, &mut cx) };
     CURRENT.with(|c| c.set(outer));
+    if start != 0 {
+        record_poll_time(header, start);
+    } else {
+        // Timing is off: when this poll ended is not known.
+        header.mark_ns.set(0);
+    }
     header.flags.set(header.flags.get() & !BUSY);
     polled
 }
