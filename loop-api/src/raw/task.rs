@@ -390,9 +390,9 @@ fn release_local(ptr: NonNull<Header>) -> Option<(String, CaughtPanic)> {
         unreported = handle.take_panic().map(|caught| (handle.name(), caught));
         let flags = header.flags.get();
         if flags & BUSY == 0 {
-            // Dropped unfinished, the task ends `Cancelled`.
-            let cancelled = if flags & DONE == 0 { CANCELLED } else { 0 };
-            header.flags.set(flags | BUSY | DONE | cancelled);
+            // No handle is left to read its state: an unfinished task is not marked
+            // `CANCELLED` here (a store less on the path every task takes).
+            header.flags.set(flags | BUSY | DONE);
             // SAFETY: live, task's thread, `BUSY` set.
             unsafe { (header.vtable.drop_contents)(ptr) };
             header.flags.set(header.flags.get() & !BUSY);

@@ -27,6 +27,7 @@ pub(super) fn on() -> bool {
 }
 
 /// The clock now (never 0).
+#[inline(never)]
 pub(super) fn now() -> u64 {
     let epoch = *EPOCH.get_or_init(Instant::now);
     u64::try_from(epoch.elapsed().as_nanos())

@@ -178,6 +178,7 @@ fn record_poll_time(header: &Header, start: u64) {
 ///
 /// # Safety
 /// `ptr` is a live task header, on the task's thread, and the caller holds a local handle.
+#[inline]
 pub(super) unsafe fn run(ptr: NonNull<Header>) -> Polled {
     // SAFETY: the caller's local handle keeps the header alive.
     let header = unsafe { &*ptr.as_ptr() };
@@ -206,13 +207,14 @@ pub(super) unsafe fn run(ptr: NonNull<Header>) -> Polled {
     let mut cx = Context::from_waker(&waker);
     header.polls.set(header.polls.get() + 1);
     // One relaxed load per poll when timing is off: the clock is read only when it is on.
-    let start = timing::now_if_on();
+    let timed = timing::on();
+    let start = if timed { timing::now() } else { 0 };
     // The poll contains the future's panics, so the previous task is always put back.
     let outer = CURRENT.with(|c| c.replace(ptr.as_ptr()));
     // SAFETY: live cell, task's thread, `BUSY` set.
     let polled = unsafe { (header.vtable.poll)(ptr, &mut cx) };
     CURRENT.with(|c| c.set(outer));
-    if start != 0 {
+    if timed {
         record_poll_time(header, start);
     } else {
         // Timing is off: when this poll ended is not known.
