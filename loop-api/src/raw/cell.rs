@@ -37,6 +37,8 @@ pub(super) const PANIC_KEPT: u16 = 128;
 pub(super) const CANCELLED: u16 = 256;
 /// The task ended `Panicked` (its future panicked).
 pub(super) const FAILED: u16 = 512;
+/// `extra` holds when the task's last poll ended (or when it was made): that moment was timed.
+pub(super) const TIMED: u16 = 1024;
 
 /// How a poll went.
 pub(super) enum Polled {
@@ -85,11 +87,6 @@ pub(super) struct Header {
     pub(super) created_at: &'static Location<'static>,
     /// The polls of the future so far (loop thread only).
     pub(super) polls: Cell<u64>,
-    /// Nanoseconds spent in polls, counted while task timing is on (loop thread only).
-    pub(super) busy_ns: Cell<u64>,
-    /// When the last poll ended (or the task was made), as [`super::timing`]'s clock reads it;
-    /// 0 if timing was off then (loop thread only).
-    pub(super) mark_ns: Cell<u64>,
     /// The waker of the one awaiting the task's `Task` (loop thread only).
     pub(super) awaiter: Cell<Option<Waker>>,
     /// What few tasks have, kept out of line to keep the cell small (loop thread only).
@@ -105,6 +102,29 @@ pub(super) struct Extra {
     pub(super) on_done: Option<Box<dyn FnOnce()>>,
     /// The future's panic, kept for the loop that ran the task to report (`PANIC_KEPT`).
     pub(super) panic: Option<Box<CaughtPanic>>,
+    /// Nanoseconds spent in the polls timed so far (task timing is rarely on: kept here, out
+    /// of the header every task carries).
+    pub(super) busy_ns: u64,
+    /// When the last timed poll ended (or the task was made), as [`super::timing`]'s clock
+    /// reads it; meaningful while `TIMED` is set.
+    pub(super) mark_ns: u64,
+}
+
+/// The first flags and the `extra` of a new task: its name, and its creation time if task
+/// timing is on.
+#[inline]
+fn first_extra(name: Option<Box<str>>) -> (u16, Option<Box<Extra>>) {
+    let mark_ns = super::timing::now_if_on();
+    if name.is_none() && mark_ns == 0 {
+        return (0, None);
+    }
+    let flags = if mark_ns == 0 { EXTRA } else { EXTRA | TIMED };
+    let extra = Extra {
+        name,
+        mark_ns,
+        ..Extra::default()
+    };
+    (flags, Some(Box::new(extra)))
 }
 
 /// The header and the outcome: everything a `Task<T>` needs, whatever the future's type.
@@ -237,6 +257,7 @@ pub(super) fn allocate<F: Future + 'static>(
     name: Option<Box<str>>,
     created_at: &'static Location<'static>,
 ) -> NonNull<Header> {
+    let (flags, extra) = first_extra(name);
     let mut cell = Box::<TaskCell<F>>::new_uninit();
     let p = cell.as_mut_ptr();
     // SAFETY: `p` points to the uninitialised cell: every field is written once, in place
@@ -245,7 +266,7 @@ pub(super) fn allocate<F: Future + 'static>(
         (&raw mut (*p).head.header).write(Header {
             refs: AtomicUsize::new(1),
             queued: AtomicBool::new(false),
-            flags: Cell::new(if name.is_some() { EXTRA } else { 0 }),
+            flags: Cell::new(flags),
             local: Cell::new(1),
             vtable: &TaskCell::<F>::VTABLE,
             scheduler: UnsafeCell::new(None),
@@ -253,15 +274,8 @@ pub(super) fn allocate<F: Future + 'static>(
             id,
             created_at,
             polls: Cell::new(0),
-            busy_ns: Cell::new(0),
-            mark_ns: Cell::new(super::timing::now_if_on()),
             awaiter: Cell::new(None),
-            extra: Cell::new(name.map(|name| {
-                Box::new(Extra {
-                    name: Some(name),
-                    ..Extra::default()
-                })
-            })),
+            extra: Cell::new(extra),
         });
         (&raw mut (*p).head.output).write(Cell::new(None));
         (&raw mut (*p).future).write(UnsafeCell::new(Some(future)));

@@ -18,8 +18,8 @@ use crate::panics::CaughtPanic;
 use crate::task::{Schedule, TaskState};
 
 use super::cell::{
-    self, BOUND, BUSY, CANCEL_REQUESTED, CANCELLED, DONE, EXTRA, FAILED, Head, Header, NO_REPORT,
-    PANIC_KEPT, Polled, TAKEN,
+    self, BOUND, BUSY, CANCEL_REQUESTED, CANCELLED, DONE, EXTRA, Extra, FAILED, Head, Header,
+    NO_REPORT, PANIC_KEPT, Polled, TAKEN, TIMED,
 };
 use super::{timing, waker};
 
@@ -285,17 +285,31 @@ impl TaskRef {
 
     /// Time spent in its polls while task timing was on (see `crate::set_task_timing`).
     pub fn busy(&self) -> Duration {
-        Duration::from_nanos(self.header().busy_ns.get())
+        self.read_extra(|e| Duration::from_nanos(e.busy_ns))
+            .unwrap_or(Duration::ZERO)
     }
 
     /// Time since its last poll ended (or since it was made, if never polled); zero while it
     /// runs, and when that moment was not timed (task timing was off).
     pub fn idle(&self) -> Duration {
         let header = self.header();
-        if header.flags.get() & (BUSY | DONE) == BUSY {
+        let flags = header.flags.get();
+        if flags & (BUSY | DONE) == BUSY || flags & TIMED == 0 {
             return Duration::ZERO;
         }
-        timing::since(header.mark_ns.get())
+        timing::since(self.read_extra(|e| e.mark_ns).unwrap_or(0))
+    }
+
+    /// Reads the task's `extra`, if it has one.
+    fn read_extra<R>(&self, f: impl FnOnce(&Extra) -> R) -> Option<R> {
+        let header = self.header();
+        if header.flags.get() & EXTRA == 0 {
+            return None;
+        }
+        let extra = header.extra.take()?;
+        let r = f(&extra);
+        header.extra.set(Some(extra));
+        Some(r)
     }
 
     /// True if cancellation was requested.

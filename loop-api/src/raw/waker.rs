@@ -6,7 +6,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::{Ordering, fence};
 use std::task::{Context, RawWaker, RawWakerVTable, Waker};
 
-use super::cell::{BOUND, BUSY, CANCEL_REQUESTED, DONE, Header, Polled};
+use super::cell::{BOUND, BUSY, CANCEL_REQUESTED, DONE, EXTRA, Header, Polled, TIMED};
 use super::task::Notified;
 use super::timing;
 
@@ -165,13 +165,11 @@ unsafe fn waker_drop(data: *const ()) {
 #[cold]
 fn record_poll_time(header: &Header, start: u64) {
     let end = timing::now();
-    header.busy_ns.set(
-        header
-            .busy_ns
-            .get()
-            .saturating_add(end.saturating_sub(start)),
-    );
-    header.mark_ns.set(end);
+    let mut extra = header.extra.take().unwrap_or_default();
+    extra.busy_ns = extra.busy_ns.saturating_add(end.saturating_sub(start));
+    extra.mark_ns = end;
+    header.extra.set(Some(extra));
+    header.flags.set(header.flags.get() | EXTRA | TIMED);
 }
 
 /// Polls the task once with its own waker; `Ready` once it is finished.
@@ -214,12 +212,10 @@ pub(super) unsafe fn run(ptr: NonNull<Header>) -> Polled {
     // SAFETY: live cell, task's thread, `BUSY` set.
     let polled = unsafe { (header.vtable.poll)(ptr, &mut cx) };
     CURRENT.with(|c| c.set(outer));
+    // Untimed, the poll's end is not known: `TIMED` goes (in the store that clears `BUSY`).
+    header.flags.set(header.flags.get() & !(BUSY | TIMED));
     if timed {
         record_poll_time(header, start);
-    } else {
-        // Timing is off: when this poll ended is not known.
-        header.mark_ns.set(0);
     }
-    header.flags.set(header.flags.get() & !BUSY);
     polled
 }
