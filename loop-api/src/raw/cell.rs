@@ -33,6 +33,10 @@ pub(super) const BUSY: u16 = 32;
 pub(super) const EXTRA: u16 = 64;
 /// `extra` holds a panic of the future that the loop has not taken yet (`TaskRef::take_panic`).
 pub(super) const PANIC_KEPT: u16 = 128;
+/// `Header::slot` of a task whose slot is in `Extra::far_slot` (others hold slot + 1, so 0 is
+/// `usize::MAX`, no slot).
+pub(super) const SLOT_FAR: u32 = u32::MAX;
+
 /// The task ended `Cancelled` (its future was dropped unfinished).
 pub(super) const CANCELLED: u16 = 256;
 /// The task ended `Panicked` (its future panicked).
@@ -80,13 +84,16 @@ pub(super) struct Header {
     pub(super) vtable: &'static TaskVTable,
     /// Written once by `bind` before any waker exists, then only read (any thread).
     pub(super) scheduler: UnsafeCell<Option<Arc<dyn Schedule>>>,
-    /// A word the loop keeps for itself, e.g. the task's index in its task list.
-    pub(super) slot: Cell<usize>,
+    /// A word the loop keeps for itself, e.g. the task's index in its task list, plus one
+    /// (wrapping: 0 is `usize::MAX`); `SLOT_FAR` when it is kept in `extra` as it does not fit
+    /// in 32 bits (the header stays small this way: every task carries one).
+    pub(super) slot: Cell<u32>,
     pub(super) id: u64,
     /// Where the task was made (the user's `create_task` call).
     pub(super) created_at: &'static Location<'static>,
-    /// The polls of the future so far (loop thread only).
-    pub(super) polls: Cell<u64>,
+    /// The polls of the future so far, modulo 2^32; `extra` counts the wraps (loop thread
+    /// only).
+    pub(super) polls: Cell<u32>,
     /// The waker of the one awaiting the task's `Task` (loop thread only).
     pub(super) awaiter: Cell<Option<Waker>>,
     /// What few tasks have, kept out of line to keep the cell small (loop thread only).
@@ -102,6 +109,10 @@ pub(super) struct Extra {
     pub(super) on_done: Option<Box<dyn FnOnce()>>,
     /// The future's panic, kept for the loop that ran the task to report (`PANIC_KEPT`).
     pub(super) panic: Option<Box<CaughtPanic>>,
+    /// How many times `Header::polls` wrapped.
+    pub(super) polls_high: u32,
+    /// The loop's word when it does not fit in `Header::slot`.
+    pub(super) far_slot: usize,
     /// Nanoseconds spent in the polls timed so far (task timing is rarely on: kept here, out
     /// of the header every task carries).
     pub(super) busy_ns: u64,
@@ -270,7 +281,7 @@ pub(super) fn allocate<F: Future + 'static>(
             local: Cell::new(1),
             vtable: &TaskCell::<F>::VTABLE,
             scheduler: UnsafeCell::new(None),
-            slot: Cell::new(usize::MAX),
+            slot: Cell::new(0),
             id,
             created_at,
             polls: Cell::new(0),

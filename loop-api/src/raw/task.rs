@@ -19,7 +19,7 @@ use crate::task::{Schedule, TaskState};
 
 use super::cell::{
     self, BOUND, BUSY, CANCEL_REQUESTED, CANCELLED, DONE, EXTRA, Extra, FAILED, Head, Header,
-    NO_REPORT, PANIC_KEPT, Polled, TAKEN, TIMED,
+    NO_REPORT, PANIC_KEPT, Polled, SLOT_FAR, TAKEN, TIMED,
 };
 use super::{timing, waker};
 
@@ -280,7 +280,8 @@ impl TaskRef {
 
     /// How many times its future was polled.
     pub fn polls(&self) -> u64 {
-        self.header().polls.get()
+        let high = self.read_extra(|e| e.polls_high).unwrap_or(0);
+        (u64::from(high) << 32) | u64::from(self.header().polls.get())
     }
 
     /// Time spent in its polls while task timing was on (see `crate::set_task_timing`).
@@ -319,13 +320,34 @@ impl TaskRef {
 
     /// A word the loop keeps with the task for itself (e.g. its index in the loop's task
     /// list); `usize::MAX` until set.
+    #[inline]
     pub fn loop_slot(&self) -> usize {
-        self.header().slot.get()
+        let slot = self.header().slot.get();
+        if slot == SLOT_FAR {
+            return self.read_extra(|e| e.far_slot).unwrap_or(usize::MAX);
+        }
+        // u32 into usize is lossless on the 64-bit targets loop-api builds for.
+        usize::try_from(slot).unwrap_or(usize::MAX).wrapping_sub(1)
     }
 
     /// Sets the word of [`loop_slot`](Self::loop_slot).
+    #[inline]
     pub fn set_loop_slot(&self, slot: usize) {
-        self.header().slot.set(slot);
+        match u32::try_from(slot.wrapping_add(1)) {
+            Ok(s) if s != SLOT_FAR => self.header().slot.set(s),
+            _ => self.set_far_slot(slot),
+        }
+    }
+
+    /// Keeps a slot that does not fit in the header's 32 bits in `extra`.
+    #[cold]
+    fn set_far_slot(&self, slot: usize) {
+        let header = self.header();
+        let mut extra = header.extra.take().unwrap_or_default();
+        extra.far_slot = slot;
+        header.extra.set(Some(extra));
+        header.flags.set(header.flags.get() | EXTRA);
+        header.slot.set(SLOT_FAR);
     }
 
     /// True if both handles are to the same task.

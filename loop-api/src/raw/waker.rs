@@ -161,6 +161,15 @@ unsafe fn waker_drop(data: *const ()) {
     unsafe { ref_dec(header_of(data)) };
 }
 
+/// `Header::polls` wrapped: counts it in `extra`.
+#[cold]
+fn carry_polls(header: &Header) {
+    let mut extra = header.extra.take().unwrap_or_default();
+    extra.polls_high = extra.polls_high.wrapping_add(1);
+    header.extra.set(Some(extra));
+    header.flags.set(header.flags.get() | EXTRA);
+}
+
 /// Adds the poll that started at `start` to the task's busy time and marks its end.
 #[cold]
 fn record_poll_time(header: &Header, start: u64) {
@@ -203,7 +212,11 @@ pub(super) unsafe fn run(ptr: NonNull<Header>) -> Polled {
     // SAFETY: the task is bound and alive; the waker is never dropped (clones add units).
     let waker = std::mem::ManuallyDrop::new(unsafe { waker(ptr) });
     let mut cx = Context::from_waker(&waker);
-    header.polls.set(header.polls.get() + 1);
+    let polls = header.polls.get().wrapping_add(1);
+    header.polls.set(polls);
+    if polls == 0 {
+        carry_polls(header);
+    }
     // One relaxed load per poll when timing is off: the clock is read only when it is on.
     let timed = timing::on();
     let start = if timed { timing::now() } else { 0 };
