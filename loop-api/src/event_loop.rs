@@ -132,6 +132,7 @@ impl EventLoop {
     /// As [`run_forever`](Self::run_forever); `StoppedBeforeComplete` if the loop was stopped
     /// first (the future stays scheduled); `Panicked` if it panicked; `Cancelled` if it was
     /// cancelled.
+    #[track_caller]
     pub fn run_until_complete<F>(&self, fut: F) -> Result<F::Output, LoopError>
     where
         F: Future + 'static,
@@ -244,6 +245,7 @@ impl EventLoop {
     ///
     /// # Errors
     /// `Closed`.
+    #[track_caller]
     pub fn create_task<F>(&self, fut: F) -> Result<Task<F::Output>, LoopError>
     where
         F: Future + 'static,
@@ -258,6 +260,7 @@ impl EventLoop {
     ///
     /// # Errors
     /// `Closed`.
+    #[track_caller]
     pub fn create_task_named<F>(
         &self,
         name: impl Into<String>,

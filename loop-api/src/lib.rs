@@ -71,7 +71,9 @@ pub use registered_socket::RegisteredSocket;
 pub use remote::{LoopHandle, ThreadSafeScheduler};
 pub use running::{Sleep, YieldNow, get_running_loop, sleep, yield_now};
 pub use stats::LoopStats;
-pub use task::{AnyTask, Notified, Schedule, Task, TaskRef, current_task};
+pub use task::{
+    AnyTask, Notified, Schedule, Task, TaskRef, TaskState, current_task, set_task_timing,
+};
 pub use timeout::{Elapsed, WaitFor, wait_for};
 
 /// A socket address of any family (re-exported from `socket2`), as the raw socket primitives

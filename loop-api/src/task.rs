@@ -14,6 +14,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use crate::context::ExceptionContext;
 use crate::error::TaskError;
@@ -54,14 +55,21 @@ pub trait Schedule: Send + Sync {
     fn schedule(&self, task: Notified);
 }
 
-/// Makes a task for `future`: the loop's handle (to spawn) and the user's.
+/// Makes a task for `future`: the loop's handle (to spawn) and the user's. Its creation site
+/// is the caller's (every function from the user's call down to here is `#[track_caller]`).
+#[track_caller]
 pub(crate) fn new_task<F>(future: F, name: Option<String>) -> (TaskRef, Task<F::Output>)
 where
     F: Future + 'static,
     F::Output: 'static,
 {
     let id = next_task_id();
-    let out = crate::raw::new_task(future, id, name.map(String::into_boxed_str));
+    let out = crate::raw::new_task(
+        future,
+        id,
+        name.map(String::into_boxed_str),
+        std::panic::Location::caller(),
+    );
     let task = out.task_ref().clone();
     (task, Task { out })
 }
@@ -71,6 +79,32 @@ where
 /// handle goes: as the default exception handler would have printed the report.
 pub(crate) fn print_unreported_panic(name: String, caught: CaughtPanic) {
     eprintln!("{}", ExceptionContext::task_panicked(name, caught));
+}
+
+/// Where a task is in its life, as [`AnyTask::state`] tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TaskState {
+    /// Not finished and not being polled right now: queued to run, or waiting for a wake.
+    Pending,
+    /// Being polled right now (seen from inside the task, or from another task's view of a
+    /// loop stuck in this one's poll).
+    Running,
+    /// Finished with an output.
+    Done,
+    /// Cancelled: its future was dropped unfinished.
+    Cancelled,
+    /// Failed: its future panicked.
+    Failed,
+}
+
+/// Turns task timing on or off, for every loop of the process (off by default).
+///
+/// While it is on, each task poll reads the clock twice, so that [`AnyTask::busy`] and
+/// [`AnyTask::idle`] are known; while it is off they are not measured (`busy` does not grow
+/// and `idle` is zero for a task whose last poll, or creation, was not timed), which keeps
+/// the cost of a poll to a counter. The loop monitor turns it on.
+pub fn set_task_timing(on: bool) {
+    crate::raw::timing::set(on);
 }
 
 /// The task being run on this thread (asyncio's `current_task()`): `Some` inside a task's
@@ -107,6 +141,41 @@ impl AnyTask {
     pub fn name(&self) -> String {
         self.inner.name()
     }
+
+    /// The task's id: unique in the process, the same for every handle to the task.
+    pub fn id(&self) -> u64 {
+        self.inner.id()
+    }
+
+    /// Where the task is in its life: pending, running (being polled right now), or how it
+    /// finished.
+    pub fn state(&self) -> TaskState {
+        self.inner.state()
+    }
+
+    /// Where the task was made: the user's call of `create_task` (or `create_task_named`,
+    /// `run_until_complete`, a `TaskGroup`'s `create_task`...).
+    pub fn created_at(&self) -> &'static std::panic::Location<'static> {
+        self.inner.created_at()
+    }
+
+    /// How many times the task's future was polled.
+    pub fn polls(&self) -> u64 {
+        self.inner.polls()
+    }
+
+    /// The time spent in the task's polls while task timing was on ([`set_task_timing`]);
+    /// it does not grow while timing is off.
+    pub fn busy(&self) -> Duration {
+        self.inner.busy()
+    }
+
+    /// The time since the task's last poll ended (since it was made, if it was never polled);
+    /// zero while it is being polled, and zero when that poll (or its creation) happened while
+    /// task timing was off ([`set_task_timing`]).
+    pub fn idle(&self) -> Duration {
+        self.inner.idle()
+    }
 }
 
 impl<T> From<&Task<T>> for AnyTask {
@@ -120,7 +189,9 @@ impl<T> From<&Task<T>> for AnyTask {
 impl fmt::Debug for AnyTask {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AnyTask")
+            .field("id", &self.inner.id())
             .field("name", &self.inner.name())
+            .field("state", &self.inner.state())
             .field("done", &self.inner.done())
             .finish()
     }

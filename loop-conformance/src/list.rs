@@ -114,6 +114,11 @@ macro_rules! __behaviour_list {
                 get_running_loop_inside_and_outside: Shared,
                 a_task_awaiting_itself_panics: Shared,
                 current_task_is_the_task_being_run: Shared,
+                task_ids_are_unique_and_stable: Shared,
+                task_state_follows_its_life: Shared,
+                task_created_at_is_the_callers_line: Shared,
+                task_polls_are_counted: Shared,
+                task_busy_and_idle_are_timed: Shared,
             }
             sync {
                 gather_gives_outputs_in_given_order: Shared,

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use loop_api::{ExceptionContext, LoopError, Task, TaskError};
+use loop_api::{AnyTask, ExceptionContext, LoopError, Task, TaskError, TaskState};
 
 use crate::Factory;
 use crate::util::{Log, block_on, close, new_loop, run_forever, run_once, thread_sleep};
@@ -440,5 +440,163 @@ pub fn current_task_is_the_task_being_run(factory: Factory) {
         "current_task() in a second task gave {inner:?}"
     );
     assert!(loop_api::current_task().is_none());
+    close(&lp);
+}
+
+/// Every task has an id unique in the process, the same through every handle to it (the
+/// `Task`, `all_tasks()`, `current_task()` inside it) and after it finished.
+pub fn task_ids_are_unique_and_stable(factory: Factory) {
+    let lp = new_loop(factory);
+    let tasks: Vec<Task<Option<u64>>> = (0..5)
+        .map(|_| {
+            lp.create_task(async { loop_api::current_task().map(|t| t.id()) })
+                .expect("create_task")
+        })
+        .collect();
+    let ids: Vec<u64> = tasks.iter().map(|t| AnyTask::from(t).id()).collect();
+    let distinct: std::collections::BTreeSet<u64> = ids.iter().copied().collect();
+    assert_eq!(distinct.len(), ids.len(), "task ids repeat: {ids:?}");
+    let mut listed: Vec<u64> = lp.all_tasks().iter().map(AnyTask::id).collect();
+    listed.sort_unstable();
+    assert_eq!(listed, distinct.iter().copied().collect::<Vec<_>>());
+    for (t, id) in tasks.into_iter().zip(ids) {
+        let anyt = AnyTask::from(&t);
+        assert_eq!(block_on(&lp, t), Ok(Some(id)), "current_task().id() inside");
+        assert_eq!(anyt.id(), id, "the id changed once the task finished");
+    }
+    close(&lp);
+}
+
+/// A task is `Pending` until it runs, `Running` while polled (seen from inside it), `Pending`
+/// while it waits, then `Done`, `Cancelled` or `Failed` as it ended.
+pub fn task_state_follows_its_life(factory: Factory) {
+    let lp = new_loop(factory);
+    lp.set_exception_handler(Some(Box::new(|_: &ExceptionContext| {})));
+    let seen = Rc::new(Cell::new(None));
+    let s = seen.clone();
+    let t = lp
+        .create_task(async move {
+            s.set(loop_api::current_task().map(|t| t.state()));
+            loop_api::yield_now().await;
+        })
+        .expect("create_task");
+    let handle = AnyTask::from(&t);
+    assert_eq!(handle.state(), TaskState::Pending, "before it ran");
+    run_once(&lp);
+    assert_eq!(seen.get(), Some(TaskState::Running), "from inside its poll");
+    assert_eq!(handle.state(), TaskState::Pending, "between its polls");
+    assert_eq!(block_on(&lp, t), Ok(()));
+    assert_eq!(handle.state(), TaskState::Done);
+
+    let waiting = lp.create_task(pending::<()>()).expect("create_task");
+    run_once(&lp);
+    let w = AnyTask::from(&waiting);
+    assert!(waiting.cancel());
+    assert_eq!(block_on(&lp, waiting), Err(TaskError::Cancelled));
+    assert_eq!(w.state(), TaskState::Cancelled);
+
+    let failing = lp
+        .create_task(async {
+            loop_api::yield_now().await;
+            if loop_api::get_running_loop().is_ok() {
+                panic!("state-boom");
+            }
+        })
+        .expect("create_task");
+    let f = AnyTask::from(&failing);
+    assert!(matches!(
+        block_on(&lp, failing),
+        Err(TaskError::Panicked(_))
+    ));
+    assert_eq!(f.state(), TaskState::Failed);
+    close(&lp);
+}
+
+/// `created_at()` is the user's own call of `create_task`, `create_task_named` or
+/// `run_until_complete` (file and line), not a line inside the loop.
+pub fn task_created_at_is_the_callers_line(factory: Factory) {
+    let lp = new_loop(factory);
+    let (t, line) = (lp.create_task(async {}).expect("create_task"), line!());
+    let at = AnyTask::from(&t).created_at();
+    assert_eq!((at.file(), at.line()), (file!(), line));
+    let (n, line) = (lp.create_task_named("n", async {}).expect("named"), line!());
+    let at = AnyTask::from(&n).created_at();
+    assert_eq!((at.file(), at.line()), (file!(), line));
+    let inner = async { loop_api::current_task().map(|t| t.created_at()) };
+    let (at, line) = (lp.run_until_complete(inner).expect("run"), line!());
+    let at = at.expect("current_task() inside run_until_complete");
+    assert_eq!((at.file(), at.line()), (file!(), line));
+    block_on(&lp, async move {
+        let group = loop_sync::TaskGroup::new();
+        let (c, line) = (group.create_task(async {}).expect("child"), line!());
+        let at = AnyTask::from(&c).created_at();
+        assert_eq!((at.file(), at.line()), (file!(), line));
+        group.join().await.expect("join");
+    });
+    block_on(&lp, async move { (t.await, n.await) })
+        .0
+        .expect("task");
+    close(&lp);
+}
+
+/// `polls()` counts the polls of the task's future: one per run, so a task that yields three
+/// times then finishes was polled four times.
+pub fn task_polls_are_counted(factory: Factory) {
+    let lp = new_loop(factory);
+    let t = lp
+        .create_task(async {
+            for _ in 0..3 {
+                loop_api::yield_now().await;
+            }
+        })
+        .expect("create_task");
+    let handle = AnyTask::from(&t);
+    assert_eq!(handle.polls(), 0, "before it ran");
+    run_once(&lp);
+    assert_eq!(handle.polls(), 1, "after one iteration");
+    block_on(&lp, t).expect("task");
+    assert_eq!(handle.polls(), 4);
+    close(&lp);
+}
+
+/// With task timing on, `busy()` grows by the time spent in the task's polls and `idle()` by
+/// the time since its last poll ended (or since it was made); lower bounds only.
+pub fn task_busy_and_idle_are_timed(factory: Factory) {
+    loop_api::set_task_timing(true);
+    let lp = new_loop(factory);
+    let t = lp
+        .create_task(async {
+            let start = std::time::Instant::now();
+            while start.elapsed() < Duration::from_millis(5) {
+                std::hint::spin_loop();
+            }
+            loop_api::yield_now().await;
+            pending::<()>().await;
+        })
+        .expect("create_task");
+    let handle = AnyTask::from(&t);
+    thread_sleep(10);
+    assert!(
+        handle.idle() >= Duration::from_millis(10),
+        "idle since creation"
+    );
+    assert_eq!(handle.busy(), Duration::ZERO, "busy before it ran");
+    run_once(&lp);
+    run_once(&lp);
+    assert_eq!(handle.polls(), 2);
+    let busy = handle.busy();
+    assert!(
+        busy >= Duration::from_millis(5),
+        "busy after a 5 ms poll: {busy:?}"
+    );
+    thread_sleep(20);
+    let idle = handle.idle();
+    assert!(
+        idle >= Duration::from_millis(20),
+        "idle while it waits: {idle:?}"
+    );
+    assert_eq!(handle.busy(), busy, "busy grew while it was not polled");
+    t.cancel();
+    assert_eq!(block_on(&lp, t), Err(TaskError::Cancelled));
     close(&lp);
 }

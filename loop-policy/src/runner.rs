@@ -37,6 +37,7 @@ use crate::shutdown::{Limits, graceful_shutdown};
 /// # Errors
 /// [`LoopError::AnotherLoopRunning`] when called from inside a running loop (nothing is run);
 /// the error of making the loop; what `run_until_complete` reports (`Panicked`, ...).
+#[track_caller]
 pub fn run<F>(fut: F) -> Result<F::Output, LoopError>
 where
     F: Future + 'static,
@@ -176,6 +177,7 @@ impl Runner {
     /// [`LoopError::AnotherLoopRunning`] from inside a running loop; [`LoopError::Closed`]
     /// after [`close`](Runner::close); the error of making the loop; what `run_until_complete`
     /// reports; [`LoopError::Interrupted`] after Ctrl-C.
+    #[track_caller]
     pub fn run<F>(&mut self, fut: F) -> Result<F::Output, LoopError>
     where
         F: Future + 'static,

@@ -140,6 +140,7 @@ impl TaskGroup {
     /// [`LoopError::NoRunningLoop`] outside a running loop (for a group made by
     /// [`new`](Self::new)); [`LoopError::InvalidArgument`] once a child has failed (the group
     /// is shutting down, as asyncio's `RuntimeError`); the loop's error (`Closed`).
+    #[track_caller]
     pub fn create_task<F>(&self, fut: F) -> Result<Task<F::Output>, LoopError>
     where
         F: Future + 'static,

@@ -6,6 +6,7 @@
 
 use std::cell::{Cell, UnsafeCell};
 use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -17,21 +18,31 @@ use crate::panics::{CaughtPanic, catch_printed, catch_reported};
 use crate::task::Schedule;
 
 /// The task finished: its outcome is (or was) in `output`.
-pub(super) const DONE: u8 = 1;
+pub(super) const DONE: u16 = 1;
 /// The outcome was taken by the `Task` awaiting it.
-pub(super) const TAKEN: u8 = 2;
+pub(super) const TAKEN: u16 = 2;
 /// `Task::cancel` was called.
-pub(super) const CANCEL_REQUESTED: u8 = 4;
+pub(super) const CANCEL_REQUESTED: u16 = 4;
 /// A panic is not reported to the exception handler (`run_until_complete`'s future).
-pub(super) const NO_REPORT: u8 = 8;
+pub(super) const NO_REPORT: u16 = 8;
 /// A scheduler was given (`TaskRef::bind`): wakers may exist from now on.
-pub(super) const BOUND: u8 = 16;
+pub(super) const BOUND: u16 = 16;
 /// The future is being polled or dropped: nothing else may touch it.
-pub(super) const BUSY: u8 = 32;
+pub(super) const BUSY: u16 = 32;
 /// `extra` may hold something (a name, a done-callback, a panic).
-pub(super) const EXTRA: u8 = 64;
+pub(super) const EXTRA: u16 = 64;
 /// `extra` holds a panic of the future that the loop has not taken yet (`TaskRef::take_panic`).
-pub(super) const PANIC_KEPT: u8 = 128;
+pub(super) const PANIC_KEPT: u16 = 128;
+/// `Header::slot` of a task whose slot is in `Extra::far_slot` (others hold slot + 1, so 0 is
+/// `usize::MAX`, no slot).
+pub(super) const SLOT_FAR: u32 = u32::MAX;
+
+/// The task ended `Cancelled` (its future was dropped unfinished).
+pub(super) const CANCELLED: u16 = 256;
+/// The task ended `Panicked` (its future panicked).
+pub(super) const FAILED: u16 = 512;
+/// `extra` holds when the task's last poll ended (or when it was made): that moment was timed.
+pub(super) const TIMED: u16 = 1024;
 
 /// How a poll went.
 pub(super) enum Polled {
@@ -67,15 +78,22 @@ pub(super) struct Header {
     /// True while the task sits in (or is on its way to) a ready queue (any thread).
     pub(super) queued: AtomicBool,
     /// `DONE`, `TAKEN`, ... (loop thread only).
-    pub(super) flags: Cell<u8>,
+    pub(super) flags: Cell<u16>,
     /// Local handles (loop thread only).
     pub(super) local: Cell<u32>,
     pub(super) vtable: &'static TaskVTable,
     /// Written once by `bind` before any waker exists, then only read (any thread).
     pub(super) scheduler: UnsafeCell<Option<Arc<dyn Schedule>>>,
-    /// A word the loop keeps for itself, e.g. the task's index in its task list.
-    pub(super) slot: Cell<usize>,
+    /// A word the loop keeps for itself, e.g. the task's index in its task list, plus one
+    /// (wrapping: 0 is `usize::MAX`); `SLOT_FAR` when it is kept in `extra` as it does not fit
+    /// in 32 bits (the header stays small this way: every task carries one).
+    pub(super) slot: Cell<u32>,
     pub(super) id: u64,
+    /// Where the task was made (the user's `create_task` call).
+    pub(super) created_at: &'static Location<'static>,
+    /// The polls of the future so far, modulo 2^32; `extra` counts the wraps (loop thread
+    /// only).
+    pub(super) polls: Cell<u32>,
     /// The waker of the one awaiting the task's `Task` (loop thread only).
     pub(super) awaiter: Cell<Option<Waker>>,
     /// What few tasks have, kept out of line to keep the cell small (loop thread only).
@@ -91,6 +109,33 @@ pub(super) struct Extra {
     pub(super) on_done: Option<Box<dyn FnOnce()>>,
     /// The future's panic, kept for the loop that ran the task to report (`PANIC_KEPT`).
     pub(super) panic: Option<Box<CaughtPanic>>,
+    /// How many times `Header::polls` wrapped.
+    pub(super) polls_high: u32,
+    /// The loop's word when it does not fit in `Header::slot`.
+    pub(super) far_slot: usize,
+    /// Nanoseconds spent in the polls timed so far (task timing is rarely on: kept here, out
+    /// of the header every task carries).
+    pub(super) busy_ns: u64,
+    /// When the last timed poll ended (or the task was made), as [`super::timing`]'s clock
+    /// reads it; meaningful while `TIMED` is set.
+    pub(super) mark_ns: u64,
+}
+
+/// The first flags and the `extra` of a new task: its name, and its creation time if task
+/// timing is on.
+#[inline]
+fn first_extra(name: Option<Box<str>>) -> (u16, Option<Box<Extra>>) {
+    let mark_ns = super::timing::now_if_on();
+    if name.is_none() && mark_ns == 0 {
+        return (0, None);
+    }
+    let flags = if mark_ns == 0 { EXTRA } else { EXTRA | TIMED };
+    let extra = Extra {
+        name,
+        mark_ns,
+        ..Extra::default()
+    };
+    (flags, Some(Box::new(extra)))
 }
 
 /// The header and the outcome: everything a `Task<T>` needs, whatever the future's type.
@@ -174,6 +219,8 @@ impl<F: Future + 'static> TaskCell<F> {
             }
             Err(caught) => {
                 Self::drop_future(slot);
+                let flags = &head.header.flags;
+                flags.set(flags.get() | FAILED);
                 head.output
                     .set(Some(Err(TaskError::Panicked(caught.message.clone()))));
                 Polled::Panicked(caught)
@@ -187,9 +234,9 @@ impl<F: Future + 'static> TaskCell<F> {
         // SAFETY: forwarded from the caller (live cell, task's thread, `BUSY` set).
         Self::drop_future(unsafe { Self::future(ptr) });
         // SAFETY: as above.
-        unsafe { Self::head(ptr) }
-            .output
-            .set(Some(Err(TaskError::Cancelled)));
+        let head = unsafe { Self::head(ptr) };
+        head.output.set(Some(Err(TaskError::Cancelled)));
+        head.header.flags.set(head.header.flags.get() | CANCELLED);
     }
 
     /// # Safety
@@ -219,7 +266,9 @@ pub(super) fn allocate<F: Future + 'static>(
     future: F,
     id: u64,
     name: Option<Box<str>>,
+    created_at: &'static Location<'static>,
 ) -> NonNull<Header> {
+    let (flags, extra) = first_extra(name);
     let mut cell = Box::<TaskCell<F>>::new_uninit();
     let p = cell.as_mut_ptr();
     // SAFETY: `p` points to the uninitialised cell: every field is written once, in place
@@ -228,19 +277,16 @@ pub(super) fn allocate<F: Future + 'static>(
         (&raw mut (*p).head.header).write(Header {
             refs: AtomicUsize::new(1),
             queued: AtomicBool::new(false),
-            flags: Cell::new(if name.is_some() { EXTRA } else { 0 }),
+            flags: Cell::new(flags),
             local: Cell::new(1),
             vtable: &TaskCell::<F>::VTABLE,
             scheduler: UnsafeCell::new(None),
-            slot: Cell::new(usize::MAX),
+            slot: Cell::new(0),
             id,
+            created_at,
+            polls: Cell::new(0),
             awaiter: Cell::new(None),
-            extra: Cell::new(name.map(|name| {
-                Box::new(Extra {
-                    name: Some(name),
-                    ..Extra::default()
-                })
-            })),
+            extra: Cell::new(extra),
         });
         (&raw mut (*p).head.output).write(Cell::new(None));
         (&raw mut (*p).future).write(UnsafeCell::new(Some(future)));

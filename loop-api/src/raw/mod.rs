@@ -99,6 +99,7 @@ mod cell;
 mod handle;
 mod op_data;
 mod task;
+pub(crate) mod timing;
 mod waker;
 
 #[cfg(test)]

@@ -6,20 +6,22 @@ use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
+use std::panic::Location;
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::{Poll, Waker};
+use std::time::Duration;
 
 use crate::error::TaskError;
 use crate::panics::CaughtPanic;
-use crate::task::Schedule;
+use crate::task::{Schedule, TaskState};
 
 use super::cell::{
-    self, BOUND, BUSY, CANCEL_REQUESTED, DONE, EXTRA, Head, Header, NO_REPORT, PANIC_KEPT, Polled,
-    TAKEN,
+    self, BOUND, BUSY, CANCEL_REQUESTED, CANCELLED, DONE, EXTRA, Extra, FAILED, Head, Header,
+    NO_REPORT, PANIC_KEPT, Polled, SLOT_FAR, TAKEN, TIMED,
 };
-use super::waker;
+use super::{timing, waker};
 
 /// A woken task on its way to its loop: may cross threads, and only becomes usable again on
 /// the loop's thread ([`Notified::into_local`]).
@@ -248,6 +250,69 @@ impl TaskRef {
         self.header().flags.get() & DONE != 0
     }
 
+    /// The task's id, unique in the process.
+    pub fn id(&self) -> u64 {
+        self.header().id
+    }
+
+    /// Where the task is in its life (see [`TaskState`]).
+    pub fn state(&self) -> TaskState {
+        let flags = self.header().flags.get();
+        if flags & DONE != 0 {
+            if flags & FAILED != 0 {
+                TaskState::Failed
+            } else if flags & CANCELLED != 0 {
+                TaskState::Cancelled
+            } else {
+                TaskState::Done
+            }
+        } else if flags & BUSY != 0 {
+            TaskState::Running
+        } else {
+            TaskState::Pending
+        }
+    }
+
+    /// Where the task was made (the caller of `create_task`).
+    pub fn created_at(&self) -> &'static Location<'static> {
+        self.header().created_at
+    }
+
+    /// How many times its future was polled.
+    pub fn polls(&self) -> u64 {
+        let high = self.read_extra(|e| e.polls_high).unwrap_or(0);
+        (u64::from(high) << 32) | u64::from(self.header().polls.get())
+    }
+
+    /// Time spent in its polls while task timing was on (see `crate::set_task_timing`).
+    pub fn busy(&self) -> Duration {
+        self.read_extra(|e| Duration::from_nanos(e.busy_ns))
+            .unwrap_or(Duration::ZERO)
+    }
+
+    /// Time since its last poll ended (or since it was made, if never polled); zero while it
+    /// runs, and when that moment was not timed (task timing was off).
+    pub fn idle(&self) -> Duration {
+        let header = self.header();
+        let flags = header.flags.get();
+        if flags & (BUSY | DONE) == BUSY || flags & TIMED == 0 {
+            return Duration::ZERO;
+        }
+        timing::since(self.read_extra(|e| e.mark_ns).unwrap_or(0))
+    }
+
+    /// Reads the task's `extra`, if it has one.
+    fn read_extra<R>(&self, f: impl FnOnce(&Extra) -> R) -> Option<R> {
+        let header = self.header();
+        if header.flags.get() & EXTRA == 0 {
+            return None;
+        }
+        let extra = header.extra.take()?;
+        let r = f(&extra);
+        header.extra.set(Some(extra));
+        Some(r)
+    }
+
     /// True if cancellation was requested.
     pub fn cancelling(&self) -> bool {
         self.header().flags.get() & CANCEL_REQUESTED != 0
@@ -255,13 +320,34 @@ impl TaskRef {
 
     /// A word the loop keeps with the task for itself (e.g. its index in the loop's task
     /// list); `usize::MAX` until set.
+    #[inline]
     pub fn loop_slot(&self) -> usize {
-        self.header().slot.get()
+        let slot = self.header().slot.get();
+        if slot == SLOT_FAR {
+            return self.read_extra(|e| e.far_slot).unwrap_or(usize::MAX);
+        }
+        // u32 into usize is lossless on the 64-bit targets loop-api builds for.
+        usize::try_from(slot).unwrap_or(usize::MAX).wrapping_sub(1)
     }
 
     /// Sets the word of [`loop_slot`](Self::loop_slot).
+    #[inline]
     pub fn set_loop_slot(&self, slot: usize) {
-        self.header().slot.set(slot);
+        match u32::try_from(slot.wrapping_add(1)) {
+            Ok(s) if s != SLOT_FAR => self.header().slot.set(s),
+            _ => self.set_far_slot(slot),
+        }
+    }
+
+    /// Keeps a slot that does not fit in the header's 32 bits in `extra`.
+    #[cold]
+    fn set_far_slot(&self, slot: usize) {
+        let header = self.header();
+        let mut extra = header.extra.take().unwrap_or_default();
+        extra.far_slot = slot;
+        header.extra.set(Some(extra));
+        header.flags.set(header.flags.get() | EXTRA);
+        header.slot.set(SLOT_FAR);
     }
 
     /// True if both handles are to the same task.
@@ -340,6 +426,8 @@ fn release_local(ptr: NonNull<Header>) -> Option<(String, CaughtPanic)> {
         unreported = handle.take_panic().map(|caught| (handle.name(), caught));
         let flags = header.flags.get();
         if flags & BUSY == 0 {
+            // No handle is left to read its state: an unfinished task is not marked
+            // `CANCELLED` here (a store less on the path every task takes).
             header.flags.set(flags | BUSY | DONE);
             // SAFETY: live, task's thread, `BUSY` set.
             unsafe { (header.vtable.drop_contents)(ptr) };
@@ -423,14 +511,19 @@ impl<T> TaskOutput<T> {
 
 /// Makes a task for `future` (its id and its name given): a local handle knowing its output.
 /// Not bound to a loop yet.
-pub(crate) fn new_task<F>(future: F, id: u64, name: Option<Box<str>>) -> TaskOutput<F::Output>
+pub(crate) fn new_task<F>(
+    future: F,
+    id: u64,
+    name: Option<Box<str>>,
+    created_at: &'static Location<'static>,
+) -> TaskOutput<F::Output>
 where
     F: Future + 'static,
     F::Output: 'static,
 {
     TaskOutput {
         task: TaskRef {
-            ptr: cell::allocate(future, id, name),
+            ptr: cell::allocate(future, id, name, created_at),
         },
         _output: PhantomData,
     }

@@ -6,8 +6,9 @@ use std::ptr::NonNull;
 use std::sync::atomic::{Ordering, fence};
 use std::task::{Context, RawWaker, RawWakerVTable, Waker};
 
-use super::cell::{BOUND, BUSY, CANCEL_REQUESTED, DONE, Header, Polled};
+use super::cell::{BOUND, BUSY, CANCEL_REQUESTED, DONE, EXTRA, Header, Polled, TIMED};
 use super::task::Notified;
+use super::timing;
 
 thread_local! {
     /// The task being polled on this thread (null outside task polls): set around the poll by
@@ -160,10 +161,31 @@ unsafe fn waker_drop(data: *const ()) {
     unsafe { ref_dec(header_of(data)) };
 }
 
+/// `Header::polls` wrapped: counts it in `extra`.
+#[cold]
+fn carry_polls(header: &Header) {
+    let mut extra = header.extra.take().unwrap_or_default();
+    extra.polls_high = extra.polls_high.wrapping_add(1);
+    header.extra.set(Some(extra));
+    header.flags.set(header.flags.get() | EXTRA);
+}
+
+/// Adds the poll that started at `start` to the task's busy time and marks its end.
+#[cold]
+fn record_poll_time(header: &Header, start: u64) {
+    let end = timing::now();
+    let mut extra = header.extra.take().unwrap_or_default();
+    extra.busy_ns = extra.busy_ns.saturating_add(end.saturating_sub(start));
+    extra.mark_ns = end;
+    header.extra.set(Some(extra));
+    header.flags.set(header.flags.get() | EXTRA | TIMED);
+}
+
 /// Polls the task once with its own waker; `Ready` once it is finished.
 ///
 /// # Safety
 /// `ptr` is a live task header, on the task's thread, and the caller holds a local handle.
+#[inline]
 pub(super) unsafe fn run(ptr: NonNull<Header>) -> Polled {
     // SAFETY: the caller's local handle keeps the header alive.
     let header = unsafe { &*ptr.as_ptr() };
@@ -190,11 +212,23 @@ pub(super) unsafe fn run(ptr: NonNull<Header>) -> Polled {
     // SAFETY: the task is bound and alive; the waker is never dropped (clones add units).
     let waker = std::mem::ManuallyDrop::new(unsafe { waker(ptr) });
     let mut cx = Context::from_waker(&waker);
+    let polls = header.polls.get().wrapping_add(1);
+    header.polls.set(polls);
+    if polls == 0 {
+        carry_polls(header);
+    }
+    // One relaxed load per poll when timing is off: the clock is read only when it is on.
+    let timed = timing::on();
+    let start = if timed { timing::now() } else { 0 };
     // The poll contains the future's panics, so the previous task is always put back.
     let outer = CURRENT.with(|c| c.replace(ptr.as_ptr()));
     // SAFETY: live cell, task's thread, `BUSY` set.
     let polled = unsafe { (header.vtable.poll)(ptr, &mut cx) };
     CURRENT.with(|c| c.set(outer));
-    header.flags.set(header.flags.get() & !BUSY);
+    // Untimed, the poll's end is not known: `TIMED` goes (in the store that clears `BUSY`).
+    header.flags.set(header.flags.get() & !(BUSY | TIMED));
+    if timed {
+        record_poll_time(header, start);
+    }
     polled
 }

@@ -488,3 +488,26 @@ fn a_future_that_drops_its_own_handles_and_aborts_itself_while_polled() {
     drop(task);
     assert_eq!(Arc::strong_count(&sched), 1);
 }
+
+#[test]
+fn loop_slot_keeps_every_value_even_beyond_32_bits() {
+    let sched = Arc::new(Collect::default());
+    let (task, _user) = spawn(async {}, &sched);
+    assert_eq!(task.loop_slot(), usize::MAX, "unset");
+    let far = usize::try_from(u64::from(u32::MAX) + 7).expect("64-bit");
+    for slot in [
+        0,
+        1,
+        12345,
+        far - 8,
+        far - 7,
+        far,
+        usize::MAX - 1,
+        3,
+        usize::MAX,
+    ] {
+        task.set_loop_slot(slot);
+        assert_eq!(task.loop_slot(), slot);
+    }
+    drop(task);
+}
