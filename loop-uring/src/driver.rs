@@ -151,10 +151,10 @@ impl UringDriver {
     /// reported at the next reap, as usual.
     fn flush_cancels(&mut self) {
         let to_submit = self.ring.submission().len() as u32;
+        // min_complete 0: never blocks. A failure (EINTR, EBUSY) only delays the cancellation
+        // to the next wait, which submits what is still queued.
         // SAFETY: no argument is passed (null, size 0); every queued SQE points only into
-        // memory kept until its completion (the type's invariant). min_complete 0: never
-        // blocks. A failure (EINTR, EBUSY) only delays the cancellation to the next wait,
-        // which submits what is still queued.
+        // memory kept until its completion (the type's invariant).
         let _ = unsafe {
             self.ring.submitter().enter::<libc::sigset_t>(
                 to_submit,

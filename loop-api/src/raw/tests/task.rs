@@ -37,9 +37,9 @@ impl Collect {
 
     fn take(&self) -> Vec<TaskRef> {
         let woken = self.take_notified();
-        // SAFETY: the tests run their tasks on the test's thread, where they were made.
         woken
             .into_iter()
+            // SAFETY: the tests run their tasks on the test's thread, where they were made.
             .map(|n| unsafe { n.into_local() })
             .collect()
     }
