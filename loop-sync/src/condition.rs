@@ -156,21 +156,14 @@ impl Future for Notified<'_> {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let mut w = self.condition.waiters.borrow_mut();
-        match self.key {
+        let this = &mut *self;
+        let mut w = this.condition.waiters.borrow_mut();
+        match this.key {
             None => {
-                self.key = Some(w.push(cx.waker()));
+                this.key = Some(w.push(cx.waker()));
                 Poll::Pending
             }
-            Some(key) if w.is_notified(key) => {
-                w.remove(key);
-                self.key = None;
-                Poll::Ready(())
-            }
-            Some(key) => {
-                w.update_waker(key, cx.waker());
-                Poll::Pending
-            }
+            Some(_) => w.poll_turn(&mut this.key, cx.waker()),
         }
     }
 }

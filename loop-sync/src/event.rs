@@ -108,22 +108,15 @@ impl Future for EventWait<'_> {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let mut st = self.event.state.borrow_mut();
-        match self.key {
+        let this = &mut *self;
+        let mut st = this.event.state.borrow_mut();
+        match this.key {
             None if st.set => Poll::Ready(()),
             None => {
-                self.key = Some(st.waiters.push(cx.waker()));
+                this.key = Some(st.waiters.push(cx.waker()));
                 Poll::Pending
             }
-            Some(key) if st.waiters.is_notified(key) => {
-                st.waiters.remove(key);
-                self.key = None;
-                Poll::Ready(())
-            }
-            Some(key) => {
-                st.waiters.update_waker(key, cx.waker());
-                Poll::Pending
-            }
+            Some(_) => st.waiters.poll_turn(&mut this.key, cx.waker()),
         }
     }
 }

@@ -91,16 +91,8 @@ impl AcquirePermit<'_> {
                 self.key = Some(st.waiters.push(cx.waker()));
                 Poll::Pending
             }
-            Some(key) if st.waiters.is_notified(key) => {
-                // The releaser handed us its permit.
-                st.waiters.remove(key);
-                self.key = None;
-                Poll::Ready(())
-            }
-            Some(key) => {
-                st.waiters.update_waker(key, cx.waker());
-                Poll::Pending
-            }
+            // Once woken, the releaser handed us its permit.
+            Some(_) => st.waiters.poll_turn(&mut self.key, cx.waker()),
         }
     }
 }

@@ -551,15 +551,7 @@ impl<T, S> Future for QueueJoin<'_, T, S> {
                 self.key = Some(st.joiners.push(cx.waker()));
                 Poll::Pending
             }
-            Some(key) if st.joiners.is_notified(key) => {
-                st.joiners.remove(key);
-                self.key = None;
-                Poll::Ready(())
-            }
-            Some(key) => {
-                st.joiners.update_waker(key, cx.waker());
-                Poll::Pending
-            }
+            Some(_) => st.joiners.poll_turn(&mut self.key, cx.waker()),
         }
     }
 }

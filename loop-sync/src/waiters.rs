@@ -11,7 +11,7 @@
 //! Wakers are handed back to the caller to wake after it has released its `RefCell` borrow
 //! (a waker may run code that touches the same primitive).
 
-use std::task::Waker;
+use std::task::{Poll, Waker};
 
 use slab::Slab;
 
@@ -85,6 +85,23 @@ impl<V> WaitList<V> {
                 Some(w) if w.will_wake(waker) => {}
                 _ => node.waker = Some(waker.clone()),
             }
+        }
+    }
+
+    /// For a future in line under `*key`: once it was woken, it leaves the line (`*key`
+    /// becomes `None`) and this is `Ready`; until then its newest waker is kept and this is
+    /// `Pending`. A future not in line (`None`) is `Ready` at once.
+    pub(crate) fn poll_turn(&mut self, key: &mut Option<usize>, waker: &Waker) -> Poll<()> {
+        let Some(k) = *key else {
+            return Poll::Ready(());
+        };
+        if self.is_notified(k) {
+            self.remove(k);
+            *key = None;
+            Poll::Ready(())
+        } else {
+            self.update_waker(k, waker);
+            Poll::Pending
         }
     }
 
