@@ -234,11 +234,12 @@ impl<D: Driver> AbstractEventLoop for BaseEventLoop<D> {
     }
 
     fn release_socket(&self, fd: RawFd) {
-        if let Ok(mut io) = self.io.try_borrow_mut()
-            && let Some(io) = io.as_mut()
+        if let Ok(mut cell) = self.io.try_borrow_mut()
+            && let Some(io) = cell.as_mut()
         {
             let crate::io::Io { driver, ops } = io;
             driver.release_socket(ops, fd);
+            net::wake_stray(cell);
         }
     }
 }

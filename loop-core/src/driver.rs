@@ -5,6 +5,7 @@
 use std::io;
 use std::os::fd::RawFd;
 use std::sync::Arc;
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use crate::ops::{OpKey, Ops, Owner};
@@ -19,7 +20,17 @@ pub enum Started {
     /// It is in flight under this key of [`Ops`] (which took it from the caller's slot); its
     /// completion is reported by `poll`.
     InFlight(OpKey),
+    /// It waits for readiness with the op left in the caller's slot (a readiness driver's
+    /// path for a registered socket, as tokio's and async-io's sockets wait): the driver
+    /// wakes the waker given to `start` when the fd may be ready, and the core then calls
+    /// [`Driver::poll_parked`] with the op to try it again, or [`Driver::unpark`] when its
+    /// future was dropped. Nothing was performed: a dropped parked op leaves nothing behind.
+    Parked(ParkKey),
 }
+
+/// A driver's name for an op parked in its caller's slot ([`Started::Parked`]); below 2^63.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ParkKey(pub u64);
 
 /// Something any thread can call to end a blocked [`Driver::poll`] early.
 pub type DriverWaker = Arc<dyn Fn() + Send + Sync>;
@@ -97,14 +108,16 @@ pub trait Driver: 'static {
     /// When the operation cannot be started at all; the key is then not in flight (no
     /// completion follows) and the core removes it.
     fn submit(&mut self, ops: &mut Ops, key: OpKey) -> io::Result<()>;
-    /// Starts the operation in `slot` (`Some`) for a future that awaits it: finishes it at
-    /// once when it can (the op stays in the slot and never enters `ops`), else takes it into
-    /// `ops` and submits it. The op moves at most once.
+    /// Starts the operation in `slot` (`Some`) for a future that awaits it (`waker` is its
+    /// task's): finishes it at once when it can (the op stays in the slot and never enters
+    /// `ops`), else takes it into `ops` and submits it, or parks it ([`Started::Parked`]).
+    /// The op moves at most once.
     ///
     /// The default inserts and [`submit`](Driver::submit)s; a readiness driver overrides it to
     /// try the syscall first, so an operation that completes at once costs no table entry,
-    /// wake-up or second poll.
-    fn start(&mut self, ops: &mut Ops, slot: &mut Option<Op>) -> Started {
+    /// wake-up or second poll, and to park one that waits on a registered socket.
+    fn start(&mut self, ops: &mut Ops, slot: &mut Option<Op>, waker: &Waker) -> Started {
+        let _ = waker;
         let Some(op) = slot.take() else {
             return Started::Done(Err(io::Error::other("no operation to start")));
         };
@@ -120,6 +133,27 @@ pub trait Driver: 'static {
             }
             None => Started::InFlight(key),
         }
+    }
+    /// Tries parked op `key` (in `slot`, see [`Started::Parked`]) again: its result, or
+    /// `Pending` with `waker` kept for the next readiness. The default (a driver that never
+    /// parks) answers an error.
+    fn poll_parked(
+        &mut self,
+        ops: &mut Ops,
+        key: ParkKey,
+        slot: &mut Option<Op>,
+        waker: &Waker,
+    ) -> Poll<io::Result<usize>> {
+        let _ = (ops, slot, waker);
+        Poll::Ready(Err(io::Error::other(format!(
+            "poll_parked: no parked operation {} on this loop",
+            key.0
+        ))))
+    }
+    /// The future of parked op `key` was dropped: forget it (what waits behind it on its fd
+    /// goes next). The default does nothing.
+    fn unpark(&mut self, ops: &mut Ops, key: ParkKey) {
+        let _ = (ops, key);
     }
     /// Asks for in-flight operation `key` to end early. Its completion is still reported
     /// (maybe from inside this call); a key that already completed is ignored.

@@ -68,7 +68,8 @@ pub use base_loop::BaseEventLoop;
 pub use child::{CHILD_WATCHER_VAR, ChildWatcher, child_watcher, set_child_watcher};
 pub use config::{DEFAULT_SLOW_CALLBACK, LoopConfig};
 pub use driver::{
-    Driver, DriverWaker, Event, Interest, Readiness, Registration, Selector, Started, WAKER_TOKEN,
+    Driver, DriverWaker, Event, Interest, ParkKey, Readiness, Registration, Selector, Started,
+    WAKER_TOKEN,
 };
 pub use executor::{ThreadPool, default_max_workers};
 pub use loop_api::{AddrBuf, Direction, MsgBuf, Op};

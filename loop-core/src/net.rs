@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 
 use loop_api::{Op, OpId, OpPoll};
 
-use crate::driver::{Driver, Started};
+use crate::driver::{Driver, ParkKey, Started};
 use crate::io::{Io, IoCell};
 use crate::ops::OpKey;
 use crate::sys::set_nonblocking;
@@ -62,8 +62,29 @@ fn check_receive_buffer(what: &str, buf: &mut Vec<u8>) -> io::Result<()> {
     Ok(())
 }
 
+/// The bit of an [`OpId`] that names a parked op ([`Started::Parked`]) rather than a key of
+/// the table.
+const PARKED: u64 = 1 << 63;
+
 fn key_of(id: OpId) -> OpKey {
     OpKey(id.0 as usize)
+}
+
+fn park_key_of(id: OpId) -> Option<ParkKey> {
+    (id.0 & PARKED != 0).then_some(ParkKey(id.0 & !PARKED))
+}
+
+/// Wakes what a driver, called outside its `poll` (a parked op's turn passing to the ops
+/// queued behind it, a released socket), completed: after the loop's I/O part is released.
+pub(crate) fn wake_stray<D: Driver>(mut cell: std::cell::RefMut<'_, Option<Io<D>>>) {
+    let mut wakers = Vec::new();
+    if let Some(io) = cell.as_mut()
+        && io.ops.has_wakers()
+    {
+        io.ops.drain_wakers(&mut wakers);
+    }
+    drop(cell);
+    wakers.into_iter().for_each(std::task::Waker::wake);
 }
 
 /// `start_op`: the rules, then the driver; an op that has to wait moves into the table
@@ -83,7 +104,7 @@ pub(crate) fn start<D: Driver>(
     if let Some(res) = prepare(io, op) {
         return OpPoll::Done(res);
     }
-    match io.driver.start(&mut io.ops, slot) {
+    match io.driver.start(&mut io.ops, slot, cx.waker()) {
         Started::Done(res) => {
             if let Some(op) = slot.as_mut() {
                 crate::ops::own_result(op, &res);
@@ -94,6 +115,7 @@ pub(crate) fn start<D: Driver>(
             io.ops.set_waker(key, cx.waker());
             OpPoll::Pending(OpId(key.0 as u64))
         }
+        Started::Parked(key) => OpPoll::Pending(OpId(PARKED | key.0)),
     }
 }
 
@@ -108,6 +130,16 @@ pub(crate) fn poll<D: Driver>(
     let Some(io) = cell.as_mut() else {
         return Poll::Ready(Err(closed_error()));
     };
+    if let Some(park) = park_key_of(id) {
+        let polled = io.driver.poll_parked(&mut io.ops, park, slot, cx.waker());
+        if let (Poll::Ready(res), Some(op)) = (&polled, slot.as_mut()) {
+            crate::ops::own_result(op, res);
+        }
+        if io.ops.has_wakers() {
+            wake_stray(cell);
+        }
+        return polled;
+    }
     let key = key_of(id);
     if let Some((res, op)) = io.ops.take_completed(key) {
         *slot = Some(op);
@@ -126,6 +158,13 @@ pub(crate) fn drop_op<D: Driver>(io: &IoCell<D>, id: OpId) {
     if let Ok(mut cell) = io.try_borrow_mut()
         && let Some(io) = cell.as_mut()
     {
+        if let Some(park) = park_key_of(id) {
+            io.driver.unpark(&mut io.ops, park);
+            if io.ops.has_wakers() {
+                wake_stray(cell);
+            }
+            return;
+        }
         let key = key_of(id);
         if io.ops.orphan(key) {
             io.driver.cancel(&mut io.ops, key);

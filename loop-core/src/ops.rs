@@ -130,9 +130,40 @@ pub struct Ops {
     /// completion queue; the readiness driver performs them in turn), so this orders what
     /// dropped operations leave behind.
     completions: u64,
+    /// Operations a driver parked in their futures' slots ([`Started::Parked`]): not in the
+    /// table, but in flight all the same.
+    ///
+    /// [`Started::Parked`]: crate::Started::Parked
+    parked: usize,
 }
 
 impl Ops {
+    /// A driver parked an operation (see [`parked`](Self::parked)); paired with
+    /// [`note_unparked`](Self::note_unparked).
+    pub fn note_parked(&mut self) {
+        self.parked += 1;
+    }
+
+    /// A parked operation finished or was given up.
+    pub fn note_unparked(&mut self) {
+        self.parked = self.parked.saturating_sub(1);
+    }
+
+    /// Number of parked operations.
+    pub fn parked(&self) -> usize {
+        self.parked
+    }
+
+    /// Wakes `waker` once the driver returns (a parked operation's fd may be ready).
+    pub fn wake(&mut self, waker: Waker) {
+        self.to_wake.push(waker);
+    }
+
+    /// True when a driver called outside `poll` left wakers to wake.
+    pub(crate) fn has_wakers(&self) -> bool {
+        !self.to_wake.is_empty()
+    }
+
     pub(crate) fn insert(&mut self, op: Op, owner: Owner) -> OpKey {
         OpKey(self.slots.insert(OpSlot {
             op,
@@ -165,17 +196,19 @@ impl Ops {
         self.slots.len()
     }
 
-    /// True when no operation is in the table.
+    /// True when no operation is in the table and none is parked.
     pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
+        self.slots.is_empty() && self.parked == 0
     }
 
     /// Number of operations a future is waiting for (not the reader/writer watches).
     pub fn pending_futures(&self) -> usize {
-        self.slots
+        let in_table = self
+            .slots
             .iter()
             .filter(|(_, s)| s.result.is_none() && matches!(s.owner, Owner::Future(_)))
-            .count()
+            .count();
+        in_table + self.parked
     }
 
     /// Keys of every operation still waiting for its completion.
@@ -406,5 +439,6 @@ impl Ops {
         self.to_wake.clear();
         self.fired_watches.clear();
         self.leftovers = Leftovers::default();
+        self.parked = 0;
     }
 }

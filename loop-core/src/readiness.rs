@@ -16,15 +16,29 @@
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::RawFd;
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use crate::driver::{Driver, DriverWaker, Event, Interest, Registration, Selector, Started};
+use crate::driver::{
+    Driver, DriverWaker, Event, Interest, ParkKey, Registration, Selector, Started,
+};
 use crate::ops::{OpKey, Ops, Owner};
 use crate::sys::is_stream_socket;
 use loop_api::{Direction, Op};
 
+/// An op parked in its future's slot, waiting for readiness on a registered socket.
+#[derive(Debug)]
+struct Parked {
+    /// Its key's generation (a later park on the same fd and direction has another).
+    generation: u32,
+    /// Its task's waker; taken when readiness is reported (the op's turn has come).
+    waker: Option<Waker>,
+}
+
 #[derive(Debug, Default)]
 struct FdEntry {
+    /// The op parked per direction (read, write): it goes before the queued ones.
+    parked: [Option<Parked>; 2],
     readers: VecDeque<OpKey>,
     writers: VecDeque<OpKey>,
     /// The selector watches it (as far as the driver knows).
@@ -63,6 +77,10 @@ impl FdEntry {
             Direction::Read => &mut self.readers,
             Direction::Write => &mut self.writers,
         }
+    }
+
+    fn parked_mut(&mut self, dir: Direction) -> &mut Option<Parked> {
+        &mut self.parked[dir as usize]
     }
 
     fn interest(&self) -> Interest {
@@ -160,6 +178,8 @@ pub struct ReadinessDriver<S: Selector> {
     fds: FdTable,
     events: Vec<Event>,
     waker: DriverWaker,
+    /// The generation of the last parked op (31 bits, wrapping).
+    generation: u32,
 }
 
 impl<S: Selector> std::fmt::Debug for ReadinessDriver<S> {
@@ -184,6 +204,7 @@ impl<S: Selector> ReadinessDriver<S> {
             fds: FdTable::default(),
             events: Vec::with_capacity(256),
             waker,
+            generation: 0,
         }
     }
 
@@ -250,13 +271,25 @@ impl<S: Selector> ReadinessDriver<S> {
         }
     }
 
-    /// Retries the ops waiting on `fd` in direction `dir`, in order, until one would block
-    /// (or a short read shows the fd drained).
+    /// Readiness in direction `dir` was reported for `fd`: the parked op's task is woken (it
+    /// goes first), else the queued ops are retried.
     fn retry(&mut self, ops: &mut Ops, fd: RawFd, dir: Direction) {
         let Some(entry) = self.fds.get_mut(fd) else {
             return;
         };
         entry.set_ready(dir, true);
+        if let Some(parked) = entry.parked_mut(dir) {
+            if let Some(waker) = parked.waker.take() {
+                ops.wake(waker);
+            }
+            return;
+        }
+        Self::run_queue(entry, ops, dir);
+    }
+
+    /// Retries the ops queued on an fd in direction `dir`, in order, until one would block
+    /// (or a short read shows the fd drained).
+    fn run_queue(entry: &mut FdEntry, ops: &mut Ops, dir: Direction) {
         while let Some(&key) = entry.queue(dir).front() {
             let Some(op) = ops.op_mut(key) else {
                 entry.queue(dir).pop_front();
@@ -264,7 +297,7 @@ impl<S: Selector> ReadinessDriver<S> {
             };
             let res = crate::perform::perform(op, true);
             entry.note_result(op, dir, &res);
-            if matches!(&res, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
+            if is_would_block(&res) {
                 break;
             }
             entry.queue(dir).pop_front();
@@ -273,6 +306,26 @@ impl<S: Selector> ReadinessDriver<S> {
                 break;
             }
         }
+    }
+
+    /// Parks `op` (which has to wait) in its caller's slot, when it is alone on a registered
+    /// socket armed for good in its direction: no table entry, and its task performs it once
+    /// woken. `None`: it has to wait in the queue instead.
+    fn park(&mut self, op: &Op, fd: RawFd, dir: Direction, waker: &Waker) -> Option<ParkKey> {
+        let parkable = !op.is_watch() && !matches!(op, Op::Connect { .. });
+        let entry = self.fds.get_mut(fd)?;
+        if !(parkable && entry.socket && entry.in_selector)
+            || !entry.queue(dir).is_empty()
+            || entry.parked_mut(dir).is_some()
+        {
+            return None;
+        }
+        self.generation = (self.generation + 1) & 0x7fff_ffff;
+        *entry.parked_mut(dir) = Some(Parked {
+            generation: self.generation,
+            waker: Some(waker.clone()),
+        });
+        Some(park_key(fd, dir, self.generation))
     }
 
     /// Queues op `key` on its fd (it has to wait) and arms the fd if needed. On error the op
@@ -305,16 +358,35 @@ impl<S: Selector> ReadinessDriver<S> {
     fn try_now(&mut self, op: &mut Op, fd: RawFd, dir: Direction) -> Option<io::Result<usize>> {
         let entry = self.fds.entry(fd);
         // Ops on one fd and direction complete in order: only try at once if none is waiting.
-        if !entry.queue(dir).is_empty() || !entry.may_be_ready(dir) {
+        if !entry.queue(dir).is_empty()
+            || entry.parked_mut(dir).is_some()
+            || !entry.may_be_ready(dir)
+        {
             return None;
         }
         let res = crate::perform::perform(op, false);
         entry.note_result(op, dir, &res);
-        match res {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
-            res => Some(res),
-        }
+        (!is_would_block(&res)).then_some(res)
     }
+}
+
+fn is_would_block(res: &io::Result<usize>) -> bool {
+    matches!(res, Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+}
+
+/// A [`ParkKey`]: the generation, the fd and the direction, below 2^63.
+fn park_key(fd: RawFd, dir: Direction, generation: u32) -> ParkKey {
+    ParkKey((u64::from(generation) << 32) | (u64::from(fd as u32) << 1) | dir as u64)
+}
+
+fn park_parts(key: ParkKey) -> (RawFd, Direction, u32) {
+    let fd = ((key.0 >> 1) & 0x7fff_ffff) as RawFd;
+    let dir = if key.0 & 1 == 0 {
+        Direction::Read
+    } else {
+        Direction::Write
+    };
+    (fd, dir, (key.0 >> 32) as u32)
 }
 
 impl<S: Selector> Driver for ReadinessDriver<S> {
@@ -342,7 +414,7 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
         self.wait_for_readiness(key, fd, dir, is_watch)
     }
 
-    fn start(&mut self, ops: &mut Ops, slot: &mut Option<Op>) -> Started {
+    fn start(&mut self, ops: &mut Ops, slot: &mut Option<Op>, waker: &Waker) -> Started {
         let Some(op) = slot.as_mut() else {
             return Started::Done(Err(io::Error::other("no operation to start")));
         };
@@ -361,6 +433,10 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
         if let Some(res) = self.try_now(op, fd, dir) {
             return Started::Done(res);
         }
+        if let Some(key) = self.park(op, fd, dir, waker) {
+            ops.note_parked();
+            return Started::Parked(key);
+        }
         let Some(op) = slot.take() else {
             unreachable!("the slot held the op just above")
         };
@@ -371,6 +447,67 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
                 *slot = ops.remove(key);
                 Started::Done(Err(e))
             }
+        }
+    }
+
+    fn poll_parked(
+        &mut self,
+        ops: &mut Ops,
+        key: ParkKey,
+        slot: &mut Option<Op>,
+        waker: &Waker,
+    ) -> Poll<io::Result<usize>> {
+        let (fd, dir, generation) = park_parts(key);
+        let Some(entry) = self.fds.get_mut(fd) else {
+            return Poll::Ready(Err(cancelled()));
+        };
+        let Some(parked) = entry.parked_mut(dir).as_mut() else {
+            return Poll::Ready(Err(cancelled()));
+        };
+        if parked.generation != generation {
+            // The socket was released (and maybe registered again) while the op was parked.
+            return Poll::Ready(Err(cancelled()));
+        }
+        match &parked.waker {
+            Some(w) if w.will_wake(waker) => {}
+            _ => parked.waker = Some(waker.clone()),
+        }
+        let Some(op) = slot.as_mut() else {
+            return Poll::Ready(Err(io::Error::other("poll_parked: no operation given")));
+        };
+        if !entry.may_be_ready(dir) {
+            return Poll::Pending;
+        }
+        let res = crate::perform::perform(op, true);
+        entry.note_result(op, dir, &res);
+        if is_would_block(&res) {
+            return Poll::Pending;
+        }
+        *entry.parked_mut(dir) = None;
+        ops.note_unparked();
+        if entry.may_be_ready(dir) {
+            Self::run_queue(entry, ops, dir);
+        }
+        Poll::Ready(res)
+    }
+
+    fn unpark(&mut self, ops: &mut Ops, key: ParkKey) {
+        let (fd, dir, generation) = park_parts(key);
+        let Some(entry) = self.fds.get_mut(fd) else {
+            return;
+        };
+        if !entry
+            .parked_mut(dir)
+            .as_ref()
+            .is_some_and(|p| p.generation == generation)
+        {
+            return;
+        }
+        *entry.parked_mut(dir) = None;
+        ops.note_unparked();
+        // The readiness it was woken for, if any, goes to the ops queued behind it.
+        if entry.may_be_ready(dir) {
+            Self::run_queue(entry, ops, dir);
         }
     }
 
@@ -393,6 +530,7 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
         // A fresh entry (registering reports what is ready now: until then, assume anything
         // may be), keeping the ops already waiting on the fd.
         *entry = FdEntry {
+            parked: std::mem::take(&mut entry.parked),
             readers: std::mem::take(&mut entry.readers),
             writers: std::mem::take(&mut entry.writers),
             in_selector: true,
@@ -405,6 +543,13 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
 
     fn release_socket(&mut self, ops: &mut Ops, fd: RawFd) {
         if let Some(mut entry) = self.fds.remove(fd) {
+            // A parked op's task is woken to find its socket gone (ECANCELED).
+            for parked in entry.parked.iter_mut().filter_map(Option::take) {
+                ops.note_unparked();
+                if let Some(waker) = parked.waker {
+                    ops.wake(waker);
+                }
+            }
             for key in entry.readers.drain(..).chain(entry.writers.drain(..)) {
                 ops.complete(key, Err(cancelled()));
             }
@@ -481,6 +626,9 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
 
     fn shutdown(&mut self, ops: &mut Ops) {
         for mut entry in self.fds.drain() {
+            for _ in entry.parked.iter_mut().filter_map(Option::take) {
+                ops.note_unparked();
+            }
             for key in entry.readers.drain(..).chain(entry.writers.drain(..)) {
                 ops.complete(key, Err(cancelled()));
             }
