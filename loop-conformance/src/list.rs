@@ -190,6 +190,8 @@ macro_rules! __behaviour_list {
                 registered_fd_reuse_and_into_inner: Shared,
                 registered_blocking_listener_accepts_without_blocking: Shared,
                 registered_socket_with_a_reader: Shared,
+                registered_receives_waiting_together_complete_in_order: Shared,
+                registered_cancelled_waiting_receive_passes_its_turn: Shared,
                 borrowed_blocking_listener_never_blocks_sock_accept: Shared,
             }
             executor {

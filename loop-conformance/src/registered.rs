@@ -297,3 +297,70 @@ pub fn borrowed_blocking_listener_never_blocks_sock_accept(factory: Factory) {
     }
     close(&lp);
 }
+
+/// Two receives waiting together on one registered socket complete in the order they were
+/// started, each with its own chunk (a readiness loop parks the first in its future and
+/// queues the second behind it).
+pub fn registered_receives_waiting_together_complete_in_order(factory: Factory) {
+    let lp = new_loop(factory);
+    let (c, s) = tcp_pair();
+    let c = Rc::new(lp.register_socket(c).expect("register_socket"));
+    let lp2 = lp.clone();
+    let (first, second) = block_on(&lp, async move {
+        let recv = |c: Rc<RegisteredSocket<TcpStream>>| {
+            let lp = lp2.clone();
+            lp2.create_task(async move {
+                let (res, buf) = lp.sock_recv(&c, Vec::with_capacity(64)).await;
+                res.expect("sock_recv");
+                buf
+            })
+            .expect("create_task")
+        };
+        let first = recv(c.clone());
+        // Let the first start (and wait) before the second does.
+        loop_api::sleep(Duration::from_millis(10)).await;
+        let second = recv(c.clone());
+        loop_api::sleep(Duration::from_millis(10)).await;
+        (&s).write_all(b"one").expect("write");
+        let first = wait_for(Duration::from_secs(10), first).await;
+        let first = first.expect("the first receive completes").expect("task");
+        (&s).write_all(b"two").expect("write");
+        let second = wait_for(Duration::from_secs(10), second).await;
+        let second = second.expect("the second receive completes").expect("task");
+        (first, second)
+    });
+    assert_eq!(first, b"one");
+    assert_eq!(second, b"two");
+    close(&lp);
+}
+
+/// A waiting receive whose task is cancelled hands its turn to the receive started after it
+/// on the same registered socket: that one gets the bytes that arrive next.
+pub fn registered_cancelled_waiting_receive_passes_its_turn(factory: Factory) {
+    let lp = new_loop(factory);
+    let (c, s) = tcp_pair();
+    let c = Rc::new(lp.register_socket(c).expect("register_socket"));
+    let lp2 = lp.clone();
+    let got = block_on(&lp, async move {
+        let recv = |c: Rc<RegisteredSocket<TcpStream>>| {
+            let lp = lp2.clone();
+            lp2.create_task(async move {
+                let (res, buf) = lp.sock_recv(&c, Vec::with_capacity(64)).await;
+                res.expect("sock_recv");
+                buf
+            })
+            .expect("create_task")
+        };
+        let first = recv(c.clone());
+        loop_api::sleep(Duration::from_millis(10)).await;
+        let second = recv(c.clone());
+        loop_api::sleep(Duration::from_millis(10)).await;
+        first.cancel();
+        loop_api::sleep(Duration::from_millis(10)).await;
+        (&s).write_all(b"after").expect("write");
+        let second = wait_for(Duration::from_secs(10), second).await;
+        second.expect("the second receive completes").expect("task")
+    });
+    assert_eq!(got, b"after");
+    close(&lp);
+}

@@ -59,8 +59,10 @@ pub type DriverWaker = Arc<dyn Fn() + Send + Sync>;
 ///   whatever happened to its future: the result of a cancelled op is any result
 ///   (`ECANCELED` is usual; bytes it did receive are kept by the core for the next receive on
 ///   that socket). A key that `submit` refused (`Err`) is not in
-///   flight and gets no completion. Completions of operations on one fd and direction are
-///   reported in the order the kernel performed them.
+///   flight and gets no completion. The receives (and the sends) of one socket complete in
+///   the order they were submitted, the order of the bytes: a kernel that may run two
+///   waiting ones out of order (io_uring wakes a socket's waiters in no set order) is given
+///   one at a time.
 /// - **Watches.** [`Op::PollReadable`]/[`Op::PollWritable`] (`add_reader`/`add_writer`)
 ///   complete with `Ok(_)` when the fd is ready in that direction, performing nothing; the
 ///   core submits a new one for the next readiness.

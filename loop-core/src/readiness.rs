@@ -314,10 +314,8 @@ impl<S: Selector> ReadinessDriver<S> {
     fn park(&mut self, op: &Op, fd: RawFd, dir: Direction, waker: &Waker) -> Option<ParkKey> {
         let parkable = !op.is_watch() && !matches!(op, Op::Connect { .. });
         let entry = self.fds.get_mut(fd)?;
-        if !(parkable && entry.socket && entry.in_selector)
-            || !entry.queue(dir).is_empty()
-            || entry.parked_mut(dir).is_some()
-        {
+        let alone = entry.queue(dir).is_empty() && entry.parked_mut(dir).is_none();
+        if !(parkable && entry.socket && entry.in_selector && alone) {
             return None;
         }
         self.generation = (self.generation + 1) & 0x7fff_ffff;
@@ -496,11 +494,8 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
         let Some(entry) = self.fds.get_mut(fd) else {
             return;
         };
-        if !entry
-            .parked_mut(dir)
-            .as_ref()
-            .is_some_and(|p| p.generation == generation)
-        {
+        let is_this_one = |p: &Parked| p.generation == generation;
+        if !entry.parked_mut(dir).as_ref().is_some_and(is_this_one) {
             return;
         }
         *entry.parked_mut(dir) = None;

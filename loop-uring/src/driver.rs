@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use io_uring::types::{Fd, SubmitArgs, Timespec};
 use io_uring::{IoUring, opcode, squeue};
-use loop_core::{Driver, DriverWaker, Op, OpKey, Ops};
+use loop_core::{Direction, Driver, DriverWaker, Op, OpKey, Ops};
+
+use crate::order::{Order, turn_of};
 
 /// `user_data` of the eventfd read that wakes the loop.
 const WAKE_TOKEN: u64 = u64::MAX;
@@ -49,6 +51,8 @@ pub struct UringDriver {
     /// drained and the next receive is sent with [`RECVSEND_POLL_FIRST`]. Only a hint: a
     /// wrong one (a reused fd number) costs a poll that fires at once, never correctness.
     drained: Vec<bool>,
+    /// One receive and one send per socket in the kernel at a time (see [`crate::order`]).
+    order: Order,
 }
 
 impl std::fmt::Debug for UringDriver {
@@ -100,6 +104,7 @@ impl UringDriver {
             defer_taskrun,
             reaped: Vec::new(),
             drained: Vec::new(),
+            order: Order::default(),
         })
     }
 
@@ -275,8 +280,40 @@ impl UringDriver {
                 set_hint(&mut self.drained, *fd, drained);
             }
         }
+        let turn = ops.op_mut(key).and_then(|op| turn_of(op));
         ops.complete(key, result);
+        if let Some((fd, dir)) = turn {
+            self.pass_turn(ops, key, fd, dir);
+        }
         true
+    }
+
+    /// Op `key`, which had the turn of `fd` and `dir`, is done: the next op waiting there goes
+    /// to the kernel (one that cannot be queued fails, and the turn goes on).
+    fn pass_turn(&mut self, ops: &mut Ops, key: OpKey, fd: i32, dir: Direction) {
+        let mut done = key;
+        while let Some(next) = self.order.pass_turn(done, fd, dir) {
+            match self.push_op(ops, next) {
+                Ok(()) => return,
+                Err(e) => {
+                    ops.complete(next, Err(e));
+                    done = next;
+                }
+            }
+        }
+    }
+
+    /// Queues the SQE of op `key`.
+    fn push_op(&mut self, ops: &mut Ops, key: OpKey) -> io::Result<()> {
+        let Some(op) = ops.op_mut(key) else {
+            return Ok(());
+        };
+        let entry = sqe_for(op, &self.drained).user_data(key.0 as u64);
+        // SAFETY: the entry points into `ops[key]`'s heap buffers, which the core keeps until
+        // `complete(key)` (the type's invariant).
+        unsafe { self.push(&entry)? };
+        self.in_flight += 1;
+        Ok(())
     }
 }
 
@@ -355,15 +392,28 @@ impl Driver for UringDriver {
         let Some(op) = ops.op_mut(key) else {
             return Ok(());
         };
-        let entry = sqe_for(op, &self.drained).user_data(key.0 as u64);
-        // SAFETY: the entry points into `ops[key]`'s heap buffers, which the core keeps until
-        // `complete(key)` (the type's invariant).
-        unsafe { self.push(&entry)? };
-        self.in_flight += 1;
-        Ok(())
+        let turn = turn_of(op);
+        if let Some((fd, dir)) = turn
+            && !self.order.take_turn(key, fd, dir)
+        {
+            // Queued behind the op of this socket and direction the kernel has.
+            return Ok(());
+        }
+        let pushed = self.push_op(ops, key);
+        if let (Err(_), Some((fd, dir))) = (&pushed, turn) {
+            self.pass_turn(ops, key, fd, dir);
+        }
+        pushed
     }
 
-    fn cancel(&mut self, _ops: &mut Ops, key: OpKey) {
+    fn cancel(&mut self, ops: &mut Ops, key: OpKey) {
+        if let Some((fd, dir)) = ops.op_mut(key).and_then(|op| turn_of(op))
+            && self.order.withdraw(key, fd, dir)
+        {
+            // It never reached the kernel.
+            ops.complete(key, Err(io::Error::from_raw_os_error(libc::ECANCELED)));
+            return;
+        }
         if self.queue_cancel(key.0 as u64) {
             self.flush_cancels();
         }
@@ -390,7 +440,11 @@ impl Driver for UringDriver {
         // Every in-flight op holds a reference to its file (a listener with an accept pending
         // stays bound): cancel them all and wait for their completions, so that the files the
         // loop's users closed are really closed once `close()` returns, rather than whenever
-        // the kernel's asynchronous teardown of the ring gets to them.
+        // the kernel's asynchronous teardown of the ring gets to them. Ops still waiting for
+        // their turn never reached the kernel.
+        for key in self.order.drain_waiting() {
+            ops.complete(key, Err(io::Error::from_raw_os_error(libc::ECANCELED)));
+        }
         for key in ops.pending_keys() {
             self.queue_cancel(key.0 as u64);
         }

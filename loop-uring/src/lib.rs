@@ -19,6 +19,7 @@
 
 #[cfg(target_os = "linux")]
 mod driver;
+mod order;
 mod probe;
 
 #[cfg(target_os = "linux")]

@@ -1,0 +1,127 @@
+//! One operation at a time per socket and direction in the kernel.
+//!
+//! io_uring does not complete two receives (or two sends) waiting on one socket in the order
+//! they were submitted: both wait on the socket's wait queue, and a wake-up may run the later
+//! one first, so the bytes of a stream would reach the receives out of order. The readiness
+//! backends keep such operations in a queue per fd and direction; this is the same queue for
+//! the ring: the first operation of a socket and direction goes to the kernel, the others wait
+//! here and go in turn as each completes.
+
+use std::collections::VecDeque;
+use std::os::fd::RawFd;
+
+use loop_core::{Direction, Op, OpKey};
+
+/// Where an op waits its turn: its fd and direction, for the ops whose order is the data's
+/// order (receives and sends; not accepts, connects or readiness watches).
+pub(crate) fn turn_of(op: &Op) -> Option<(RawFd, Direction)> {
+    match op {
+        Op::Recv { .. }
+        | Op::RecvFrom { .. }
+        | Op::Send { .. }
+        | Op::SendTo { .. }
+        | Op::SendFile { .. } => Some((op.fd(), op.direction())),
+        _ => None,
+    }
+}
+
+#[derive(Debug, Default)]
+struct Turns {
+    /// The op of this fd and direction the kernel has now.
+    current: Option<OpKey>,
+    /// The ops waiting for their turn, in submission order.
+    waiting: VecDeque<OpKey>,
+}
+
+/// The turns of every fd, by fd number and direction.
+#[derive(Debug, Default)]
+pub(crate) struct Order {
+    fds: Vec<[Turns; 2]>,
+}
+
+impl Order {
+    fn turns(&mut self, fd: RawFd, dir: Direction) -> Option<&mut Turns> {
+        let i = usize::try_from(fd).ok()?;
+        if i >= self.fds.len() {
+            self.fds.resize_with(i + 1, Default::default);
+        }
+        Some(&mut self.fds[i][dir as usize])
+    }
+
+    /// Op `key` wants the kernel: true if it is its turn (it then has it), false if it was
+    /// queued behind the op that has it.
+    pub(crate) fn take_turn(&mut self, key: OpKey, fd: RawFd, dir: Direction) -> bool {
+        let Some(turns) = self.turns(fd, dir) else {
+            return true;
+        };
+        match turns.current {
+            None => {
+                turns.current = Some(key);
+                true
+            }
+            Some(current) if current == key => true,
+            Some(_) => {
+                turns.waiting.push_back(key);
+                false
+            }
+        }
+    }
+
+    /// Op `key` completed: the next op waiting on its fd and direction, which now has the
+    /// turn.
+    pub(crate) fn pass_turn(&mut self, key: OpKey, fd: RawFd, dir: Direction) -> Option<OpKey> {
+        let turns = self.turns(fd, dir)?;
+        if turns.current != Some(key) {
+            return None;
+        }
+        turns.current = turns.waiting.pop_front();
+        turns.current
+    }
+
+    /// Takes `key` out of the queue it waits in; false if it was not waiting (it is in the
+    /// kernel, or unknown).
+    pub(crate) fn withdraw(&mut self, key: OpKey, fd: RawFd, dir: Direction) -> bool {
+        let Some(turns) = self.turns(fd, dir) else {
+            return false;
+        };
+        let before = turns.waiting.len();
+        turns.waiting.retain(|k| *k != key);
+        turns.waiting.len() != before
+    }
+
+    /// Every op still waiting for its turn (none of them is in the kernel), emptying the
+    /// queues.
+    pub(crate) fn drain_waiting(&mut self) -> Vec<OpKey> {
+        let mut keys = Vec::new();
+        for turns in self.fds.iter_mut().flatten() {
+            keys.extend(turns.waiting.drain(..));
+            turns.current = None;
+        }
+        keys
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ops_of_one_fd_and_direction_take_turns_in_order() {
+        let mut order = Order::default();
+        let (a, b, c) = (OpKey(1), OpKey(2), OpKey(3));
+        assert!(order.take_turn(a, 5, Direction::Read));
+        assert!(!order.take_turn(b, 5, Direction::Read));
+        assert!(!order.take_turn(c, 5, Direction::Read));
+        // Another direction and another fd are not held up.
+        assert!(order.take_turn(OpKey(4), 5, Direction::Write));
+        assert!(order.take_turn(OpKey(5), 6, Direction::Read));
+        // A resubmission of the op that has the turn keeps it.
+        assert!(order.take_turn(a, 5, Direction::Read));
+        assert!(order.withdraw(b, 5, Direction::Read));
+        assert!(!order.withdraw(a, 5, Direction::Read));
+        assert_eq!(order.pass_turn(a, 5, Direction::Read), Some(c));
+        assert_eq!(order.pass_turn(c, 5, Direction::Read), None);
+        assert!(order.take_turn(b, 5, Direction::Read));
+        assert_eq!(order.drain_waiting(), Vec::<OpKey>::new());
+    }
+}
