@@ -108,6 +108,7 @@ impl Leftovers {
 
 /// Takes ownership of what a successful operation made: the connection an `Accept` accepted
 /// goes into the op, owned (closed with it if nobody takes it).
+#[inline]
 pub(crate) fn own_result(op: &mut Op, result: &io::Result<usize>) {
     if let (Op::Accept { conn, .. }, Ok(new_fd)) = (op, result)
         && conn.is_none()
@@ -355,10 +356,15 @@ impl Ops {
 
     /// Bytes left by cancelled recvs on `fd` (the same socket), in delivery order, moved into
     /// `buf` up to its spare capacity.
+    #[inline]
     pub(crate) fn take_received(&mut self, fd: RawFd, buf: &mut Vec<u8>) -> Option<usize> {
         if !self.has_leftovers() {
             return None;
         }
+        self.take_received_from(fd, buf)
+    }
+
+    fn take_received_from(&mut self, fd: RawFd, buf: &mut Vec<u8>) -> Option<usize> {
         let id = file_identity(fd)?;
         let chunks = self.leftovers.received.get_mut(&id)?;
         let start = buf.len();

@@ -14,8 +14,17 @@ use crate::sys::{retry_eintr, syscall, take_socket_error};
 /// [`Op::direction`] readiness and try again with `ready` true. `ready` says whether that
 /// readiness was just reported (the poll ops complete only then; a connect in progress is
 /// then finished, and its outcome is read from `SO_ERROR`).
+#[inline]
 pub fn perform(op: &mut Op, ready: bool) -> io::Result<usize> {
-    retry_eintr(|| perform_once(op, ready))
+    // The two ops of every request first, each a small frame of its own.
+    match op {
+        Op::Recv { fd, buf } => retry_eintr(|| recv(*fd, buf)),
+        Op::Send { fd, buf, pos } => {
+            let (fd, pos) = (*fd, *pos);
+            retry_eintr(|| send(fd, &buf[pos.min(buf.len())..]))
+        }
+        _ => retry_eintr(|| perform_once(op, ready)),
+    }
 }
 
 fn perform_once(op: &mut Op, ready: bool) -> io::Result<usize> {

@@ -284,7 +284,9 @@ impl<S: Selector> ReadinessDriver<S> {
             }
             return;
         }
-        Self::run_queue(entry, ops, dir);
+        if !entry.queue(dir).is_empty() {
+            Self::run_queue(entry, ops, dir);
+        }
     }
 
     /// Retries the ops queued on an fd in direction `dir`, in order, until one would block
@@ -459,34 +461,34 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
         let Some(entry) = self.fds.get_mut(fd) else {
             return Poll::Ready(Err(cancelled()));
         };
-        let Some(parked) = entry.parked_mut(dir).as_mut() else {
-            return Poll::Ready(Err(cancelled()));
-        };
-        if parked.generation != generation {
+        let is_this_one = |p: &Parked| p.generation == generation;
+        if !entry.parked_mut(dir).as_ref().is_some_and(is_this_one) {
             // The socket was released (and maybe registered again) while the op was parked.
             return Poll::Ready(Err(cancelled()));
-        }
-        match &parked.waker {
-            Some(w) if w.will_wake(waker) => {}
-            _ => parked.waker = Some(waker.clone()),
         }
         let Some(op) = slot.as_mut() else {
             return Poll::Ready(Err(io::Error::other("poll_parked: no operation given")));
         };
-        if !entry.may_be_ready(dir) {
-            return Poll::Pending;
-        }
-        let res = crate::perform::perform(op, true);
-        entry.note_result(op, dir, &res);
-        if is_would_block(&res) {
-            return Poll::Pending;
-        }
-        *entry.parked_mut(dir) = None;
-        ops.note_unparked();
         if entry.may_be_ready(dir) {
-            Self::run_queue(entry, ops, dir);
+            let res = crate::perform::perform(op, true);
+            entry.note_result(op, dir, &res);
+            if !is_would_block(&res) {
+                *entry.parked_mut(dir) = None;
+                ops.note_unparked();
+                if entry.may_be_ready(dir) && !entry.queue(dir).is_empty() {
+                    Self::run_queue(entry, ops, dir);
+                }
+                return Poll::Ready(res);
+            }
         }
-        Poll::Ready(res)
+        // Still waiting: the newest waker is the one to wake.
+        if let Some(parked) = entry.parked_mut(dir) {
+            match &parked.waker {
+                Some(w) if w.will_wake(waker) => {}
+                _ => parked.waker = Some(waker.clone()),
+            }
+        }
+        Poll::Pending
     }
 
     fn unpark(&mut self, ops: &mut Ops, key: ParkKey) {
