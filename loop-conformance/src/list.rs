@@ -176,6 +176,7 @@ macro_rules! __behaviour_list {
                 sock_accept_returns_peer_address: Shared,
                 cancelled_sock_recv_loses_no_data: Shared,
                 dropped_receives_leave_bytes_in_delivery_order: Shared,
+                dropped_receive_hands_its_bytes_to_the_waiting_one: Shared,
                 cancelled_receiving_tasks_leave_bytes_in_delivery_order: Shared,
                 cancelled_sock_accept_loses_no_connection: Shared,
                 cancelled_sock_connect_can_be_retried: Shared,

@@ -255,6 +255,69 @@ pub fn dropped_receives_leave_bytes_in_delivery_order(factory: Factory) {
     close(&lp);
 }
 
+/// A receive whose bytes arrived but whose future was dropped before it saw them, while a
+/// later receive on the same socket waits: the waiting one gets those bytes at once (the
+/// stream stays in order, nothing waits for more data), on a borrowed and on a registered
+/// socket.
+pub fn dropped_receive_hands_its_bytes_to_the_waiting_one(factory: Factory) {
+    let lp = new_loop(factory);
+    for registered in [false, true] {
+        let (c, s) = tcp_pair();
+        let lp2 = lp.clone();
+        if registered {
+            let c = Rc::new(lp.register_socket(c).expect("register_socket"));
+            block_on(&lp, hand_over(lp2, c, s));
+        } else {
+            block_on(&lp, hand_over(lp2, Rc::new(Borrowed(c)), s));
+        }
+    }
+    close(&lp);
+}
+
+/// A socket the loop only borrows (a [`TcpStream`] behind `Deref`, as a registered one is).
+struct Borrowed(TcpStream);
+
+impl std::ops::Deref for Borrowed {
+    type Target = TcpStream;
+    fn deref(&self) -> &TcpStream {
+        &self.0
+    }
+}
+
+async fn hand_over<S>(lp: EventLoop, c: Rc<S>, s: TcpStream)
+where
+    S: std::ops::Deref<Target = TcpStream> + 'static,
+{
+    let mut first = Box::pin(lp.sock_recv(&c, Vec::with_capacity(64)));
+    std::future::poll_fn(|cx| {
+        assert!(first.as_mut().poll(cx).is_pending(), "nothing was sent yet");
+        std::task::Poll::Ready(())
+    })
+    .await;
+    let second = {
+        let (lp2, c) = (lp.clone(), c.clone());
+        lp.create_task(async move { lp2.sock_recv(&c, Vec::with_capacity(64)).await })
+            .expect("create_task")
+    };
+    for _ in 0..3 {
+        yield_now().await;
+    }
+    (&s).write_all(b"one").expect("write");
+    // The bytes reach the first receive (or its socket) while nobody polls it.
+    loop_api::sleep(std::time::Duration::from_millis(30)).await;
+    drop(first);
+    let waited = loop_api::wait_for(std::time::Duration::from_secs(10), second).await;
+    let (res, got) = waited
+        .expect("the waiting receive gets the bytes the dropped one left")
+        .expect("task");
+    res.expect("sock_recv");
+    assert_eq!(got, b"one");
+    (&s).write_all(b"two").expect("write");
+    let (res, got) = lp.sock_recv(&c, Vec::with_capacity(64)).await;
+    res.expect("sock_recv");
+    assert_eq!(got, b"two");
+}
+
 /// Two tasks receiving on one socket, both cancelled (in creation order) after the data came:
 /// the next receive gets the bytes in stream order, whichever task the kernel gave them to.
 pub fn cancelled_receiving_tasks_leave_bytes_in_delivery_order(factory: Factory) {

@@ -9,7 +9,7 @@ use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use crate::ops::{OpKey, Ops, Owner};
-use loop_api::Op;
+use loop_api::{Direction, Op};
 
 /// What [`Driver::start`] did with an operation.
 #[derive(Debug)]
@@ -156,6 +156,12 @@ pub trait Driver: 'static {
     /// goes next). The default does nothing.
     fn unpark(&mut self, ops: &mut Ops, key: ParkKey) {
         let _ = (ops, key);
+    }
+    /// What a dropped op left on `fd` (bytes, a connection) is waiting for the next op there:
+    /// wake the op parked on `fd` in direction `dir`, if any, so it takes it. The default (a
+    /// driver that never parks) does nothing.
+    fn wake_parked(&mut self, ops: &mut Ops, fd: RawFd, dir: Direction) {
+        let _ = (ops, fd, dir);
     }
     /// Asks for in-flight operation `key` to end early. Its completion is still reported
     /// (maybe from inside this call); a key that already completed is ignored.

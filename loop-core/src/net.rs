@@ -11,7 +11,7 @@ use loop_api::{Op, OpId, OpPoll};
 
 use crate::driver::{Driver, ParkKey, Started};
 use crate::io::{Io, IoCell};
-use crate::ops::OpKey;
+use crate::ops::{OpKey, Orphaned};
 use crate::sys::set_nonblocking;
 
 /// What an I/O primitive gives on a closed loop.
@@ -131,6 +131,12 @@ pub(crate) fn poll<D: Driver>(
         return Poll::Ready(Err(closed_error()));
     };
     if let Some(park) = park_key_of(id) {
+        // What a dropped op of the socket left comes before anything newer.
+        if let Some(n) = slot.as_mut().and_then(|op| io.ops.take_leftover(op)) {
+            io.driver.unpark(&mut io.ops, park);
+            wake_stray(cell);
+            return Poll::Ready(Ok(n));
+        }
         let polled = io.driver.poll_parked(&mut io.ops, park, slot, cx.waker());
         if let (Poll::Ready(res), Some(op)) = (&polled, slot.as_mut()) {
             crate::ops::own_result(op, res);
@@ -166,8 +172,15 @@ pub(crate) fn drop_op<D: Driver>(io: &IoCell<D>, id: OpId) {
             return;
         }
         let key = key_of(id);
-        if io.ops.orphan(key) {
-            io.driver.cancel(&mut io.ops, key);
+        match io.ops.orphan(key) {
+            Orphaned::InFlight => io.driver.cancel(&mut io.ops, key),
+            // Its completion takes what the dropped op left.
+            Orphaned::HandOver(next) => io.driver.cancel(&mut io.ops, next),
+            Orphaned::WakeParked(fd, dir) => io.driver.wake_parked(&mut io.ops, fd, dir),
+            Orphaned::Done => {}
+        }
+        if io.ops.has_wakers() {
+            wake_stray(cell);
         }
     }
 }

@@ -40,6 +40,26 @@ pub(crate) struct OpSlot {
     pub(crate) result: Option<io::Result<usize>>,
     /// When the result arrived, in the table's completion order (see [`Ops::complete`]).
     completed_at: u64,
+    /// When it entered the table: which of two waiting ops on a socket came first.
+    started_at: u64,
+    /// It takes what a dropped op of its socket left, at its completion (see
+    /// [`Ops::orphan`]).
+    hand_over: bool,
+}
+
+/// What [`Ops::orphan`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Orphaned {
+    /// The op is still in flight: the driver must be asked to cancel it.
+    InFlight,
+    /// It had completed: what it got is kept for the next op on its socket.
+    Done,
+    /// It had completed, and this op (the first still waiting on the same socket) is to take
+    /// what it got: the driver must cancel that one, whose completion takes it.
+    HandOver(OpKey),
+    /// It had completed, and nothing waits for what it got in the table: an op parked on
+    /// this fd and direction (if any) is to be woken to take it.
+    WakeParked(RawFd, loop_api::Direction),
 }
 
 /// A connection accepted by an operation whose future was dropped.
@@ -131,6 +151,8 @@ pub struct Ops {
     /// completion queue; the readiness driver performs them in turn), so this orders what
     /// dropped operations leave behind.
     completions: u64,
+    /// Operations put in the table so far (their start order).
+    starts: u64,
     /// Operations a driver parked in their futures' slots ([`Started::Parked`]): not in the
     /// table, but in flight all the same.
     ///
@@ -166,11 +188,14 @@ impl Ops {
     }
 
     pub(crate) fn insert(&mut self, op: Op, owner: Owner) -> OpKey {
+        self.starts += 1;
         OpKey(self.slots.insert(OpSlot {
             op,
             owner,
             result: None,
             completed_at: 0,
+            started_at: self.starts,
+            hand_over: false,
         }))
     }
 
@@ -231,6 +256,14 @@ impl Ops {
         self.completions += 1;
         slot.completed_at = self.completions;
         own_result(&mut slot.op, &result);
+        let result = if slot.hand_over {
+            self.take_handed_over(key, result)
+        } else {
+            result
+        };
+        let Some(slot) = self.slots.get_mut(key.0) else {
+            return;
+        };
         match &mut slot.owner {
             Owner::Future(waker) => {
                 slot.result = Some(result);
@@ -275,11 +308,13 @@ impl Ops {
         self.slots.try_remove(key.0).map(|s| s.op)
     }
 
-    /// The future of `key` was dropped. Returns true if the op is still in flight (the driver
-    /// must be asked to cancel it); a completed op's result is kept as a leftover.
-    pub(crate) fn orphan(&mut self, key: OpKey) -> bool {
+    /// The future of `key` was dropped. An op still in flight is marked so its completion
+    /// frees it; a completed op's result is kept as a leftover, handed to the first op
+    /// waiting on the same socket if there is one (it would otherwise wait for newer data
+    /// and get it first).
+    pub(crate) fn orphan(&mut self, key: OpKey) -> Orphaned {
         let Some(slot) = self.slots.get_mut(key.0) else {
-            return false;
+            return Orphaned::Done;
         };
         // Only a socket's received bytes or accepted connection are worth keeping.
         let identity = match slot.op {
@@ -288,15 +323,118 @@ impl Ops {
             }
             _ => None,
         };
-        if slot.result.is_some() {
-            let slot = self.slots.remove(key.0);
-            if let Some(result) = slot.result {
-                self.keep_leftover(slot.op, result, identity, slot.completed_at);
-            }
-            false
-        } else {
+        if slot.result.is_none() {
             slot.owner = Owner::Orphaned(identity);
-            true
+            return Orphaned::InFlight;
+        }
+        let slot = self.slots.remove(key.0);
+        let (fd, dir, kind) = (
+            slot.op.fd(),
+            slot.op.direction(),
+            std::mem::discriminant(&slot.op),
+        );
+        let Some(result) = slot.result else {
+            return Orphaned::Done;
+        };
+        if !self.keep_leftover(slot.op, result, identity, slot.completed_at) {
+            return Orphaned::Done;
+        }
+        let waiting = self
+            .slots
+            .iter()
+            .filter(|(_, s)| {
+                s.result.is_none()
+                    && matches!(s.owner, Owner::Future(_))
+                    && s.op.fd() == fd
+                    && std::mem::discriminant(&s.op) == kind
+            })
+            .min_by_key(|(_, s)| s.started_at)
+            .map(|(k, _)| k);
+        match waiting {
+            Some(k) => {
+                self.slots[k].hand_over = true;
+                Orphaned::HandOver(OpKey(k))
+            }
+            None => Orphaned::WakeParked(fd, dir),
+        }
+    }
+
+    /// The completion of `key`, an op marked to take what a dropped op of its socket left:
+    /// what it got itself goes after that (it was delivered later), and it takes from the
+    /// front. Its own result stands if nothing is left (another op took it first).
+    fn take_handed_over(&mut self, key: OpKey, result: io::Result<usize>) -> io::Result<usize> {
+        let Some(slot) = self.slots.get_mut(key.0) else {
+            return result;
+        };
+        slot.hand_over = false;
+        let at = slot.completed_at;
+        let fd = slot.op.fd();
+        let placeholder = Op::PollReadable { fd };
+        let mut op = std::mem::replace(&mut slot.op, placeholder);
+        if let (Ok(n), Some(id)) = (&result, file_identity(fd)) {
+            self.keep_own_result(&mut op, *n, id, at);
+        }
+        let taken = self.take_leftover(&mut op);
+        if let Some(slot) = self.slots.get_mut(key.0) {
+            slot.op = op;
+        }
+        taken.map_or(result, Ok)
+    }
+
+    /// Moves what `op` got (`n` bytes, a datagram, a connection), delivered `at`, among the
+    /// leftovers of socket `id`, in delivery order.
+    fn keep_own_result(&mut self, op: &mut Op, n: usize, id: (u64, u64), at: u64) {
+        let leftovers = &mut self.leftovers;
+        match op {
+            Op::Recv { buf, .. } if n > 0 => {
+                let bytes = buf.split_off(buf.len().saturating_sub(n));
+                leftovers
+                    .received
+                    .entry(id)
+                    .or_default()
+                    .insert(at, bytes.into());
+            }
+            Op::RecvFrom { buf, msg, .. } => {
+                let bytes = buf.split_off(buf.len().saturating_sub(n));
+                let datagram = (bytes, msg.peer());
+                leftovers
+                    .datagrams
+                    .entry(id)
+                    .or_default()
+                    .insert(at, datagram);
+            }
+            Op::Accept { addr, conn, .. } => {
+                let Some(conn) = conn.take() else { return };
+                let addr = std::mem::replace(addr, loop_api::AddrBuf::new_boxed());
+                leftovers
+                    .accepted
+                    .entry(id)
+                    .or_default()
+                    .insert(at, (conn, addr));
+            }
+            _ => return,
+        }
+        leftovers.refresh();
+    }
+
+    /// What dropped ops left for `op` (the next receive or accept on their socket): moved
+    /// into it, with the count (or the accepted fd).
+    #[inline]
+    pub(crate) fn take_leftover(&mut self, op: &mut Op) -> Option<usize> {
+        if !self.has_leftovers() {
+            return None;
+        }
+        match op {
+            Op::Recv { fd, buf } => self.take_received(*fd, buf),
+            Op::RecvFrom { fd, buf, msg } => self.take_datagram(*fd, buf, msg),
+            Op::Accept { fd, addr, conn } => {
+                let (left_conn, left_addr) = self.take_accepted(*fd)?;
+                **addr = *left_addr;
+                let raw = std::os::fd::AsRawFd::as_raw_fd(&left_conn) as usize;
+                *conn = Some(left_conn);
+                Some(raw)
+            }
+            _ => None,
         }
     }
 
@@ -316,16 +454,16 @@ impl Ops {
         result: io::Result<usize>,
         identity: Option<(u64, u64)>,
         at: u64,
-    ) {
+    ) -> bool {
         let leftovers = &mut self.leftovers;
         match (op, result) {
             (Op::Recv { buf, .. }, Ok(n)) if n > 0 => {
-                let Some(id) = identity else { return };
+                let Some(id) = identity else { return false };
                 let bytes = buf[buf.len().saturating_sub(n)..].iter().copied().collect();
                 leftovers.received.entry(id).or_default().insert(at, bytes);
             }
             (Op::RecvFrom { buf, msg, .. }, Ok(n)) => {
-                let Some(id) = identity else { return };
+                let Some(id) = identity else { return false };
                 let bytes = buf[buf.len().saturating_sub(n)..].to_vec();
                 let datagram = (bytes, msg.peer());
                 leftovers
@@ -342,16 +480,17 @@ impl Ops {
                 },
                 Ok(_),
             ) => {
-                let Some(id) = identity else { return };
+                let Some(id) = identity else { return false };
                 leftovers
                     .accepted
                     .entry(id)
                     .or_default()
                     .insert(at, (conn, addr));
             }
-            _ => {}
+            _ => return false,
         }
         leftovers.refresh();
+        true
     }
 
     /// Bytes left by cancelled recvs on `fd` (the same socket), in delivery order, moved into

@@ -508,6 +508,16 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
         }
     }
 
+    fn wake_parked(&mut self, ops: &mut Ops, fd: RawFd, dir: Direction) {
+        let parked = self
+            .fds
+            .get_mut(fd)
+            .and_then(|e| e.parked_mut(dir).as_mut());
+        if let Some(waker) = parked.and_then(|p| p.waker.take()) {
+            ops.wake(waker);
+        }
+    }
+
     fn register_socket(&mut self, fd: RawFd) -> io::Result<()> {
         if fd < 0 {
             return Err(io::Error::from_raw_os_error(libc::EBADF));

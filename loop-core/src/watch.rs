@@ -72,7 +72,7 @@ impl<D: Driver> Watches<D> {
     fn disarm(&self, key: OpKey) {
         if let Ok(mut io) = self.io.try_borrow_mut()
             && let Some(io) = io.as_mut()
-            && io.ops.orphan(key)
+            && io.ops.orphan(key) == crate::ops::Orphaned::InFlight
         {
             io.driver.cancel(&mut io.ops, key);
         }
