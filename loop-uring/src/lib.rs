@@ -19,6 +19,8 @@
 
 #[cfg(target_os = "linux")]
 mod driver;
+#[cfg(target_os = "linux")]
+mod files;
 mod probe;
 
 #[cfg(target_os = "linux")]
