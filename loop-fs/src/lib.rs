@@ -1,5 +1,5 @@
 //! Async file I/O on the running loop: [`File`], [`OpenOptions`], [`Metadata`], and
-//! [`read`], [`write`], [`remove_file`], [`rename`], [`create_dir_all`], [`metadata`].
+//! [`read`], [`write`](write()), [`remove_file`], [`rename`], [`create_dir_all`], [`metadata`].
 //!
 //! ```
 //! let lp = loop_mio::new_event_loop().unwrap();
