@@ -236,4 +236,11 @@ pub trait AbstractEventLoop {
     fn release_socket(&self, fd: RawFd) {
         let _ = fd;
     }
+
+    /// True if the loop performs the file operations of [`Op`] (`Open`, `Read`, `Write`, ...,
+    /// see [`Op::is_file_op`]) natively, as io_uring does. False (the default): they are
+    /// answered `Unsupported`, and callers (loop-fs) run blocking file I/O on the executor.
+    fn runs_file_ops(&self) -> bool {
+        false
+    }
 }

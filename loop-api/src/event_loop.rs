@@ -380,6 +380,13 @@ impl EventLoop {
         self.inner.backend_name()
     }
 
+    /// True if the loop performs file operations natively (io_uring); false where they run
+    /// on the executor (readiness backends, the virtual-time loop). See
+    /// [`AbstractEventLoop::runs_file_ops`].
+    pub fn runs_file_ops(&self) -> bool {
+        self.inner.runs_file_ops()
+    }
+
     /// A snapshot of the loop's counters: iterations, what is queued, in flight and watched,
     /// the executor's threads and queue, time blocked for I/O and time running.
     pub fn stats(&self) -> crate::LoopStats {

@@ -11,6 +11,7 @@
 //! [`poll_op`]: AbstractEventLoop::poll_op
 //! [`drop_op`]: AbstractEventLoop::drop_op
 
+use std::ffi::CString;
 use std::fmt;
 use std::future::Future;
 use std::io;
@@ -23,7 +24,7 @@ use socket2::SockAddr;
 
 use crate::abstract_loop::AbstractEventLoop;
 use crate::error::closed_loop_io_error;
-pub use crate::raw::{AddrBuf, MsgBuf};
+pub use crate::raw::{AddrBuf, MsgBuf, StatxBuf};
 
 /// Which readiness an operation waits for on a readiness loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +42,11 @@ pub enum Direction {
 /// a `Recv`/`RecvFrom` into a buffer without capacity is `InvalidInput`, the buffer is cleared
 /// first, and what a cancelled operation on the same socket left comes first; a `Send` of
 /// nothing is `Ok(0)`; an `Accept`'s listener and a `Connect`'s socket are made non-blocking.
+///
+/// The file operations (`Open` to `Close`, see [`Op::is_file_op`]) run only on a loop whose
+/// [`runs_file_ops`](crate::AbstractEventLoop::runs_file_ops) is true (io_uring); a readiness
+/// loop answers them `Unsupported`, and loop-fs runs them on the executor there instead. Their
+/// paths are relative to the current directory.
 #[derive(Debug)]
 pub enum Op {
     /// Accept a connection on listening socket `fd`; the result is the new fd
@@ -108,6 +114,88 @@ pub enum Op {
         /// How many bytes at most.
         len: usize,
     },
+    /// Open `path` with open(2)'s `flags` (the loop adds `O_CLOEXEC`) and `mode`; the result
+    /// is the new fd, which the loop also puts in `file`, owned (closed with the op if nobody
+    /// takes it, so an open whose future was dropped leaks no fd).
+    Open {
+        /// The path.
+        path: CString,
+        /// open(2)'s flags (`O_RDONLY`, `O_CREAT`, ...).
+        flags: i32,
+        /// The permissions of a created file (before the umask).
+        mode: u32,
+        /// The opened file, once the op succeeded.
+        file: Option<OwnedFd>,
+    },
+    /// Read into `buf`'s spare capacity from file offset `offset` (pread(2)); the result is
+    /// the count (its length is set), 0 at end of file.
+    Read {
+        /// The file.
+        fd: RawFd,
+        /// The buffer; bytes land after its current length.
+        buf: Vec<u8>,
+        /// Where in the file to read.
+        offset: u64,
+    },
+    /// Write `buf[pos..]` at file offset `offset` (pwrite(2)); the result is the count written
+    /// (may be partial).
+    Write {
+        /// The file.
+        fd: RawFd,
+        /// The bytes.
+        buf: Vec<u8>,
+        /// Where in `buf` to start.
+        pos: usize,
+        /// Where in the file `buf[pos]` goes.
+        offset: u64,
+    },
+    /// Flush the file's data, and unless `data_only` its metadata, to the device (fsync(2),
+    /// fdatasync(2)); the result is 0.
+    Sync {
+        /// The file.
+        fd: RawFd,
+        /// fdatasync rather than fsync.
+        data_only: bool,
+    },
+    /// statx(2) of `path` relative to directory `fd` (`AT_FDCWD`: the current directory), or
+    /// of `fd` itself with an empty path and `AT_EMPTY_PATH` in `flags`; the result is 0 and
+    /// the status is in `statx`.
+    Statx {
+        /// The directory, or the file itself.
+        fd: RawFd,
+        /// The path (may be empty, see above).
+        path: CString,
+        /// statx(2)'s flags (`AT_EMPTY_PATH`, `AT_SYMLINK_NOFOLLOW`).
+        flags: i32,
+        /// Where the kernel writes the status.
+        statx: Box<StatxBuf>,
+    },
+    /// Remove the file `path` (unlink(2)); the result is 0.
+    Unlink {
+        /// The path.
+        path: CString,
+    },
+    /// Rename `from` to `to`, replacing `to` (rename(2)); the result is 0.
+    Rename {
+        /// The current path.
+        from: CString,
+        /// The new path.
+        to: CString,
+    },
+    /// Create the directory `path` (mkdir(2)); the result is 0.
+    Mkdir {
+        /// The path.
+        path: CString,
+        /// Its permissions (before the umask).
+        mode: u32,
+    },
+    /// Close `file` (close(2)), reporting close's error; the result is 0. The loop releases
+    /// the `OwnedFd` once the kernel has closed it (if the op never runs, dropping the op
+    /// closes the file).
+    Close {
+        /// The file.
+        file: Option<OwnedFd>,
+    },
     /// Complete when `fd` is readable (add_reader); the result is 0.
     PollReadable {
         /// The fd watched.
@@ -130,10 +218,35 @@ impl Op {
             | Op::RecvFrom { fd, .. }
             | Op::SendTo { fd, .. }
             | Op::PollReadable { fd }
-            | Op::PollWritable { fd } => *fd,
+            | Op::PollWritable { fd }
+            | Op::Read { fd, .. }
+            | Op::Write { fd, .. }
+            | Op::Sync { fd, .. }
+            | Op::Statx { fd, .. } => *fd,
             Op::SendFile { sock, .. } => *sock,
             Op::Connect { sock, .. } => sock.as_raw_fd(),
+            Op::Open { .. } | Op::Unlink { .. } | Op::Rename { .. } | Op::Mkdir { .. } => {
+                libc::AT_FDCWD
+            }
+            Op::Close { file } => file.as_ref().map_or(-1, AsRawFd::as_raw_fd),
         }
+    }
+
+    /// True for the file operations (`Open` to `Close`), which only a loop that
+    /// [`runs_file_ops`](crate::AbstractEventLoop::runs_file_ops) performs.
+    pub fn is_file_op(&self) -> bool {
+        matches!(
+            self,
+            Op::Open { .. }
+                | Op::Read { .. }
+                | Op::Write { .. }
+                | Op::Sync { .. }
+                | Op::Statx { .. }
+                | Op::Unlink { .. }
+                | Op::Rename { .. }
+                | Op::Mkdir { .. }
+                | Op::Close { .. }
+        )
     }
 
     /// True for the readiness watches (`add_reader`/`add_writer`), which make no syscall.
@@ -144,14 +257,24 @@ impl Op {
     /// The readiness a readiness loop waits for before trying the operation again.
     pub fn direction(&self) -> Direction {
         match self {
-            Op::Accept { .. } | Op::Recv { .. } | Op::RecvFrom { .. } | Op::PollReadable { .. } => {
-                Direction::Read
-            }
+            Op::Accept { .. }
+            | Op::Recv { .. }
+            | Op::RecvFrom { .. }
+            | Op::PollReadable { .. }
+            | Op::Open { .. }
+            | Op::Read { .. }
+            | Op::Statx { .. } => Direction::Read,
             Op::Connect { .. }
             | Op::Send { .. }
             | Op::SendTo { .. }
             | Op::SendFile { .. }
-            | Op::PollWritable { .. } => Direction::Write,
+            | Op::PollWritable { .. }
+            | Op::Write { .. }
+            | Op::Sync { .. }
+            | Op::Unlink { .. }
+            | Op::Rename { .. }
+            | Op::Mkdir { .. }
+            | Op::Close { .. } => Direction::Write,
         }
     }
 
@@ -161,7 +284,9 @@ impl Op {
             Op::Recv { buf, .. }
             | Op::Send { buf, .. }
             | Op::RecvFrom { buf, .. }
-            | Op::SendTo { buf, .. } => buf,
+            | Op::SendTo { buf, .. }
+            | Op::Read { buf, .. }
+            | Op::Write { buf, .. } => buf,
             _ => Vec::new(),
         }
     }

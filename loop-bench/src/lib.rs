@@ -15,6 +15,7 @@
 pub mod client;
 pub mod echo;
 pub mod example;
+pub mod files;
 pub mod http;
 pub mod hyper_bench;
 pub mod micro;

@@ -12,6 +12,8 @@ const USAGE: &str = "\
 usage: loop-bench all [--quick]        everything; rewrites BENCHMARKS.md and loop-bench/results/
        loop-bench micro [--quick] [BENCH...]   micro-benchmarks (Rust, then asyncio and uvloop)
        loop-bench echo [--quick]       the echo matrix only
+       loop-bench files [--quick]      file I/O (loop-fs vs tokio::fs, a thread pool, pread); rewrites BENCHMARKS.md's Files section
+       loop-bench files-one WORKLOAD SUBJECT [--quick]   one run (for perf record)
        loop-bench syscalls [--quick]   syscalls per request (strace), ours and tokio only
        loop-bench hyper [--quick]      the hyper rows only (wrk), merged into results/results.json
        loop-bench report               rewrite BENCHMARKS.md and the chart from results/results.json
@@ -33,6 +35,17 @@ fn main() -> ExitCode {
         ["all"] => all(quick),
         ["micro", only @ ..] => micro_only(quick, only),
         ["echo"] => echo_only(quick),
+        ["files"] => files_only(quick),
+        ["files-one", workload, subject] => {
+            let cfg = loop_bench::files::FilesConfig::new(quick);
+            loop_bench::files::run_one(
+                &work_dir().unwrap_or_default().join("files"),
+                workload,
+                subject,
+                cfg,
+            )
+            .map(|ops| println!("{workload} on {subject}: {ops:.0} ops/s"))
+        }
         ["syscalls"] => syscalls_only(quick),
         ["report"] => rewrite_report(),
         ["hyper"] => hyper_only(quick),
@@ -174,6 +187,46 @@ fn micro_only(quick: bool, only: &[&str]) -> Res<()> {
     res.micro = merge_micro(rust, py);
     print!("{}", report::tables(&res));
     Ok(())
+}
+
+/// The heading of BENCHMARKS.md's Files section, which `files` writes and `all`/`report` keep.
+const FILES_HEADING: &str = "## Files";
+
+fn files_only(quick: bool) -> Res<()> {
+    let cfg = loop_bench::files::FilesConfig::new(quick);
+    let rows = loop_bench::files::run(&work_dir()?.join("files"), cfg)?;
+    let mut cmd = "cargo run --release -p loop-bench -- files".to_string();
+    if quick {
+        cmd.push_str(" --quick");
+    }
+    let section = format!(
+        "{FILES_HEADING}\n\nCommand: `{cmd}` ({} MiB file in the page cache, {} random reads per \
+         run with 64 in flight, 1 MiB sequential reads and writes of the whole file; the median \
+         of {} runs, the subjects interleaved run by run). loop-fs and tokio run on one thread, \
+         their executors' threads (and io_uring's workers for buffered writes) beside it; the \
+         floor is one thread alone. Peers from other crates print rows in the same table \
+         (`loop_bench::files::render`).\n{}\nTargets (issue 17):\n\n{}",
+        cfg.file_size >> 20,
+        cfg.random_reads,
+        cfg.runs,
+        loop_bench::files::render(&rows),
+        loop_bench::files::targets(&rows),
+    );
+    print!("{section}");
+    let path = root().join("BENCHMARKS.md");
+    let old = std::fs::read_to_string(&path).unwrap_or_default();
+    let (before, _) = split_files_section(&old);
+    std::fs::write(&path, format!("{}\n{section}", before.trim_end()))?;
+    eprintln!("wrote the Files section of {}", path.display());
+    Ok(())
+}
+
+/// `text` before its Files section, and the section (to the end: it is written last).
+fn split_files_section(text: &str) -> (&str, &str) {
+    match text.find(&format!("\n{FILES_HEADING}\n")) {
+        Some(i) => (&text[..i + 1], &text[i + 1..]),
+        None => (text, ""),
+    }
 }
 
 fn echo_only(quick: bool) -> Res<()> {
@@ -379,7 +432,14 @@ fn write_outputs(root: &Path, res: &Results) -> Res<()> {
             "chart not drawn: python3 with matplotlib is needed (pip install matplotlib)".into(),
         );
     }
-    std::fs::write(root.join("BENCHMARKS.md"), report::markdown(&res))?;
+    // The Files section comes from `loop-bench files`, not from results.json: keep it.
+    let old = std::fs::read_to_string(root.join("BENCHMARKS.md")).unwrap_or_default();
+    let (_, files) = split_files_section(&old);
+    let mut md = report::markdown(&res);
+    if !files.is_empty() {
+        md = format!("{}\n\n{files}", md.trim_end());
+    }
+    std::fs::write(root.join("BENCHMARKS.md"), md)?;
     eprintln!(
         "wrote BENCHMARKS.md, {} and chart.png ({:.0} s)",
         json.display(),

@@ -60,6 +60,7 @@
 
 pub mod executor;
 pub mod fds;
+pub mod files;
 pub mod io_traits;
 pub mod lifecycle;
 pub mod processes;

@@ -239,6 +239,15 @@ macro_rules! __behaviour_list {
                 pipe_write_to_closed_reader_is_an_error_not_sigpipe: Exclusive,
                 removed_sigpipe_handler_leaves_sendfile_safe: Exclusive,
             }
+            files {
+                file_reads_and_writes_round_trip_at_offsets: Shared,
+                file_errors_are_std_errors: Shared,
+                file_append_create_new_and_truncate: Shared,
+                file_metadata_agrees_with_std: Shared,
+                file_rename_remove_and_create_dir_all: Shared,
+                dropped_file_open_leaks_no_fd: Exclusive,
+                dropped_file_reads_and_writes_are_safe: Shared,
+            }
             fds {
                 close_releases_loop_fds: Exclusive,
                 hundred_loops_do_not_leak_fds: Exclusive,

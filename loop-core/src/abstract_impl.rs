@@ -233,6 +233,12 @@ impl<D: Driver> AbstractEventLoop for BaseEventLoop<D> {
         io.driver.register_socket(fd).map_err(LoopError::from)
     }
 
+    fn runs_file_ops(&self) -> bool {
+        self.io
+            .try_borrow()
+            .is_ok_and(|io| io.as_ref().is_some_and(|io| io.driver.runs_file_ops()))
+    }
+
     fn release_socket(&self, fd: RawFd) {
         if let Ok(mut cell) = self.io.try_borrow_mut()
             && let Some(io) = cell.as_mut()

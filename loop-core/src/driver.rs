@@ -97,6 +97,10 @@ pub type DriverWaker = Arc<dyn Fn() + Send + Sync>;
 /// - **Errors.** An operation's own failure is its result, never a panic; `submit` and `poll`
 ///   return `Err` only when the driver itself cannot go on (the OS refusing a request or the
 ///   wait).
+/// - **File operations.** Only a driver whose [`runs_file_ops`](Driver::runs_file_ops) is
+///   true is given them (regular files are always "ready": a readiness driver has nothing to
+///   wait for, so they run on the executor). An `Open` result is a new fd the core takes into
+///   the op; a `Close` completion (other than `ECANCELED`) means the fd is closed.
 /// - **Writes never raise `SIGPIPE`** (`MSG_NOSIGNAL` on sends; no kernel path that raises it
 ///   for a pipe).
 pub trait Driver: 'static {
@@ -190,6 +194,12 @@ pub trait Driver: 'static {
     /// could no longer finish. The default does nothing.
     fn release_socket(&mut self, ops: &mut Ops, fd: RawFd) {
         let _ = (ops, fd);
+    }
+    /// True if the driver performs the file operations of [`Op`] (`Open`, `Read`, `Write`,
+    /// ..., [`Op::is_file_op`]). The default, false: the core answers them `Unsupported`
+    /// without calling the driver, and loop-fs runs file I/O on the executor instead.
+    fn runs_file_ops(&self) -> bool {
+        false
     }
     /// The loop is closing: cancel every in-flight operation and wait for all their
     /// completions, so no buffer is freed while the kernel may still use it.

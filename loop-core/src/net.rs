@@ -22,6 +22,9 @@ pub(crate) fn closed_error() -> io::Error {
 /// The rules of [`Op`] applied before the OS sees `op`: `Some` answers it without the OS (a
 /// bad buffer, leftovers of a cancelled operation, an empty send); the op stays in place.
 fn prepare<D: Driver>(io: &mut Io<D>, op: &mut Op) -> Option<io::Result<usize>> {
+    if op.is_file_op() && !io.driver.runs_file_ops() {
+        return Some(Err(file_ops_unsupported(io.driver.name())));
+    }
     match op {
         Op::Recv { fd, buf } => {
             if let Err(e) = check_receive_buffer("sock_recv", buf) {
@@ -48,6 +51,17 @@ fn prepare<D: Driver>(io: &mut Io<D>, op: &mut Op) -> Option<io::Result<usize>> 
         Op::Connect { sock, .. } => set_nonblocking(sock.as_raw_fd()).err().map(Err),
         _ => None,
     }
+}
+
+/// What a loop whose driver does not run file operations answers them.
+pub(crate) fn file_ops_unsupported(backend: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!(
+            "the {backend} loop does not run file operations natively (EventLoop::runs_file_ops \
+             is false): use loop-fs, which runs them on the loop's executor"
+        ),
+    )
 }
 
 /// A receive needs a buffer with capacity; it is cleared first.

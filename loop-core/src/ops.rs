@@ -127,15 +127,25 @@ impl Leftovers {
 }
 
 /// Takes ownership of what a successful operation made: the connection an `Accept` accepted
-/// goes into the op, owned (closed with it if nobody takes it).
+/// and the file an `Open` opened go into the op, owned (closed with it if nobody takes them).
+/// A `Close` that ran gives its fd up: the kernel closed it (only one cancelled before it ran,
+/// `ECANCELED`, keeps it, to be closed with the op).
 #[inline]
 pub(crate) fn own_result(op: &mut Op, result: &io::Result<usize>) {
-    if let (Op::Accept { conn, .. }, Ok(new_fd)) = (op, result)
-        && conn.is_none()
-    {
-        // SAFETY: a successful accept returns a new fd that nothing else owns; it is taken
-        // once (`conn` was empty).
-        *conn = Some(unsafe { OwnedFd::from_raw_fd(*new_fd as RawFd) });
+    match (op, result) {
+        (Op::Accept { conn: fd, .. } | Op::Open { file: fd, .. }, Ok(new_fd)) if fd.is_none() => {
+            // SAFETY: a successful accept or open returns a new fd that nothing else owns;
+            // it is taken once (the slot was empty).
+            *fd = Some(unsafe { OwnedFd::from_raw_fd(*new_fd as RawFd) });
+        }
+        (Op::Close { file }, result) => {
+            let ran = !matches!(result, Err(e) if e.raw_os_error() == Some(libc::ECANCELED));
+            if ran && let Some(closed) = file.take() {
+                // The number is no longer ours: forget it without closing it again.
+                let _ = std::os::fd::IntoRawFd::into_raw_fd(closed);
+            }
+        }
+        _ => {}
     }
 }
 

@@ -61,6 +61,17 @@ fn perform_once(op: &mut Op, ready: bool) -> io::Result<usize> {
             let mut at = *offset;
             crate::sys::sendfile(*sock, *file, &mut at, *len)
         }
+        // The core never gives a readiness driver file operations (see
+        // `Driver::runs_file_ops`); a direct caller gets the same answer.
+        Op::Open { .. }
+        | Op::Read { .. }
+        | Op::Write { .. }
+        | Op::Sync { .. }
+        | Op::Statx { .. }
+        | Op::Unlink { .. }
+        | Op::Rename { .. }
+        | Op::Mkdir { .. }
+        | Op::Close { .. } => Err(crate::net::file_ops_unsupported("readiness")),
         Op::PollReadable { .. } | Op::PollWritable { .. } if ready => Ok(0),
         Op::PollReadable { .. } | Op::PollWritable { .. } => Err(io::ErrorKind::WouldBlock.into()),
     }

@@ -53,6 +53,8 @@ pub struct UringDriver {
     drained: Vec<bool>,
     /// One receive and one send per socket in the kernel at a time (see [`crate::order`]).
     order: Order,
+    /// The kernel has every opcode of the file operations ([`crate::files::FILE_OPCODES`]).
+    file_ops: bool,
 }
 
 impl std::fmt::Debug for UringDriver {
@@ -95,6 +97,7 @@ impl UringDriver {
         }
         // SAFETY: `fd` was just created and is owned by nobody else.
         let wake_fd = Arc::new(unsafe { OwnedFd::from_raw_fd(fd) });
+        let file_ops = crate::files::supported(&ring);
         Ok(UringDriver {
             ring,
             in_flight: 0,
@@ -105,6 +108,7 @@ impl UringDriver {
             reaped: Vec::new(),
             drained: Vec::new(),
             order: Order::default(),
+            file_ops,
         })
     }
 
@@ -378,6 +382,15 @@ fn sqe_for(op: &mut Op, drained: &[bool]) -> squeue::Entry {
         // No sendfile in io_uring: wait until the socket is writable, then the syscall (see
         // `needs_syscall_when_ready`).
         Op::SendFile { sock, .. } => opcode::PollAdd::new(Fd(*sock), libc::POLLOUT as u32).build(),
+        Op::Open { .. }
+        | Op::Read { .. }
+        | Op::Write { .. }
+        | Op::Sync { .. }
+        | Op::Statx { .. }
+        | Op::Unlink { .. }
+        | Op::Rename { .. }
+        | Op::Mkdir { .. }
+        | Op::Close { .. } => crate::files::sqe_for_file_op(op),
         Op::PollReadable { fd } => opcode::PollAdd::new(Fd(*fd), libc::POLLIN as u32).build(),
         Op::PollWritable { fd } => opcode::PollAdd::new(Fd(*fd), libc::POLLOUT as u32).build(),
     }
@@ -417,6 +430,10 @@ impl Driver for UringDriver {
         if self.queue_cancel(key.0 as u64) {
             self.flush_cancels();
         }
+    }
+
+    fn runs_file_ops(&self) -> bool {
+        self.file_ops
     }
 
     fn poll(&mut self, ops: &mut Ops, timeout: Option<Duration>) -> io::Result<()> {

@@ -19,6 +19,9 @@
 
 #[cfg(target_os = "linux")]
 mod driver;
+#[cfg(target_os = "linux")]
+mod files;
+#[cfg(target_os = "linux")]
 mod order;
 mod probe;
 

@@ -271,3 +271,32 @@ fn more_ops_than_the_rings_hold() {
     assert_eq!(total, N);
     lp.close().unwrap();
 }
+
+/// The io_uring loop runs file operations natively when the kernel has every opcode loop-fs
+/// needs (OPENAT, READ, WRITE, FSYNC, STATX, UNLINKAT, RENAMEAT, MKDIRAT, CLOSE), so loop-fs
+/// uses them rather than the executor.
+#[test]
+fn file_ops_run_natively_when_the_kernel_has_the_opcodes() {
+    let Ok(lp) = loop_uring::new_event_loop() else {
+        return;
+    };
+    let ring = io_uring::IoUring::new(4).unwrap();
+    let mut probe = io_uring::Probe::new();
+    ring.submitter().register_probe(&mut probe).unwrap();
+    use io_uring::opcode::*;
+    let all = [
+        OpenAt::CODE,
+        Read::CODE,
+        Write::CODE,
+        Fsync::CODE,
+        Statx::CODE,
+        UnlinkAt::CODE,
+        RenameAt::CODE,
+        MkDirAt::CODE,
+        Close::CODE,
+    ]
+    .iter()
+    .all(|&c| probe.is_supported(c));
+    assert_eq!(lp.runs_file_ops(), all);
+    lp.close().unwrap();
+}

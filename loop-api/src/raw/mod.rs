@@ -96,6 +96,7 @@
 //! their own callbacks); `.ci/memcheck` runs exactly them under valgrind.
 
 mod cell;
+mod file_data;
 mod handle;
 mod op_data;
 mod task;
@@ -105,6 +106,7 @@ mod waker;
 #[cfg(test)]
 mod tests;
 
+pub use file_data::{StatxBuf, close_fd};
 pub use handle::Handle;
 pub use op_data::{AddrBuf, MsgBuf};
 pub use task::{Notified, TaskRef};

@@ -136,14 +136,15 @@ impl fmt::Debug for MsgBuf {
 }
 
 impl Op {
-    /// Records that the kernel wrote `n` bytes into a receiving op's buffer (and, for
+    /// Records that the kernel wrote `n` bytes into a receiving (or file-reading) op's buffer
+    /// (and, for
     /// `RecvFrom`, the sender's address into its header). For completion loops; a readiness
     /// loop sets the length when it performs the receive.
     ///
     /// # Safety
     /// The kernel must have written `n` initialised bytes after the buffer's length.
     pub unsafe fn assume_received(&mut self, n: usize) {
-        if let Op::Recv { buf, .. } | Op::RecvFrom { buf, .. } = self {
+        if let Op::Recv { buf, .. } | Op::RecvFrom { buf, .. } | Op::Read { buf, .. } = self {
             let len = (buf.len() + n).min(buf.capacity());
             // SAFETY: the caller guarantees those bytes were written.
             unsafe { buf.set_len(len) };
