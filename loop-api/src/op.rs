@@ -121,6 +121,21 @@ pub enum Op {
 }
 
 impl Op {
+    /// Its index in [`OP_LABELS`].
+    fn kind(&self) -> u8 {
+        match self {
+            Op::Accept { .. } => 0,
+            Op::Connect { .. } => 1,
+            Op::Recv { .. } => 2,
+            Op::Send { .. } => 3,
+            Op::RecvFrom { .. } => 4,
+            Op::SendTo { .. } => 5,
+            Op::SendFile { .. } => 6,
+            Op::PollReadable { .. } => 7,
+            Op::PollWritable { .. } => 8,
+        }
+    }
+
     /// The fd the operation works on.
     pub fn fd(&self) -> RawFd {
         match self {
@@ -199,7 +214,22 @@ pub struct OpFuture {
     id: Option<OpId>,
     /// Its result was given.
     finished: bool,
+    /// What kind of op it is (an index in [`OP_LABELS`]), for a monitor's `where`.
+    kind: u8,
 }
+
+/// The names a monitor shows for what a task waits for, by [`Op::kind`].
+const OP_LABELS: [&str; 9] = [
+    "sock_accept",
+    "sock_connect",
+    "sock_recv",
+    "sock_send",
+    "sock_recvfrom",
+    "sock_sendto",
+    "sock_sendfile",
+    "wait_readable",
+    "wait_writable",
+];
 
 impl OpFuture {
     /// Runs `op` on `lp` when first polled.
@@ -210,6 +240,7 @@ impl OpFuture {
     pub(crate) fn new_weak(lp: Weak<dyn AbstractEventLoop>, op: Op) -> Self {
         OpFuture {
             lp,
+            kind: op.kind(),
             op: Some(op),
             id: None,
             finished: false,
@@ -253,6 +284,8 @@ impl OpFuture {
         if polled.is_ready() {
             self.id = None;
             self.finished = true;
+        } else {
+            crate::introspect::awaiting(OP_LABELS[usize::from(self.kind)]);
         }
         polled
     }

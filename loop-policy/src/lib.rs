@@ -45,6 +45,7 @@ mod auto;
 mod backend;
 mod global;
 mod interrupt;
+pub mod monitor;
 mod policy;
 mod registry;
 mod runner;

@@ -129,9 +129,24 @@ impl TaskRef {
     /// If the task was not bound.
     #[inline]
     pub fn run(&self) -> Poll<()> {
+        // One relaxed load and a branch per poll when neither task timing nor publication for
+        // a monitor is on.
+        let mode = timing::mode();
+        if mode == 0 {
+            return self.run_with(false);
+        }
+        let timed = mode & timing::TIMING != 0;
+        if mode & timing::PUBLISH != 0 {
+            return crate::introspect::run_published(self, || self.run_with(timed));
+        }
+        self.run_with(timed)
+    }
+
+    #[inline]
+    fn run_with(&self, timed: bool) -> Poll<()> {
         // SAFETY: our local handle keeps the task alive; `TaskRef` is `!Send`, so this is the
         // task's thread.
-        match unsafe { waker::run(self.ptr) } {
+        match unsafe { waker::run(self.ptr, timed) } {
             Polled::Pending => Poll::Pending,
             Polled::Done => {
                 self.finish();
