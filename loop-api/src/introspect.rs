@@ -89,11 +89,11 @@ pub fn awaiting(label: &'static str) {
     }
 }
 
-/// Records that the task being polled waits for the task `id` (a `Task` it awaits).
+/// Records that the task being polled waits for `task` (a `Task` it awaits).
 #[inline]
-pub(crate) fn awaiting_task(id: u64) {
+pub(crate) fn awaiting_task(task: &TaskRef) {
     if publishing() {
-        push_awaiting(Cow::Owned(format!("task {id}")));
+        push_awaiting(Cow::Owned(format!("task {}", task.id())));
     }
 }
 
@@ -353,10 +353,13 @@ impl LoopRecord {
         self.running.store(task.id(), Ordering::Release);
         let now = timing::now();
         let mut p = lock(&self.published);
-        p.tasks
+        let r = p
+            .tasks
             .entry(task.id())
-            .or_insert_with(|| TaskRecord::new(task))
-            .poll_started = now;
+            .or_insert_with(|| TaskRecord::new(task));
+        r.poll_started = now;
+        // This poll counts from its start: a task stuck in it shows it.
+        r.polls = task.polls() + 1;
     }
 
     /// The poll of `task` ended: its record is brought up to date.
@@ -392,8 +395,6 @@ impl fmt::Debug for LoopRecord {
 
 /// Polls `task` with `run`, publishing the poll to the loop running on this thread (if it
 /// published an iteration): called by `TaskRef::run` while publication is on.
-#[cold]
-#[inline(never)]
 pub(crate) fn run_published<R>(task: &TaskRef, run: impl FnOnce() -> R) -> R {
     let record = CURRENT.with(|c| c.borrow().upgrade());
     let Some(record) = record else {

@@ -146,6 +146,7 @@ impl Future for YieldNow {
         }
         self.yielded = true;
         cx.waker().wake_by_ref();
+        crate::introspect::awaiting("yield_now");
         Poll::Pending
     }
 }

@@ -263,7 +263,7 @@ impl<T> Future for Task<T> {
             panic!("Task cannot await on itself");
         }
         self.out.set_awaiter(cx.waker());
-        crate::introspect::awaiting_task(self.out.task_ref().id());
+        crate::introspect::awaiting_task(self.out.task_ref());
         Poll::Pending
     }
 }

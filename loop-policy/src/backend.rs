@@ -154,7 +154,9 @@ impl Backend {
 
     /// Makes a loop on this backend set up by `config` (its clock, debug mode): `Auto`
     /// through its per-loop choice (falling back as [`new_event_loop`](Self::new_event_loop)
-    /// does), the others strictly.
+    /// does), the others strictly. The first loop made this way (every `new_event_loop` and
+    /// policy loop comes here) starts the monitor `LOOP_MONITOR` asks for, if any
+    /// ([`crate::monitor`]).
     ///
     /// # Errors
     /// As [`new_event_loop`](Self::new_event_loop).

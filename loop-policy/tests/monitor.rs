@@ -280,6 +280,11 @@ fn ps_is_answered_while_the_loop_is_blocked_in_a_task() {
         let ps = c.ask_until("ps", |r| {
             ps_line(r, blocker).is_some_and(|cols| cols[2] == "Running")
         });
+        assert_eq!(
+            ps_line(&ps, blocker).unwrap()[3],
+            "1",
+            "in its first poll: {ps:?}"
+        );
         let bystander_line = ps_line(&ps, bystander).unwrap();
         assert_eq!(bystander_line[2], "Pending", "{ps:?}");
         let w = c.ask(&format!("where {blocker}"));

@@ -6,7 +6,7 @@
 //! only read while timing is on: one relaxed load per poll (and per creation) otherwise.
 
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 /// What task polls do beyond polling: [`TIMING`] and [`PUBLISH`] bits (0, the usual case,
@@ -15,6 +15,8 @@ static MODE: AtomicU8 = AtomicU8::new(0);
 
 /// Task timing is on.
 pub(crate) const TIMING: u8 = 1;
+/// The [`TIMING`] bit alone.
+static TIMING_ON: AtomicBool = AtomicBool::new(false);
 /// Publication for a monitor is on (`crate::introspect`).
 pub(crate) const PUBLISH: u8 = 2;
 static EPOCH: OnceLock<Instant> = OnceLock::new();
@@ -24,6 +26,7 @@ pub(crate) fn set(on: bool) {
     if on {
         EPOCH.get_or_init(Instant::now);
     }
+    TIMING_ON.store(on, Ordering::Relaxed);
     set_bit(TIMING, on);
 }
 
@@ -47,10 +50,11 @@ pub(crate) fn mode() -> u8 {
     MODE.load(Ordering::Relaxed)
 }
 
-/// True while task timing is on.
+/// True while task timing is on (what task creation reads: a `bool` of its own, which is
+/// cheaper to test there than a bit of [`MODE`]).
 #[inline]
 pub(super) fn on() -> bool {
-    mode() & TIMING != 0
+    TIMING_ON.load(Ordering::Relaxed)
 }
 
 /// The clock now (never 0).
