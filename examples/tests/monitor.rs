@@ -125,3 +125,22 @@ fn ps_shows_the_blocking_fib_task_running() {
         assert!(status.success(), "{backend}: {status}");
     }
 }
+
+#[test]
+fn a_bad_loop_monitor_address_is_reported_and_the_program_runs_on() {
+    let Some(bin) = util::example_binary("hello_world") else {
+        eprintln!("skipped: the hello_world example is not built (run `cargo test -p examples`)");
+        return;
+    };
+    let out = Command::new(bin)
+        .env("LOOP_MONITOR", "no-such-address")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Hello World\n");
+    assert!(
+        stderr.contains("\"no-such-address\"") && stderr.contains("LOOP_MONITOR is ignored"),
+        "{stderr}"
+    );
+}
