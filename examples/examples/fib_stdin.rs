@@ -3,7 +3,9 @@
 //! ```text
 //! cargo run --example fib_stdin                # type numbers, one per line; Ctrl-D ends
 //! printf '100000\n10\n' | cargo run --example fib_stdin
-//! cargo run --example fib_stdin -- --blocking  # naive fib inside the callback, debug mode on
+//! cargo run --example fib_stdin -- --blocking  # naive fib in one task poll, debug mode on
+//! LOOP_MONITOR=127.0.0.1:5000 cargo run --example fib_stdin -- --blocking
+//!                                              # then `nc 127.0.0.1 5000` and type ps
 //! ```
 //!
 //! The seed program watches stdin with a selector and computes `fib(n)` in the loop. Here
@@ -11,8 +13,8 @@
 //! gives the loop back every few thousand digit additions (`examples::fib`), so a small number
 //! typed after a huge one is answered first, and a heartbeat timer never runs late.
 //!
-//! With `--blocking` the number is computed the naive recursive way inside the reader callback,
-//! with the loop's debug mode on: try 35 or 40, and see the loop report the slow callback and
+//! With `--blocking` the number is computed the naive recursive way in one poll of its task
+//! (named `fib(N)`), with the loop's debug mode on: try 35 or 40, and see the loop report the slow callback and
 //! the heartbeat report how long the loop was frozen.
 
 use std::fs::File;

@@ -7,7 +7,8 @@
 //! - [`FibSession`] takes input bytes ([`FibSession::feed`]), splits them into lines, and
 //!   answers each number: in [`Mode::Chunked`] on its own task that yields every
 //!   [`CHUNK_WORK`] digit additions (so a small number asked after a huge one is answered
-//!   first), in [`Mode::Blocking`] naively, inside the callback that read the line.
+//!   first), in [`Mode::Blocking`] naively, in one poll of its task (the loop stalls
+//!   meanwhile: the loop monitor's `ps` shows that task `Running`).
 //! - [`watch_reader`] feeds a session from a readable fd with `add_reader` (the seed's way);
 //!   [`read_in_executor`] does it from the loop's thread pool, for fds that cannot be
 //!   watched (a regular file, `/dev/null`).
@@ -179,7 +180,7 @@ pub fn parse_request(line: &str, mode: Mode) -> Result<u64, String> {
 pub enum Mode {
     /// Iteratively on a task per number, giving the loop back every [`CHUNK_WORK`] additions.
     Chunked,
-    /// Naively, inside the callback that read the line: the loop stalls meanwhile.
+    /// Naively, in one poll of the number's task: the loop stalls meanwhile.
     Blocking,
 }
 
@@ -263,22 +264,22 @@ impl FibSession {
             Ok(n) => n,
             Err(complaint) => return (self.output)(&complaint),
         };
-        match self.mode {
-            Mode::Blocking => (self.output)(&describe(n, &fib_naive(n))),
-            Mode::Chunked => {
-                let me = self.clone();
-                let answer = async move {
-                    let value = fib_chunked(n).await;
-                    (me.output)(&describe(n, &value));
-                    me.in_flight.set(me.in_flight.get() - 1);
-                    me.maybe_done();
-                };
-                self.in_flight.set(self.in_flight.get() + 1);
-                if let Err(e) = self.lp.create_task(answer) {
-                    self.in_flight.set(self.in_flight.get() - 1);
-                    (self.output)(&format!("fib({n}): {e}"));
-                }
-            }
+        let me = self.clone();
+        let mode = self.mode;
+        let answer = async move {
+            let value = match mode {
+                Mode::Blocking => describe(n, &fib_naive(n)),
+                Mode::Chunked => describe(n, &fib_chunked(n).await),
+            };
+            (me.output)(&value);
+            me.in_flight.set(me.in_flight.get() - 1);
+            me.maybe_done();
+        };
+        self.in_flight.set(self.in_flight.get() + 1);
+        // Named after its number: the loop monitor's `ps` shows which one is running.
+        if let Err(e) = self.lp.create_task_named(format!("fib({n})"), answer) {
+            self.in_flight.set(self.in_flight.get() - 1);
+            (self.output)(&format!("fib({n}): {e}"));
         }
     }
 

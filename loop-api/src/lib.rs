@@ -36,6 +36,7 @@ mod event_loop_net;
 mod event_loop_process;
 mod executor;
 mod handle;
+pub mod introspect;
 mod op;
 pub mod panics;
 mod pipe;
@@ -74,6 +75,7 @@ pub use running::{Sleep, YieldNow, get_running_loop, sleep, yield_now};
 pub use stats::LoopStats;
 pub use task::{
     AnyTask, Notified, Schedule, Task, TaskRef, TaskState, current_task, set_task_timing,
+    task_timing,
 };
 pub use timeout::{Elapsed, WaitFor, wait_for};
 

@@ -209,6 +209,30 @@ pub enum Op {
 }
 
 impl Op {
+    /// Its index in [`OP_LABELS`].
+    fn kind(&self) -> u8 {
+        match self {
+            Op::Accept { .. } => 0,
+            Op::Connect { .. } => 1,
+            Op::Recv { .. } => 2,
+            Op::Send { .. } => 3,
+            Op::RecvFrom { .. } => 4,
+            Op::SendTo { .. } => 5,
+            Op::SendFile { .. } => 6,
+            Op::PollReadable { .. } => 7,
+            Op::PollWritable { .. } => 8,
+            Op::Open { .. } => 9,
+            Op::Read { .. } => 10,
+            Op::Write { .. } => 11,
+            Op::Sync { .. } => 12,
+            Op::Statx { .. } => 13,
+            Op::Unlink { .. } => 14,
+            Op::Rename { .. } => 15,
+            Op::Mkdir { .. } => 16,
+            Op::Close { .. } => 17,
+        }
+    }
+
     /// The fd the operation works on.
     pub fn fd(&self) -> RawFd {
         match self {
@@ -324,7 +348,31 @@ pub struct OpFuture {
     id: Option<OpId>,
     /// Its result was given.
     finished: bool,
+    /// What kind of op it is (an index in [`OP_LABELS`]), for a monitor's `where`.
+    kind: u8,
 }
+
+/// The names a monitor shows for what a task waits for, by [`Op::kind`].
+const OP_LABELS: [&str; 18] = [
+    "sock_accept",
+    "sock_connect",
+    "sock_recv",
+    "sock_send",
+    "sock_recvfrom",
+    "sock_sendto",
+    "sock_sendfile",
+    "wait_readable",
+    "wait_writable",
+    "file open",
+    "file read",
+    "file write",
+    "file sync",
+    "file metadata",
+    "remove_file",
+    "rename",
+    "create_dir",
+    "file close",
+];
 
 impl OpFuture {
     /// Runs `op` on `lp` when first polled.
@@ -335,6 +383,7 @@ impl OpFuture {
     pub(crate) fn new_weak(lp: Weak<dyn AbstractEventLoop>, op: Op) -> Self {
         OpFuture {
             lp,
+            kind: op.kind(),
             op: Some(op),
             id: None,
             finished: false,
@@ -378,6 +427,8 @@ impl OpFuture {
         if polled.is_ready() {
             self.id = None;
             self.finished = true;
+        } else {
+            crate::introspect::awaiting(OP_LABELS[usize::from(self.kind)]);
         }
         polled
     }

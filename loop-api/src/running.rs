@@ -113,6 +113,7 @@ impl Future for Sleep {
             None => (Sleep::arm(&lp, when, cx.waker()), cx.waker().clone()),
         };
         self.timer = Some((lp.downgrade(), timer.0, timer.1));
+        crate::introspect::awaiting("sleep");
         Poll::Pending
     }
 }
@@ -145,6 +146,7 @@ impl Future for YieldNow {
         }
         self.yielded = true;
         cx.waker().wake_by_ref();
+        crate::introspect::awaiting("yield_now");
         Poll::Pending
     }
 }

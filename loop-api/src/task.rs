@@ -107,6 +107,11 @@ pub fn set_task_timing(on: bool) {
     crate::raw::timing::set(on);
 }
 
+/// True while task timing is on ([`set_task_timing`]).
+pub fn task_timing() -> bool {
+    crate::raw::timing::mode() & crate::raw::timing::TIMING != 0
+}
+
 /// The task being run on this thread (asyncio's `current_task()`): `Some` inside a task's
 /// future (and in whatever it awaits or calls while polled), `None` in a plain callback
 /// (`call_soon`, timers, readers) and outside the loop.
@@ -258,6 +263,7 @@ impl<T> Future for Task<T> {
             panic!("Task cannot await on itself");
         }
         self.out.set_awaiter(cx.waker());
+        crate::introspect::awaiting_task(self.out.task_ref());
         Poll::Pending
     }
 }

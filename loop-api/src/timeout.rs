@@ -64,7 +64,10 @@ impl<F: Future> Future for WaitFor<F> {
         let limit = self.limit;
         match Pin::new(&mut self.timer).poll(cx) {
             Poll::Ready(()) => Poll::Ready(Err(Elapsed(limit))),
-            Poll::Pending => Poll::Pending,
+            Poll::Pending => {
+                crate::introspect::awaiting("wait_for");
+                Poll::Pending
+            }
         }
     }
 }

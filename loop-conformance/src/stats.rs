@@ -142,3 +142,67 @@ fn loop_core_workers() -> usize {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     (cpus + 4).min(32)
 }
+
+/// While a monitor's publication is on, the loop keeps its record in the process's registry
+/// current: inside a task's poll the record shows that task `Running` (the loop is in it);
+/// after the poll, its name, creation site, polls, the named future it waits at (`sleep`), and
+/// the loop's stats; a cancelled task's record ends `Cancelled`; a closed loop leaves the
+/// registry.
+pub fn loop_publishes_its_tasks_and_stats_for_a_monitor(factory: Factory) {
+    use loop_api::introspect::{self, LoopRecord};
+    use loop_api::{AnyTask, TaskError, TaskState};
+
+    let record_of = |id: u64| -> Option<Arc<LoopRecord>> {
+        introspect::loops()
+            .into_iter()
+            .find(|r| r.task(id).is_some())
+    };
+    let publication = introspect::Publication::start();
+    let lp = new_loop(factory);
+    let seen_inside = std::rc::Rc::new(std::cell::Cell::new(None));
+    let seen = seen_inside.clone();
+    let t = lp
+        .create_task_named("published", async move {
+            let me = loop_api::current_task().expect("inside a task").id();
+            let inside = record_of(me).map(|r| {
+                let state = r.task(me).map(|s| s.state);
+                (state, r.running_task())
+            });
+            seen.set(Some(inside));
+            loop_api::sleep(Duration::from_millis(1)).await;
+            std::future::pending::<()>().await;
+        })
+        .expect("create_task");
+    let id = AnyTask::from(&t).id();
+    run_once(&lp);
+    assert_eq!(
+        seen_inside.get(),
+        Some(Some((Some(TaskState::Running), Some(id)))),
+        "inside its poll, the task is the one running"
+    );
+    let record = record_of(id).expect("the loop's record lists the task");
+    let task = record.task(id).expect("published");
+    assert_eq!(task.name, "published");
+    assert_eq!(task.state, TaskState::Pending);
+    assert_eq!(task.polls, 1);
+    assert_eq!(task.created_at.file(), file!());
+    assert_eq!(task.awaiting, ["sleep"], "{task:?}");
+    assert!(task.last_poll.is_some());
+    assert_eq!(record.running_task(), None, "between polls");
+    let stats = record.stats();
+    assert_eq!(stats.backend, lp.backend_name());
+    assert!(stats.iterations >= 1 && stats.tasks >= 1, "{stats:?}");
+    t.cancel();
+    assert_eq!(block_on(&lp, t), Err(TaskError::Cancelled));
+    assert_eq!(record.task(id).map(|s| s.state), Some(TaskState::Cancelled));
+    assert!(
+        record.tasks().iter().all(|s| s.id != id),
+        "not listed once ended"
+    );
+    close(&lp);
+    assert!(
+        !introspect::loops().iter().any(|r| Arc::ptr_eq(r, &record)),
+        "a closed loop leaves the registry"
+    );
+    drop(publication);
+}

@@ -54,6 +54,8 @@ pub struct BaseEventLoop<D: Driver> {
     /// The handle users hold, weakly (set by `attach`): the futures the loop makes itself
     /// (pipes, children) run their operations through it.
     pub(crate) handle: std::cell::OnceCell<loop_api::WeakEventLoop>,
+    /// What a monitor on another thread sees of this loop (kept current while publishing).
+    record: Arc<loop_api::introspect::LoopRecord>,
     /// The batch of the running iteration (kept between iterations for its allocation).
     batch: RefCell<VecDeque<Ready>>,
     /// What the last poll reported, and other threads' work (kept for their allocations).
@@ -109,7 +111,12 @@ impl<D: Driver> BaseEventLoop<D> {
             driver,
             ops: Ops::default(),
         })));
+        let record = loop_api::introspect::LoopRecord::register(
+            backend,
+            loop_api::LoopHandle::new(shared.clone()),
+        );
         BaseEventLoop {
+            record,
             backend,
             handle: std::cell::OnceCell::new(),
             watches: Watches::new(io.clone(), local.clone()),
@@ -222,6 +229,9 @@ impl<D: Driver> BaseEventLoop<D> {
             ops_in_flight: self.clock.virtual_clock().is_some() && self.ops_in_flight(),
         });
         self.counters.iteration();
+        if loop_api::introspect::publishing() {
+            self.publish();
+        }
         let mut polled = std::mem::take(&mut *self.polled.borrow_mut());
         // The clock is read only around a poll that may block (time blocked for I/O), or on
         // a virtual clock (which moves by the real time waited).
@@ -256,6 +266,13 @@ impl<D: Driver> BaseEventLoop<D> {
         // Keep the allocation for the next iteration.
         *self.batch.borrow_mut() = batch;
         Ok(())
+    }
+
+    /// Shows this iteration to the monitor: the stats, the tasks.
+    #[cold]
+    #[inline(never)]
+    fn publish(&self) {
+        self.record.publish(self.stats_impl(), || self.tasks.all());
     }
 
     /// Runs the batch: one `catch_unwind` around the whole run, entered again after a

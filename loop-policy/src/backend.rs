@@ -154,11 +154,14 @@ impl Backend {
 
     /// Makes a loop on this backend set up by `config` (its clock, debug mode): `Auto`
     /// through its per-loop choice (falling back as [`new_event_loop`](Self::new_event_loop)
-    /// does), the others strictly.
+    /// does), the others strictly. The first loop made this way (every `new_event_loop` and
+    /// policy loop comes here) starts the monitor `LOOP_MONITOR` asks for, if any
+    /// ([`crate::monitor`]).
     ///
     /// # Errors
     /// As [`new_event_loop`](Self::new_event_loop).
     pub fn new_event_loop_with(&self, config: LoopConfig) -> Result<EventLoop, LoopError> {
+        crate::monitor::start_from_env();
         match self {
             Backend::Auto => auto::open(&config),
             b => registry::open(*b, &config),
@@ -188,7 +191,7 @@ pub(crate) fn from_env_value(
 }
 
 /// True in a setuid or setgid process (real and effective ids differ).
-fn is_setuid_or_setgid() -> bool {
+pub(crate) fn is_setuid_or_setgid() -> bool {
     // SAFETY: getuid/geteuid/getgid/getegid take no arguments, touch no memory and cannot fail.
     unsafe { libc::getuid() != libc::geteuid() || libc::getgid() != libc::getegid() }
 }

@@ -38,6 +38,13 @@
 //! on worker threads, which get no loop made for them: use [`run`], a [`Runner`] or
 //! [`new_event_loop`] there.
 //!
+//! # Looking inside a running loop
+//!
+//! `LOOP_MONITOR=HOST:PORT` (or `unix:PATH`) in the environment, read when this crate makes
+//! its first loop, or [`monitor::start`] in code, serves the loop monitor: `ps`, `where ID`,
+//! `cancel ID` and `stats` over a text protocol, answered even while a loop is blocked (see
+//! [`monitor`]).
+//!
 //! Platforms: Unix (Linux, macOS, the BSDs).
 #![deny(missing_docs)]
 
@@ -45,6 +52,7 @@ mod auto;
 mod backend;
 mod global;
 mod interrupt;
+pub mod monitor;
 mod policy;
 mod registry;
 mod runner;

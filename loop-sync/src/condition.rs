@@ -161,9 +161,11 @@ impl Future for Notified<'_> {
         match this.key {
             None => {
                 this.key = Some(w.push(cx.waker()));
-                Poll::Pending
+                crate::waiters::pending("Condition.wait")
             }
-            Some(_) => w.poll_turn(&mut this.key, cx.waker()),
+            Some(_) => {
+                crate::waiters::waiting("Condition.wait", w.poll_turn(&mut this.key, cx.waker()))
+            }
         }
     }
 }

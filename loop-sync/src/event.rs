@@ -114,9 +114,12 @@ impl Future for EventWait<'_> {
             None if st.set => Poll::Ready(()),
             None => {
                 this.key = Some(st.waiters.push(cx.waker()));
-                Poll::Pending
+                crate::waiters::pending("Event.wait")
             }
-            Some(_) => st.waiters.poll_turn(&mut this.key, cx.waker()),
+            Some(_) => crate::waiters::waiting(
+                "Event.wait",
+                st.waiters.poll_turn(&mut this.key, cx.waker()),
+            ),
         }
     }
 }

@@ -89,10 +89,12 @@ impl AcquirePermit<'_> {
                     return Poll::Ready(());
                 }
                 self.key = Some(st.waiters.push(cx.waker()));
-                Poll::Pending
+                crate::waiters::pending("acquire")
             }
             // Once woken, the releaser handed us its permit.
-            Some(_) => st.waiters.poll_turn(&mut self.key, cx.waker()),
+            Some(_) => {
+                crate::waiters::waiting("acquire", st.waiters.poll_turn(&mut self.key, cx.waker()))
+            }
         }
     }
 }

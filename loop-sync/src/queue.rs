@@ -416,12 +416,12 @@ impl<T, S: QueueStore<T>> Future for Put<'_, T, S> {
                 }
                 Some(key) => {
                     st.putters.update_waker(key, cx.waker());
-                    return Poll::Pending;
+                    return crate::waiters::pending("Queue.put");
                 }
                 None if st.slot_free() && st.putters.is_empty() => {}
                 None => {
                     this.key = Some(st.putters.push(cx.waker()));
-                    return Poll::Pending;
+                    return crate::waiters::pending("Queue.put");
                 }
             }
             let item = this.item.take().expect("Put polled after it finished");
@@ -492,12 +492,12 @@ impl<T, S: QueueStore<T>> Future for Get<'_, T, S> {
                 }
                 Some(key) => {
                     st.getters.update_waker(key, cx.waker());
-                    return Poll::Pending;
+                    return crate::waiters::pending("Queue.get");
                 }
                 None if st.getters.is_empty() && st.len() > 0 => st.pop(),
                 None => {
                     self.key = Some(st.getters.push(cx.waker()));
-                    return Poll::Pending;
+                    return crate::waiters::pending("Queue.get");
                 }
             }
         };
@@ -549,9 +549,12 @@ impl<T, S> Future for QueueJoin<'_, T, S> {
             None if st.unfinished == 0 => Poll::Ready(()),
             None => {
                 self.key = Some(st.joiners.push(cx.waker()));
-                Poll::Pending
+                crate::waiters::pending("Queue.join")
             }
-            Some(_) => st.joiners.poll_turn(&mut self.key, cx.waker()),
+            Some(_) => crate::waiters::waiting(
+                "Queue.join",
+                st.joiners.poll_turn(&mut self.key, cx.waker()),
+            ),
         }
     }
 }

@@ -198,6 +198,22 @@ pub(crate) fn wake_all(wakers: Vec<Waker>) {
     }
 }
 
+/// `Pending`, recording for a monitor that the task waits at `label` (`"Event.wait"`...).
+#[inline]
+pub(crate) fn pending<T>(label: &'static str) -> Poll<T> {
+    loop_api::introspect::awaiting(label);
+    Poll::Pending
+}
+
+/// `poll`, recording for a monitor that the task waits at `label` when it is `Pending`.
+#[inline]
+pub(crate) fn waiting<T>(label: &'static str, poll: Poll<T>) -> Poll<T> {
+    if poll.is_pending() {
+        loop_api::introspect::awaiting(label);
+    }
+    poll
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

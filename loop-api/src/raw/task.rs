@@ -129,9 +129,28 @@ impl TaskRef {
     /// If the task was not bound.
     #[inline]
     pub fn run(&self) -> Poll<()> {
+        // One relaxed load and a branch per poll when neither task timing nor publication for
+        // a monitor is on.
+        let mode = timing::mode();
+        if mode & timing::PUBLISH != 0 {
+            return self.run_published(mode & timing::TIMING != 0);
+        }
+        // Without the publication bit, what is left is the timing bit.
+        self.run_with(mode != 0)
+    }
+
+    /// [`run`](Self::run) while publication for a monitor is on.
+    #[cold]
+    #[inline(never)]
+    fn run_published(&self, timed: bool) -> Poll<()> {
+        crate::introspect::run_published(self, || self.run_with(timed))
+    }
+
+    #[inline(always)]
+    fn run_with(&self, timed: bool) -> Poll<()> {
         // SAFETY: our local handle keeps the task alive; `TaskRef` is `!Send`, so this is the
         // task's thread.
-        match unsafe { waker::run(self.ptr) } {
+        match unsafe { waker::run(self.ptr, timed) } {
             Polled::Pending => Poll::Pending,
             Polled::Done => {
                 self.finish();

@@ -6,10 +6,19 @@
 //! only read while timing is on: one relaxed load per poll (and per creation) otherwise.
 
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
-static TIMING: AtomicBool = AtomicBool::new(false);
+/// What task polls do beyond polling: [`TIMING`] and [`PUBLISH`] bits (0, the usual case,
+/// costs a poll one relaxed load and a branch).
+static MODE: AtomicU8 = AtomicU8::new(0);
+
+/// Task timing is on.
+pub(crate) const TIMING: u8 = 1;
+/// The [`TIMING`] bit alone.
+static TIMING_ON: AtomicBool = AtomicBool::new(false);
+/// Publication for a monitor is on (`crate::introspect`).
+pub(crate) const PUBLISH: u8 = 2;
 static EPOCH: OnceLock<Instant> = OnceLock::new();
 
 /// Turns task timing on or off for the whole process.
@@ -17,18 +26,40 @@ pub(crate) fn set(on: bool) {
     if on {
         EPOCH.get_or_init(Instant::now);
     }
-    TIMING.store(on, Ordering::Relaxed);
+    TIMING_ON.store(on, Ordering::Relaxed);
+    set_bit(TIMING, on);
 }
 
-/// True while task timing is on.
+/// Turns publication on or off (`crate::introspect::Publication`).
+pub(crate) fn set_publish(on: bool) {
+    EPOCH.get_or_init(Instant::now);
+    set_bit(PUBLISH, on);
+}
+
+fn set_bit(bit: u8, on: bool) {
+    if on {
+        MODE.fetch_or(bit, Ordering::Relaxed);
+    } else {
+        MODE.fetch_and(!bit, Ordering::Relaxed);
+    }
+}
+
+/// The [`TIMING`] and [`PUBLISH`] bits.
+#[inline]
+pub(crate) fn mode() -> u8 {
+    MODE.load(Ordering::Relaxed)
+}
+
+/// True while task timing is on (what task creation reads: a `bool` of its own, which is
+/// cheaper to test there than a bit of [`MODE`]).
 #[inline]
 pub(super) fn on() -> bool {
-    TIMING.load(Ordering::Relaxed)
+    TIMING_ON.load(Ordering::Relaxed)
 }
 
 /// The clock now (never 0).
 #[inline(never)]
-pub(super) fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     let epoch = *EPOCH.get_or_init(Instant::now);
     u64::try_from(epoch.elapsed().as_nanos())
         .unwrap_or(u64::MAX - 1)

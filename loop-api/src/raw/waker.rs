@@ -181,12 +181,13 @@ fn record_poll_time(header: &Header, start: u64) {
     header.flags.set(header.flags.get() | EXTRA | TIMED);
 }
 
-/// Polls the task once with its own waker; `Ready` once it is finished.
+/// Polls the task once with its own waker; `Ready` once it is finished. `timed`: task timing
+/// is on (the caller read the mode).
 ///
 /// # Safety
 /// `ptr` is a live task header, on the task's thread, and the caller holds a local handle.
 #[inline]
-pub(super) unsafe fn run(ptr: NonNull<Header>) -> Polled {
+pub(super) unsafe fn run(ptr: NonNull<Header>, timed: bool) -> Polled {
     // SAFETY: the caller's local handle keeps the header alive.
     let header = unsafe { &*ptr.as_ptr() };
     // Woken from now on means polled again.
@@ -217,8 +218,7 @@ pub(super) unsafe fn run(ptr: NonNull<Header>) -> Polled {
     if polls == 0 {
         carry_polls(header);
     }
-    // One relaxed load per poll when timing is off: the clock is read only when it is on.
-    let timed = timing::on();
+    // The clock is read only when timing is on.
     let start = if timed { timing::now() } else { 0 };
     // The poll contains the future's panics, so the previous task is always put back.
     let outer = CURRENT.with(|c| c.replace(ptr.as_ptr()));
