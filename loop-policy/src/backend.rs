@@ -159,11 +159,29 @@ impl Backend {
     /// # Errors
     /// As [`new_event_loop`](Self::new_event_loop).
     pub fn new_event_loop_with(&self, config: LoopConfig) -> Result<EventLoop, LoopError> {
-        match self {
-            Backend::Auto => auto::open(&config),
-            b => registry::open(*b, &config),
-        }
+        let (lp, reason) = match self {
+            Backend::Auto => auto::open(&config)?,
+            b => (registry::open(*b, &config)?, format!("{b} was asked for")),
+        };
+        chosen(*self, &lp, &reason);
+        Ok(lp)
     }
+}
+
+/// With the `tracing` feature: the DEBUG event of target `loop_policy` saying which backend a
+/// new loop runs on and why (asyncio's "Using selector: ..." debug log line).
+fn chosen(asked: Backend, lp: &EventLoop, reason: &str) {
+    #[cfg(feature = "tracing")]
+    tracing::debug!(
+        target: "loop_policy",
+        backend = lp.backend_name(),
+        asked = asked.name(),
+        reason,
+        "event loop on {}: {reason}",
+        lp.backend_name()
+    );
+    #[cfg(not(feature = "tracing"))]
+    let _ = (asked, lp, reason);
 }
 
 /// What `LOOP_BACKEND=value` selects, in a process that is privileged (setuid/setgid) or not.
@@ -188,7 +206,7 @@ pub(crate) fn from_env_value(
 }
 
 /// True in a setuid or setgid process (real and effective ids differ).
-fn is_setuid_or_setgid() -> bool {
+pub(crate) fn is_setuid_or_setgid() -> bool {
     // SAFETY: getuid/geteuid/getgid/getegid take no arguments, touch no memory and cannot fail.
     unsafe { libc::getuid() != libc::geteuid() || libc::getgid() != libc::getegid() }
 }

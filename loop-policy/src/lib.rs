@@ -43,6 +43,7 @@
 
 mod auto;
 mod backend;
+mod debug_env;
 mod global;
 mod interrupt;
 mod policy;
@@ -53,6 +54,7 @@ pub mod testing;
 mod thread;
 
 pub use backend::{Backend, ENV_VAR};
+pub use debug_env::{DEBUG_ENV_VAR, debug_from_env};
 pub use global::{
     get_event_loop, get_event_loop_policy, install, new_event_loop, set_event_loop,
     set_event_loop_policy,
