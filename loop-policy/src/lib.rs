@@ -30,6 +30,15 @@
 //! is not built in, or cannot run here, gives
 //! [`LoopError::Unavailable`](loop_api::LoopError::Unavailable) saying why: never a panic.
 //!
+//! # Debug mode and `tracing`
+//!
+//! `LOOP_DEBUG=1` in the environment turns debug mode on for the loops [`DefaultLoopPolicy`]
+//! makes on a backend (asyncio's `PYTHONASYNCIODEBUG`; see [`DEBUG_ENV_VAR`] for the values).
+//! The `tracing` feature (off by default) makes the default exception handler's reports
+//! `tracing` events when a subscriber is in place, runs each task poll in a span with the
+//! task's id and name, and says which backend each loop runs on and why (a DEBUG event of
+//! target `loop_policy`; `Auto`'s fallback reason is a WARN event).
+//!
 //! # Which loop a thread gets
 //!
 //! [`DefaultLoopPolicy`] is asyncio's default policy: one loop per thread, made on first use on
