@@ -9,25 +9,32 @@
 //!   `created_at`, `panic`, `location`, `error`, `duration_secs`.
 //! - Each task poll runs in a TRACE span `poll` (target `loop_core`) with the fields
 //!   `task.id` and `task.name`: a report made during the poll (the task's panic) is inside it.
-//!   Without a subscriber that wants it, the span costs a relaxed load and a branch; its
-//!   fields are not computed.
+//!   While no subscriber wants TRACE events, the span costs a relaxed load and a branch per
+//!   poll (tracing's global maximum level); its fields are not computed.
 
 use loop_api::{ExceptionContext, TaskRef};
 use tracing::Level;
+use tracing::level_filters::{LevelFilter, STATIC_MAX_LEVEL};
 use tracing::span::EnteredSpan;
 
 use crate::reporting::Report;
 
-/// The span of one poll of `task`, entered.
+/// The span of one poll of `task`, entered; `None` (nothing to exit or drop) while no
+/// subscriber wants TRACE.
 #[inline(always)]
-pub(crate) fn poll_span(task: &TaskRef) -> EnteredSpan {
-    tracing::trace_span!(
+pub(crate) fn poll_span(task: &TaskRef) -> Option<EnteredSpan> {
+    // What `trace_span!` checks first, before anything is made: a disabled span would still
+    // be made, entered and dropped out of line.
+    if Level::TRACE > STATIC_MAX_LEVEL || Level::TRACE > LevelFilter::current() {
+        return None;
+    }
+    let span = tracing::trace_span!(
         target: "loop_core",
         "poll",
         task.id = task.id(),
         task.name = %task.name()
-    )
-    .entered()
+    );
+    Some(span.entered())
 }
 
 /// True when a subscriber other than the "none" one is in place for this thread.
