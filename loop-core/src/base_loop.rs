@@ -345,11 +345,18 @@ impl<D: Driver> BaseEventLoop<D> {
     }
 
     /// Polls `task` once; reports its panic, if it panicked; forgets it once finished. With
-    /// the `tracing` feature, in a span naming the task.
+    /// the `tracing` feature, in a span naming the task when a subscriber may want it.
     #[inline]
     fn poll_task(&self, task: &TaskRef) {
         #[cfg(feature = "tracing")]
-        let _span = crate::trace::poll_span(task);
+        if crate::trace::wants_poll_spans() {
+            return crate::trace::in_poll_span(task, || self.poll_task_now(task));
+        }
+        self.poll_task_now(task);
+    }
+
+    #[inline]
+    fn poll_task_now(&self, task: &TaskRef) {
         if task.run().is_ready() {
             if let Some(caught) = task.take_panic() {
                 self.reporting.report(

@@ -16,7 +16,6 @@ type SharedHandler = Rc<dyn Fn(&ExceptionContext)>;
 
 /// What a report is about: the `report` field (and the level) of its `tracing` event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(not(feature = "tracing"), allow(dead_code))]
 pub(crate) enum Report {
     /// A callback or a task panicked (also: the exception handler itself).
     Panic,

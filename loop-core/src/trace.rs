@@ -15,26 +15,27 @@
 use loop_api::{ExceptionContext, TaskRef};
 use tracing::Level;
 use tracing::level_filters::{LevelFilter, STATIC_MAX_LEVEL};
-use tracing::span::EnteredSpan;
 
 use crate::reporting::Report;
 
-/// The span of one poll of `task`, entered; `None` (nothing to exit or drop) while no
-/// subscriber wants TRACE.
+/// True when a subscriber may want the TRACE span of a task poll: what `trace_span!` checks
+/// first (one relaxed load), without making a disabled span, whose drop is out of line.
 #[inline(always)]
-pub(crate) fn poll_span(task: &TaskRef) -> Option<EnteredSpan> {
-    // What `trace_span!` checks first, before anything is made: a disabled span would still
-    // be made, entered and dropped out of line.
-    if Level::TRACE > STATIC_MAX_LEVEL || Level::TRACE > LevelFilter::current() {
-        return None;
-    }
+pub(crate) fn wants_poll_spans() -> bool {
+    Level::TRACE <= STATIC_MAX_LEVEL && Level::TRACE <= LevelFilter::current()
+}
+
+/// Runs `poll` (a poll of `task`) in the span `poll` naming the task.
+#[inline(never)]
+pub(crate) fn in_poll_span(task: &TaskRef, poll: impl FnOnce()) {
     let span = tracing::trace_span!(
         target: "loop_core",
         "poll",
         task.id = task.id(),
         task.name = %task.name()
     );
-    Some(span.entered())
+    let _entered = span.entered();
+    poll();
 }
 
 /// True when a subscriber other than the "none" one is in place for this thread.
