@@ -11,12 +11,15 @@
 # BENCH "echo" profiles an echo server instead (SUBJECT: mio, polling, tokio, streams-mio): a fresh
 # server under callgrind per size, 16 connections x 1 KiB, n1 then n2 requests per connection;
 # the figures are then instructions per request, in user space (syscalls are strace's part).
+#
+# LOOP_BENCH_FEATURES=tracing builds loop-bench with those cargo features (tracing: the loop's
+# tracing feature compiled in, no subscriber).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bench="$1"; subject="$2"; top="${3:-15}"
 n1=20000; n2=120000
 command -v valgrind >/dev/null || { echo "valgrind is not installed (apt-get install valgrind)" >&2; exit 1; }
-cargo build --release -p loop-bench >&2
+cargo build --release -p loop-bench ${LOOP_BENCH_FEATURES:+--features "$LOOP_BENCH_FEATURES"} >&2
 bin="${CARGO_TARGET_DIR:-target}/release/loop-bench"
 dir=target/loop-bench; mkdir -p "$dir"
 if [ "$bench" = echo ]; then

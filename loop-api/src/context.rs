@@ -23,6 +23,9 @@ pub struct ExceptionContext {
     /// Where the panic was raised (`file:line:column`), when the loop caught one and Rust's
     /// panic hook told it (see [`panics`](crate::panics)).
     pub location: Option<String>,
+    /// Where the task involved was made ([`AnyTask::created_at`](crate::AnyTask::created_at)),
+    /// in the reports of debug mode about a task (asyncio's `source_traceback`).
+    pub created_at: Option<&'static std::panic::Location<'static>>,
 }
 
 impl ExceptionContext {
@@ -48,6 +51,9 @@ impl fmt::Display for ExceptionContext {
         }
         if let Some(task) = &self.task {
             write!(f, "\ntask: {task}")?;
+        }
+        if let Some(site) = &self.created_at {
+            write!(f, "\ncreated at: {site}")?;
         }
         if let Some(p) = &self.panic {
             write!(f, "\npanic: {p}")?;

@@ -6,7 +6,7 @@ use std::rc::Rc;
 use std::task::Poll;
 use std::time::Duration;
 
-use loop_api::{ExceptionContext, LoopError, TaskError};
+use loop_api::{AnyTask, ExceptionContext, LoopError, TaskError};
 
 use crate::Factory;
 use crate::util::{
@@ -252,6 +252,106 @@ pub fn debug_mode_reports_slow_callback(factory: Factory) {
     );
     lp.set_debug(false);
     close(&lp);
+}
+
+/// Debug mode reports a task poll slower than `slow_callback_duration` once, with the task's
+/// name, where it was made (`created_at`) and the duration; a fast poll, and any poll outside
+/// debug mode, is not reported.
+pub fn debug_mode_reports_slow_task_poll_with_name_and_site(factory: Factory) {
+    let lp = new_loop(factory);
+    let reports: Log<ExceptionContext> = Log::new();
+    let r = reports.clone();
+    lp.set_exception_handler(Some(Box::new(move |ctx: &ExceptionContext| {
+        r.push(ctx.clone())
+    })));
+    lp.set_slow_callback_duration(Duration::from_millis(10));
+    let slow_poll = || async {
+        loop_api::yield_now().await;
+        std::thread::sleep(Duration::from_millis(30));
+    };
+    for debug in [false, true] {
+        lp.set_debug(debug);
+        let fast = lp.create_task_named("fast-task", async {}).expect("fast");
+        let slow = lp
+            .create_task_named("slow-task", slow_poll())
+            .expect("slow");
+        let site = AnyTask::from(&slow).created_at();
+        block_on(&lp, async move { (fast.await, slow.await) })
+            .1
+            .expect("the slow task");
+        let got = reports.get();
+        if !debug {
+            assert!(got.is_empty(), "reported outside debug mode: {got:?}");
+            continue;
+        }
+        assert_eq!(got.len(), 1, "expected one slow-poll report, got {got:?}");
+        let ctx = &got[0];
+        assert_eq!(ctx.task.as_deref(), Some("slow-task"), "{ctx:?}");
+        assert_eq!(
+            ctx.created_at,
+            Some(site),
+            "the task's creation site: {ctx:?}"
+        );
+        assert!(
+            ctx.duration.is_some_and(|d| d >= Duration::from_millis(30)),
+            "the report must carry the poll's duration (at least 30 ms): {ctx:?}"
+        );
+        let text = ctx.to_string();
+        assert!(
+            text.contains("slow-task") && text.contains(&site.to_string()),
+            "the printed report names the task and its site: {text}"
+        );
+    }
+    lp.set_debug(false);
+    close(&lp);
+}
+
+/// In debug mode, closing a loop reports each task that never ran (asyncio's "Task was
+/// destroyed but it is pending!"), once, with its name and where it was made; a task that ran
+/// and is still waiting is not reported, nor is anything outside debug mode.
+pub fn debug_mode_reports_a_task_that_never_ran_at_close(factory: Factory) {
+    for debug in [false, true] {
+        let lp = new_loop(factory);
+        lp.set_debug(debug);
+        let reports: Log<ExceptionContext> = Log::new();
+        let r = reports.clone();
+        lp.set_exception_handler(Some(Box::new(move |ctx: &ExceptionContext| {
+            r.push(ctx.clone())
+        })));
+        let waiting = lp
+            .create_task_named("waiting", pending::<()>())
+            .expect("task");
+        run_once(&lp);
+        assert_eq!(
+            AnyTask::from(&waiting).polls(),
+            1,
+            "the first task ran once"
+        );
+        let never = lp
+            .create_task_named("never-ran", pending::<()>())
+            .expect("task");
+        let site = AnyTask::from(&never).created_at();
+        close(&lp);
+        let got = reports.get();
+        if !debug {
+            assert!(got.is_empty(), "reported outside debug mode: {got:?}");
+            continue;
+        }
+        assert_eq!(got.len(), 1, "expected one report, for never-ran: {got:?}");
+        let ctx = &got[0];
+        assert_eq!(ctx.task.as_deref(), Some("never-ran"), "{ctx:?}");
+        assert_eq!(
+            ctx.created_at,
+            Some(site),
+            "the task's creation site: {ctx:?}"
+        );
+        assert!(
+            ctx.message.contains("was destroyed but it is pending"),
+            "{ctx:?}"
+        );
+        drop(lp);
+        assert_eq!(reports.len(), 1, "reported again when the loop was dropped");
+    }
 }
 
 /// `close()` twice is fine.

@@ -97,6 +97,8 @@ macro_rules! __behaviour_list {
                 panicking_callback_goes_to_exception_handler: Shared,
                 panicking_exception_handler_is_contained: Shared,
                 debug_mode_reports_slow_callback: Shared,
+                debug_mode_reports_slow_task_poll_with_name_and_site: Shared,
+                debug_mode_reports_a_task_that_never_ran_at_close: Shared,
                 close_twice_is_ok: Shared,
                 close_while_running_is_refused: Shared,
                 closed_loop_refuses_everything: Shared,

@@ -21,7 +21,7 @@ use crate::driver::Driver;
 use crate::executor::DefaultExecutor;
 use crate::io::{Io, IoCell, Polled};
 use crate::ops::Ops;
-use crate::reporting::Reporting;
+use crate::reporting::{Report, Reporting};
 use crate::shared::{LocalQueue, Ready, RemoteItem, Shared};
 use crate::signals::Signals;
 use crate::tasks::Tasks;
@@ -336,7 +336,7 @@ impl<D: Driver> BaseEventLoop<D> {
         }
     }
 
-    /// Runs one ready item, timing it: debug mode reports slow callbacks.
+    /// Runs one ready item, timing it: debug mode reports slow callbacks and task polls.
     fn run_ready_debug(&self, item: Ready) {
         let started = Instant::now();
         let name: String = match &item {
@@ -344,7 +344,10 @@ impl<D: Driver> BaseEventLoop<D> {
             Ready::Callback(handle) => handle.name().to_string(),
             Ready::Remote => "call_soon_threadsafe callback".to_string(),
             Ready::Task(task) if task.done() => return,
-            Ready::Task(task) => task.name(),
+            Ready::Task(task) => {
+                self.poll_task(task);
+                return self.reporting.maybe_slow_task(task, started.elapsed());
+            }
             Ready::Watch { fd, dir, .. } => format!("{dir:?} callback of fd {fd}"),
         };
         let cancellable = match &item {
@@ -358,13 +361,25 @@ impl<D: Driver> BaseEventLoop<D> {
         self.reporting.maybe_slow(name, started.elapsed());
     }
 
-    /// Polls `task` once; reports its panic, if it panicked; forgets it once finished.
+    /// Polls `task` once; reports its panic, if it panicked; forgets it once finished. With
+    /// the `tracing` feature, in a span naming the task when a subscriber may want it.
     #[inline]
     fn poll_task(&self, task: &TaskRef) {
+        #[cfg(feature = "tracing")]
+        if crate::trace::wants_poll_spans() {
+            return crate::trace::in_poll_span(task, || self.poll_task_now(task));
+        }
+        self.poll_task_now(task);
+    }
+
+    #[inline]
+    fn poll_task_now(&self, task: &TaskRef) {
         if task.run().is_ready() {
             if let Some(caught) = task.take_panic() {
-                self.reporting
-                    .call(&ExceptionContext::task_panicked(task.name(), caught));
+                self.reporting.report(
+                    Report::Panic,
+                    &ExceptionContext::task_panicked(task.name(), caught),
+                );
             }
             self.tasks.forget(task);
         }
@@ -389,6 +404,11 @@ impl<D: Driver> BaseEventLoop<D> {
         self.shared.close();
         self.local.clear();
         drop(self.timers.take_all());
+        if self.reporting.debug() {
+            self.tasks
+                .never_ran()
+                .for_each(|t| self.reporting.never_ran(&t));
+        }
         self.tasks.abort_all();
         self.signals.close(&self.watches);
         self.watches.clear();
@@ -411,7 +431,7 @@ impl<D: Driver> Drop for BaseEventLoop<D> {
     /// asyncio closes a loop it collects, and in debug mode say so (asyncio's ResourceWarning).
     fn drop(&mut self) {
         if !self.closed.get() && self.reporting.debug() {
-            self.reporting.call(&ExceptionContext {
+            self.reporting.report(Report::UnclosedLoop, &ExceptionContext {
                 message: format!(
                     "unclosed event loop ({} backend) dropped: closing it now; call close() (or use loop_policy::run) when done with a loop",
                     self.backend

@@ -62,6 +62,8 @@ mod signals;
 mod sys;
 mod tasks;
 mod timers;
+#[cfg(feature = "tracing")]
+mod trace;
 mod watch;
 
 pub use base_loop::BaseEventLoop;

@@ -44,6 +44,13 @@ impl Tasks {
         self.slab.borrow().iter().map(|(_, t)| t.clone()).collect()
     }
 
+    /// The unfinished tasks that were never polled (debug mode reports them at close).
+    pub(crate) fn never_ran(&self) -> impl Iterator<Item = TaskRef> {
+        let mut tasks = self.all();
+        tasks.retain(|t| t.polls() == 0);
+        tasks.into_iter()
+    }
+
     /// How many tasks are unfinished.
     pub(crate) fn len(&self) -> usize {
         self.slab.borrow().len()

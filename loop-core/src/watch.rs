@@ -16,7 +16,7 @@ use loop_api::{Direction, ExceptionContext, LoopError, Op};
 use crate::driver::Driver;
 use crate::io::IoCell;
 use crate::ops::{OpKey, Owner};
-use crate::reporting::Reporting;
+use crate::reporting::{Report, Reporting};
 use crate::shared::{LocalQueue, Ready};
 use crate::sys::{check_fd, check_watchable};
 
@@ -163,13 +163,16 @@ impl<D: Driver> Watches<D> {
             }
         });
         if let Err(p) = ran {
-            reporting.call(&ExceptionContext {
-                message: format!("Exception in {dir:?} callback of fd {fd}"),
-                panic: Some(p.message),
-                location: p.location,
-                callback: Some(format!("{dir:?} callback of fd {fd}")),
-                ..ExceptionContext::default()
-            });
+            reporting.report(
+                Report::Panic,
+                &ExceptionContext {
+                    message: format!("Exception in {dir:?} callback of fd {fd}"),
+                    panic: Some(p.message),
+                    location: p.location,
+                    callback: Some(format!("{dir:?} callback of fd {fd}")),
+                    ..ExceptionContext::default()
+                },
+            );
         }
         let still_ours = matches!(
             self.fds.borrow().get(&slot(fd, dir)),

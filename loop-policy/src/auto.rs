@@ -46,15 +46,16 @@ pub(crate) fn resolve() -> (Backend, String) {
 
 /// Makes an `Auto` loop set up by `config`: on the backend [`resolve`] chooses or, when that loop
 /// cannot be made, on the next available one in the preference order (saying why, once).
+/// Gives the loop and why it runs on its backend.
 ///
 /// # Errors
 /// When the chosen backend cannot make the loop and no later one is available, its error;
 /// when the later one cannot either, that one's error.
-pub(crate) fn open(config: &LoopConfig) -> Result<EventLoop, LoopError> {
-    let (chosen, _) = resolve();
+pub(crate) fn open(config: &LoopConfig) -> Result<(EventLoop, String), LoopError> {
+    let (chosen, why) = resolve();
     let failure = match registry::try_open(chosen, config) {
         Err(e) => e,
-        made => return made,
+        Ok(lp) => return Ok((lp, why)),
     };
     let next = registry::AUTO_ORDER
         .iter()
@@ -71,11 +72,12 @@ pub(crate) fn open(config: &LoopConfig) -> Result<EventLoop, LoopError> {
     };
     // A lasting cause now fails the probe too; one that passes leaves the probe passing.
     let transient = registry::probe(chosen).is_ok();
-    notice(&format!(
+    let why = format!(
         "auto chose {next}: {}",
         unavailable(chosen, &reason, transient)
-    ));
-    Ok(lp)
+    );
+    notice(&why);
+    Ok((lp, why))
 }
 
 /// "uring is unavailable: reason", plus that auto tries it again if the cause may pass.
@@ -88,12 +90,18 @@ fn unavailable(b: Backend, reason: &str, transient: bool) -> String {
 }
 
 /// Says `why` on stderr as one `loop-policy: ...` line, the first time this process has that
-/// reason to give.
-fn notice(why: &str) {
+/// reason to give. With the `tracing` feature and a subscriber in place, as a WARN event of
+/// target `loop_policy` (field `reason`) instead.
+pub(crate) fn notice(why: &str) {
     static SAID: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let mut said = SAID.lock().unwrap_or_else(PoisonError::into_inner);
     if said.len() < MAX_NOTICES && !said.iter().any(|s| s == why) {
         said.push(why.to_string());
+        #[cfg(feature = "tracing")]
+        if tracing::dispatcher::get_default(|d| !d.is::<tracing::subscriber::NoSubscriber>()) {
+            tracing::warn!(target: "loop_policy", reason = why, "{why}");
+            return;
+        }
         eprintln!("loop-policy: {why}");
     }
 }

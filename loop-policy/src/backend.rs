@@ -162,11 +162,29 @@ impl Backend {
     /// As [`new_event_loop`](Self::new_event_loop).
     pub fn new_event_loop_with(&self, config: LoopConfig) -> Result<EventLoop, LoopError> {
         crate::monitor::start_from_env();
-        match self {
-            Backend::Auto => auto::open(&config),
-            b => registry::open(*b, &config),
-        }
+        let (lp, reason) = match self {
+            Backend::Auto => auto::open(&config)?,
+            b => (registry::open(*b, &config)?, format!("{b} was asked for")),
+        };
+        chosen(*self, &lp, &reason);
+        Ok(lp)
     }
+}
+
+/// With the `tracing` feature: the DEBUG event of target `loop_policy` saying which backend a
+/// new loop runs on and why (asyncio's "Using selector: ..." debug log line).
+fn chosen(asked: Backend, lp: &EventLoop, reason: &str) {
+    #[cfg(feature = "tracing")]
+    tracing::debug!(
+        target: "loop_policy",
+        backend = lp.backend_name(),
+        asked = asked.name(),
+        reason,
+        "event loop on {}: {reason}",
+        lp.backend_name()
+    );
+    #[cfg(not(feature = "tracing"))]
+    let _ = (asked, lp, reason);
 }
 
 /// What `LOOP_BACKEND=value` selects, in a process that is privileged (setuid/setgid) or not.

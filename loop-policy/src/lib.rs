@@ -30,6 +30,15 @@
 //! is not built in, or cannot run here, gives
 //! [`LoopError::Unavailable`](loop_api::LoopError::Unavailable) saying why: never a panic.
 //!
+//! # Debug mode and `tracing`
+//!
+//! `LOOP_DEBUG=1` in the environment turns debug mode on for the loops [`DefaultLoopPolicy`]
+//! makes on a backend (asyncio's `PYTHONASYNCIODEBUG`; see [`DEBUG_ENV_VAR`] for the values).
+//! The `tracing` feature (off by default) makes the default exception handler's reports
+//! `tracing` events when a subscriber is in place, runs each task poll in a span with the
+//! task's id and name, and says which backend each loop runs on and why (a DEBUG event of
+//! target `loop_policy`; `Auto`'s fallback reason is a WARN event).
+//!
 //! # Which loop a thread gets
 //!
 //! [`DefaultLoopPolicy`] is asyncio's default policy: one loop per thread, made on first use on
@@ -50,6 +59,7 @@
 
 mod auto;
 mod backend;
+mod debug_env;
 mod global;
 mod interrupt;
 pub mod monitor;
@@ -61,6 +71,7 @@ pub mod testing;
 mod thread;
 
 pub use backend::{Backend, ENV_VAR};
+pub use debug_env::{DEBUG_ENV_VAR, debug_from_env};
 pub use global::{
     get_event_loop, get_event_loop_policy, install, new_event_loop, set_event_loop,
     set_event_loop_policy,

@@ -10,6 +10,7 @@ use loop_api::{EventLoop, LoopError, LoopPolicy};
 
 use crate::backend::Backend;
 use crate::thread::{current_thread_name, is_main_thread};
+use loop_core::LoopConfig;
 
 /// A function that makes loops (asyncio's `loop_factory`).
 type LoopFactory = dyn Fn() -> Result<EventLoop, LoopError> + Send + Sync;
@@ -60,6 +61,8 @@ pub struct DefaultLoopPolicy {
     /// Alive as long as the policy: stores see through it which entries are stale.
     alive: Arc<()>,
     source: LoopSource,
+    /// Debug mode for the loops made on a backend (`LOOP_DEBUG`, read when the policy is made).
+    debug: bool,
     /// Make a loop on first use on every thread, not only the main one (the test policy).
     any_thread: bool,
 }
@@ -81,7 +84,8 @@ thread_local! {
 }
 
 impl DefaultLoopPolicy {
-    /// A policy whose loops run on the backend `LOOP_BACKEND` names ([`Backend::from_env`]).
+    /// A policy whose loops run on the backend `LOOP_BACKEND` names ([`Backend::from_env`]),
+    /// in debug mode if `LOOP_DEBUG` says so ([`DEBUG_ENV_VAR`](crate::DEBUG_ENV_VAR)).
     ///
     /// A bad `LOOP_BACKEND` value does not panic here: `new_event_loop` and `get_event_loop`
     /// report it as [`LoopError::InvalidArgument`].
@@ -90,16 +94,24 @@ impl DefaultLoopPolicy {
             Ok(b) => LoopSource::Backend(b),
             Err(e) => LoopSource::InvalidEnv(e.to_string()),
         };
-        Self::from_source(source)
+        Self::from_source(source).with_debug_from_env()
     }
 
-    /// A policy whose loops run on `backend`, whatever the environment says.
+    /// A policy whose loops run on `backend`, whatever `LOOP_BACKEND` says; in debug mode if
+    /// `LOOP_DEBUG` says so ([`DEBUG_ENV_VAR`](crate::DEBUG_ENV_VAR)).
     pub fn with_backend(backend: Backend) -> Self {
-        Self::from_source(LoopSource::Backend(backend))
+        Self::from_source(LoopSource::Backend(backend)).with_debug_from_env()
+    }
+
+    /// The same policy, its loops in debug mode if `LOOP_DEBUG` says so.
+    fn with_debug_from_env(mut self) -> Self {
+        self.debug = crate::debug_env::debug_from_env();
+        self
     }
 
     /// A policy whose loops come from `factory` (asyncio's `loop_factory`): a custom backend,
-    /// a loop set up with debug mode on, ...
+    /// a loop set up with debug mode on, ... (`LOOP_DEBUG` is the factory's business: see
+    /// [`debug_from_env`](crate::debug_from_env)).
     ///
     /// ```
     /// use loop_api::LoopPolicy;
@@ -125,6 +137,7 @@ impl DefaultLoopPolicy {
             id: NEXT_POLICY_ID.fetch_add(1, Ordering::Relaxed),
             alive: Arc::new(()),
             source,
+            debug: false,
             any_thread: false,
         }
     }
@@ -223,7 +236,10 @@ impl LoopPolicy for DefaultLoopPolicy {
     /// the backend cannot run here; the factory's error.
     fn new_event_loop(&self) -> Result<EventLoop, LoopError> {
         match &self.source {
-            LoopSource::Backend(b) => b.new_event_loop(),
+            LoopSource::Backend(b) => b.new_event_loop_with(LoopConfig {
+                debug: self.debug,
+                ..LoopConfig::default()
+            }),
             LoopSource::InvalidEnv(msg) => Err(LoopError::InvalidArgument(msg.clone())),
             LoopSource::Factory(f) => f(),
         }
@@ -253,6 +269,7 @@ impl fmt::Debug for DefaultLoopPolicy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("DefaultLoopPolicy");
         d.field("id", &self.id);
+        d.field("debug", &self.debug);
         match &self.source {
             LoopSource::Backend(b) => d.field("backend", b),
             LoopSource::InvalidEnv(msg) => d.field("invalid_env", msg),
