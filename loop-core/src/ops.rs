@@ -6,6 +6,15 @@
 //! freed only when the completion arrives. Results that arrive for an orphan are not lost: bytes
 //! received become read-ahead for the next `sock_recv` on that socket, an accepted connection is
 //! handed to the next `sock_accept` on that listener.
+//!
+//! A receive that waits for data holds no buffer: the driver parks it
+//! ([`Ops::park_buffer`]) while the socket has nothing to read, and takes one of the same
+//! capacity back ([`Ops::unpark_buffer`]) just before the receive is made. Parked buffers go
+//! to a list of spares for the receives that need one next. The list keeps as many as
+//! receives lately took in one round of the loop (a decaying peak, at least
+//! [`SPARE_BUFFERS`]); the rest are freed. So a loop with ten thousand idle connections holds
+//! a few receive buffers, not ten thousand, while busy connections take back the buffers they
+//! just gave up (no allocation per wait).
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -16,6 +25,58 @@ use slab::Slab;
 
 use crate::sys::file_identity;
 use loop_api::Op;
+
+/// Receive buffers smaller than this are not parked: they cost less than a page.
+pub const PARK_MIN: usize = 4096;
+
+/// How many parked buffers a loop keeps for reuse at least (more while more receives took
+/// one in a round lately); beyond that they are freed.
+pub const SPARE_BUFFERS: usize = 4;
+
+/// Parked receive buffers, kept for the receives that need one next (see the module docs).
+#[derive(Debug, Default)]
+struct Spares {
+    bufs: Vec<Vec<u8>>,
+    /// Buffers taken since the round began.
+    taken: usize,
+    /// How many to keep: the most taken in one round lately, decaying.
+    keep: usize,
+}
+
+impl Spares {
+    /// Keeps `buf` for a later receive, or frees it when enough are kept.
+    #[inline]
+    fn put(&mut self, buf: Vec<u8>) {
+        // `keep` is at least SPARE_BUFFERS once a round ended; before, keep a few anyway.
+        if self.bufs.len() < self.keep || self.bufs.len() < SPARE_BUFFERS {
+            self.bufs.push(buf);
+        }
+    }
+
+    /// A buffer of capacity `cap`: a spare one, or a new one.
+    #[inline]
+    fn take(&mut self, cap: usize) -> Vec<u8> {
+        self.taken += 1;
+        if let Some(buf) = self.bufs.pop_if(|b| b.capacity() == cap) {
+            return buf;
+        }
+        match self.bufs.iter().rposition(|b| b.capacity() == cap) {
+            Some(i) => self.bufs.swap_remove(i),
+            None => Vec::with_capacity(cap),
+        }
+    }
+
+    /// A round of the loop ends: what it took raises the number kept, which otherwise decays.
+    fn end_round(&mut self) {
+        let decayed = self.keep - self.keep.div_ceil(8);
+        self.keep = self.taken.max(decayed).max(SPARE_BUFFERS);
+        self.taken = 0;
+    }
+
+    fn bytes(&self) -> usize {
+        self.bufs.iter().map(Vec::capacity).sum()
+    }
+}
 
 /// The key of an operation in the [`Ops`] table (what a driver is told and reports back).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -40,6 +101,8 @@ pub(crate) struct OpSlot {
     pub(crate) result: Option<io::Result<usize>>,
     /// When the result arrived, in the table's completion order (see [`Ops::complete`]).
     completed_at: u64,
+    /// The capacity of the receive buffer parked while the op waits (0: none parked).
+    parked: usize,
 }
 
 /// A connection accepted by an operation whose future was dropped.
@@ -130,6 +193,8 @@ pub struct Ops {
     /// completion queue; the readiness driver performs them in turn), so this orders what
     /// dropped operations leave behind.
     completions: u64,
+    /// Parked receive buffers, for the next receive that needs one (see the module docs).
+    spare: Spares,
 }
 
 impl Ops {
@@ -139,7 +204,93 @@ impl Ops {
             owner,
             result: None,
             completed_at: 0,
+            parked: 0,
         }))
+    }
+
+    /// Inserts `op`, a future's operation that has to wait for data, parking its buffer if
+    /// it is a receive (see [`park_buffer`](Self::park_buffer)): the same as an insert and a
+    /// park, with one table lookup.
+    #[inline]
+    pub(crate) fn insert_waiting(&mut self, mut op: Op) -> OpKey {
+        let parked = match &mut op {
+            Op::Recv { buf, .. } if buf.is_empty() && buf.capacity() >= PARK_MIN => {
+                let cap = buf.capacity();
+                self.spare.put(std::mem::take(buf));
+                cap
+            }
+            _ => 0,
+        };
+        OpKey(self.slots.insert(OpSlot {
+            op,
+            owner: Owner::Future(None),
+            result: None,
+            completed_at: 0,
+            parked,
+        }))
+    }
+
+    /// Parks the buffer of receive `key`, which is about to wait for data: the op holds none
+    /// while it waits ([`unpark_buffer`](Self::unpark_buffer) gives one back before the
+    /// receive is made; completing the op without a receive gives one back too). Only an
+    /// empty `Recv` buffer of at least [`PARK_MIN`] bytes is parked. True if it was.
+    pub fn park_buffer(&mut self, key: OpKey) -> bool {
+        let Some(slot) = self.slots.get_mut(key.0) else {
+            return false;
+        };
+        let Op::Recv { buf, .. } = &mut slot.op else {
+            return false;
+        };
+        if slot.parked != 0 || !buf.is_empty() || buf.capacity() < PARK_MIN {
+            return false;
+        }
+        slot.parked = buf.capacity();
+        self.spare.put(std::mem::take(buf));
+        true
+    }
+
+    /// The operation under `key`, to be performed now: a receive whose buffer was parked
+    /// gets one back first.
+    #[inline]
+    pub fn op_to_perform(&mut self, key: OpKey) -> Option<&mut Op> {
+        let slot = self.slots.get_mut(key.0)?;
+        if slot.parked != 0 {
+            unpark(&mut self.spare, slot);
+        }
+        Some(&mut slot.op)
+    }
+
+    /// A round of the loop ends (the driver is about to wait for events): see the module docs.
+    pub(crate) fn end_round(&mut self) {
+        self.spare.end_round();
+    }
+
+    /// True while receive `key` waits with its buffer parked.
+    pub fn is_parked(&self, key: OpKey) -> bool {
+        self.slots.get(key.0).is_some_and(|s| s.parked != 0)
+    }
+
+    /// Gives receive `key` a buffer of the capacity it was started with, if its own was
+    /// parked: a spare one of that capacity, or a new one.
+    pub fn unpark_buffer(&mut self, key: OpKey) {
+        if let Some(slot) = self.slots.get_mut(key.0) {
+            unpark(&mut self.spare, slot);
+        }
+    }
+
+    /// Bytes of receive buffers the table holds: those of receives in flight and the spare
+    /// ones (a parked buffer counts once, as a spare).
+    pub fn receive_buffer_bytes(&self) -> usize {
+        let held: usize = self
+            .slots
+            .iter()
+            .filter(|(_, s)| s.result.is_none())
+            .map(|(_, s)| match &s.op {
+                Op::Recv { buf, .. } | Op::RecvFrom { buf, .. } => buf.capacity(),
+                _ => 0,
+            })
+            .sum();
+        held + self.spare.bytes()
     }
 
     /// The operation under `key`, for a driver to perform or to build its request from.
@@ -197,6 +348,10 @@ impl Ops {
         self.completions += 1;
         slot.completed_at = self.completions;
         own_result(&mut slot.op, &result);
+        // Ended without a receive (cancelled, failed): its future gets a buffer back.
+        if slot.parked != 0 && matches!(slot.owner, Owner::Future(_)) {
+            unpark(&mut self.spare, slot);
+        }
         match &mut slot.owner {
             Owner::Future(waker) => {
                 slot.result = Some(result);
@@ -238,7 +393,11 @@ impl Ops {
 
     /// Takes an operation out whatever its state (a driver that cancels synchronously).
     pub(crate) fn remove(&mut self, key: OpKey) -> Option<Op> {
-        self.slots.try_remove(key.0).map(|s| s.op)
+        let mut slot = self.slots.try_remove(key.0)?;
+        if slot.parked != 0 {
+            unpark(&mut self.spare, &mut slot);
+        }
+        Some(slot.op)
     }
 
     /// The future of `key` was dropped. Returns true if the op is still in flight (the driver
@@ -406,5 +565,17 @@ impl Ops {
         self.to_wake.clear();
         self.fired_watches.clear();
         self.leftovers = Leftovers::default();
+        self.spare = Spares::default();
+    }
+}
+
+/// Gives `slot`'s receive a buffer of its parked capacity: a spare one, or a new one.
+#[inline]
+fn unpark(spare: &mut Spares, slot: &mut OpSlot) {
+    let cap = std::mem::take(&mut slot.parked);
+    if let Op::Recv { buf, .. } = &mut slot.op {
+        // The parked op's buffer is an empty `Vec::new()`: nothing to free.
+        let empty = std::mem::replace(buf, spare.take(cap));
+        std::mem::forget(empty);
     }
 }

@@ -19,7 +19,7 @@ use std::os::fd::RawFd;
 use std::time::Duration;
 
 use crate::driver::{Driver, DriverWaker, Event, Interest, Registration, Selector, Started};
-use crate::ops::{OpKey, Ops, Owner};
+use crate::ops::{OpKey, Ops};
 use crate::sys::is_stream_socket;
 use loop_api::{Direction, Op};
 
@@ -258,13 +258,15 @@ impl<S: Selector> ReadinessDriver<S> {
         };
         entry.set_ready(dir, true);
         while let Some(&key) = entry.queue(dir).front() {
-            let Some(op) = ops.op_mut(key) else {
+            // A receive's buffer was parked while it waited: it gets one back only now.
+            let Some(op) = ops.op_to_perform(key) else {
                 entry.queue(dir).pop_front();
                 continue;
             };
             let res = crate::perform::perform(op, true);
             entry.note_result(op, dir, &res);
             if matches!(&res, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
+                ops.park_buffer(key);
                 break;
             }
             entry.queue(dir).pop_front();
@@ -364,7 +366,8 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
         let Some(op) = slot.take() else {
             unreachable!("the slot held the op just above")
         };
-        let key = ops.insert(op, Owner::Future(None));
+        // Nothing to read yet: a receive waits without its buffer.
+        let key = ops.insert_waiting(op);
         match self.wait_for_readiness(key, fd, dir, is_watch) {
             Ok(()) => Started::InFlight(key),
             Err(e) => {
