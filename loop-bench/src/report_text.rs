@@ -233,17 +233,17 @@ fn per_core_section(rows: &[crate::echo::EchoRow]) -> String {
 }
 
 /// How to read the per-core rows, and how they scale past two cores.
-const PER_CORE_NOTE: &str = "On this 2-core machine the load generator needs a core of its \
-own as much as the server does: with two loops, the second loop shares CPU 1 with the load \
-generator, so the machine is saturated either way and the second loop cannot add throughput; \
-what the rows show is that spreading connections over two loops costs nothing per request \
-(no lock, no queue between the loops: the CPU per request stays that of one loop). Past two \
-cores it scales with the cores given to the loops: the loops share nothing but the policy \
-that made them (each has its own ring or epoll instance, timers, tasks, buffers and listener; \
-the kernel's `SO_REUSEPORT` hashing spreads connections), so N loops on N otherwise idle \
-cores serve about N times one loop's requests, until the kernel's loopback TCP or the clients \
-are the limit. The one thing they share on purpose is stopping: a loop that fails, or \
-Ctrl-C, stops all of them.";
+const PER_CORE_NOTE: &str = "How to read them on a 2-core machine: the load generator needs \
+a core as much as the server does, so with two loops the second loop shares CPU 1 with it; \
+what two loops can show here is that spreading connections over loops costs nothing per \
+request (no lock and no queue between the loops: the CPU per request stays that of one loop), \
+and how much of a busy machine a server of two threads gets. Past two cores it scales with \
+the cores given to the loops: they share nothing but the policy that made them (each has its \
+own epoll instance or ring, timers, tasks, spare buffers and listener; the kernel's \
+`SO_REUSEPORT` hashing spreads the connections), so N loops on N otherwise idle cores serve \
+about N times one loop's requests, until the kernel's loopback TCP or the clients are the \
+limit. The one thing they share on purpose is stopping: a loop that fails, or Ctrl-C, stops \
+all of them.";
 
 fn http_rows(s: &mut String, rows: &[crate::http::HttpRow]) {
     let _ = writeln!(
