@@ -387,14 +387,25 @@ impl Ops {
     }
 
     /// Takes a completed operation out of the table.
+    #[inline]
     pub(crate) fn take_completed(&mut self, key: OpKey) -> Option<(io::Result<usize>, Op)> {
-        self.slots.get(key.0)?.result.as_ref()?;
-        let mut slot = self.slots.remove(key.0);
-        if slot.parked != 0 {
-            // Ended without a receive (cancelled, failed): its future gets a buffer back
-            // (only now: a loop closing with idle receives allocates nothing for them).
-            unpark(&mut self.spare, &mut slot);
+        let done = self.slots.get(key.0)?;
+        done.result.as_ref()?;
+        if done.parked != 0 {
+            return self.take_completed_parked(key);
         }
+        let slot = self.slots.remove(key.0);
+        slot.result.map(|r| (r, slot.op))
+    }
+
+    /// [`take_completed`](Self::take_completed) of a receive that ended without receiving
+    /// (cancelled, failed): its future gets a buffer back, only now (a loop closing with idle
+    /// receives allocates nothing for them).
+    #[cold]
+    #[inline(never)]
+    fn take_completed_parked(&mut self, key: OpKey) -> Option<(io::Result<usize>, Op)> {
+        let mut slot = self.slots.try_remove(key.0)?;
+        unpark(&mut self.spare, &mut slot);
         slot.result.map(|r| (r, slot.op))
     }
 
