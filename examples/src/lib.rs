@@ -12,6 +12,8 @@
 //!   server behind rustls, HTTP/2 or HTTP/1.1 by ALPN, a certificate made at start-up).
 //! - [`lines`]: the line-protocol server of `cargo run --example line_server`, read with
 //!   `futures_util::AsyncBufReadExt::read_line` on a socket (asyncio's `readline`).
+//! - [`per_core`]: a server on one loop per thread (`loop_policy::run_per_core`), each with
+//!   its own `SO_REUSEPORT` listener: `echo_server --threads N`, `hyper_server --threads N`.
 //! - [`pipeline`]: the producer/consumer pipeline of `cargo run --example pipeline` (a
 //!   bounded `loop_sync::Queue`, workers under a `TaskGroup`, a `Semaphore` on connections).
 //! - [`rate_limit`]: a rate-limited client, tested on virtual time (an hour in milliseconds).
@@ -39,6 +41,7 @@ pub mod http;
 pub mod https;
 pub mod hyper_http;
 pub mod lines;
+pub mod per_core;
 pub mod pipeline;
 pub mod rate_limit;
 pub mod shutdown;

@@ -21,7 +21,12 @@ impl Server {
     }
 
     fn start_with_scheme(bin: &Path, backend: &str, scheme: &str) -> Server {
+        Self::start_with_args(bin, backend, scheme, &[])
+    }
+
+    fn start_with_args(bin: &Path, backend: &str, scheme: &str, extra: &[&str]) -> Server {
         let mut child = Command::new(bin)
+            .args(extra)
             .arg("127.0.0.1:0")
             .env("LOOP_BACKEND", backend)
             .stdout(Stdio::piped())
@@ -145,6 +150,38 @@ fn hyper_server_serves_curl_over_http1_and_http2() {
         assert_eq!(out, b"404", "{backend}: unknown path");
     }
     let _ = std::fs::remove_file(body_file);
+}
+
+#[test]
+fn hyper_server_on_two_loops_serves_curl_and_stops_on_sigterm() {
+    if !curl_available() {
+        println!("skipped: curl is not installed (apt-get install curl)");
+        return;
+    }
+    let Some(bin) = util::example_binary("hyper_server") else {
+        println!("skipped: the hyper_server example is not built (run `cargo test -p examples`)");
+        return;
+    };
+    for backend in backends() {
+        let server = Server::start_with_args(&bin, backend, "http://", &["--threads", "2"]);
+        let root = format!("{}/", server.url);
+        // Several connections: SO_REUSEPORT spreads them over both loops.
+        for _ in 0..8 {
+            let out = curl(&["--http2-prior-knowledge", &root]);
+            assert_eq!(
+                String::from_utf8_lossy(&out),
+                "hello from hyper on the loop over HTTP/2.0\n",
+                "{backend}: HTTP/2 on two loops"
+            );
+            let out = curl(&[&root]);
+            assert_eq!(
+                String::from_utf8_lossy(&out),
+                "hello from hyper on the loop over HTTP/1.1\n",
+                "{backend}: HTTP/1.1 on two loops"
+            );
+        }
+        // Dropping the server sends SIGTERM and asserts a clean exit.
+    }
 }
 
 #[test]

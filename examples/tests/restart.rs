@@ -34,8 +34,9 @@ fn example_binary() -> Option<PathBuf> {
 ///
 /// # Panics
 /// If it does not say it is listening (its stderr is in the message).
-fn start(bin: &Path, backend: &str, addr: &str) -> (Child, SocketAddr) {
+fn start(bin: &Path, backend: &str, addr: &str, extra: &[&str]) -> (Child, SocketAddr) {
     let mut child = Command::new(bin)
+        .args(extra)
         .arg(addr)
         .env("LOOP_BACKEND", backend)
         .stdout(Stdio::piped())
@@ -103,11 +104,12 @@ fn signal_and_wait(child: &mut Child, sig: i32) -> (std::process::ExitStatus, St
     (status, stderr)
 }
 
-/// `ROUNDS` starts on one address for `backend`, each ended by a signal.
-fn restart_rounds(bin: &Path, backend: &str) {
+/// `ROUNDS` starts on one address for `backend` (with `extra` arguments), each ended by a
+/// signal.
+fn restart_rounds(bin: &Path, backend: &str, extra: &[&str]) {
     let mut addr = "127.0.0.1:0".to_string();
     for round in 0..ROUNDS {
-        let (mut child, bound) = start(bin, backend, &addr);
+        let (mut child, bound) = start(bin, backend, &addr, extra);
         addr = bound.to_string();
         let client = connect_and_echo(bound);
         let (sig, name) = match round % 2 {
@@ -126,7 +128,7 @@ fn restart_rounds(bin: &Path, backend: &str) {
         drop(client);
     }
     // Once more, right after the last stop.
-    let (mut child, _) = start(bin, backend, &addr);
+    let (mut child, _) = start(bin, backend, &addr, extra);
     let (status, stderr) = signal_and_wait(&mut child, libc::SIGTERM);
     assert!(status.success(), "{backend}: {status} {stderr:?}");
 }
@@ -142,6 +144,23 @@ fn echo_server_stops_on_sigterm_and_sigint_and_restarts_on_its_port_at_once() {
             eprintln!("{backend}: skipped, unavailable here: {reason}");
             continue;
         }
-        restart_rounds(&bin, &backend.to_string());
+        restart_rounds(&bin, &backend.to_string(), &[]);
+    }
+}
+
+/// The same with `--threads 2` (`run_per_core`: two loops, two `SO_REUSEPORT` listeners):
+/// SIGINT stops both loops through `run_per_core`, SIGTERM through each loop's handler.
+#[test]
+fn echo_server_on_two_loops_stops_on_sigterm_and_sigint_and_restarts_on_its_port_at_once() {
+    let Some(bin) = example_binary() else {
+        eprintln!("skipped: the echo_server example is not built (run `cargo test -p examples`)");
+        return;
+    };
+    for backend in [Backend::Mio, Backend::Polling, Backend::Uring] {
+        if let Some(reason) = backend.why_unavailable() {
+            eprintln!("{backend}: skipped, unavailable here: {reason}");
+            continue;
+        }
+        restart_rounds(&bin, &backend.to_string(), &["--threads", "2"]);
     }
 }

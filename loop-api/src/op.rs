@@ -67,6 +67,11 @@ pub enum Op {
         addr: Box<SockAddr>,
     },
     /// Receive into `buf`'s spare capacity; the result is the count (its length is set).
+    ///
+    /// A receive that has to wait for data may have its buffer parked by the loop (a buffer
+    /// of at least a page: idle connections then hold none) and get one of the same capacity
+    /// back just before the data is received: the op ends with a buffer of the capacity it
+    /// was given, not necessarily the same allocation.
     Recv {
         /// The socket.
         fd: RawFd,

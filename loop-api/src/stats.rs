@@ -21,6 +21,10 @@ pub struct LoopStats {
     pub watched_fds: usize,
     /// Operations futures wait for, in flight.
     pub ops_in_flight: usize,
+    /// Bytes of receive buffers the loop holds: those of receives in flight and the few spare
+    /// ones it keeps. A receive waiting for data parks its buffer, so idle connections add
+    /// nothing here.
+    pub receive_buffers: usize,
     /// Unfinished tasks.
     pub tasks: usize,
     /// Threads of the loop's default executor.

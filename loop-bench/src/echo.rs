@@ -131,11 +131,23 @@ impl Running {
     /// # Errors
     /// It cannot start or does not listen within 20 s (its log is in `log_dir`).
     pub fn start(spec: &ServerSpec, log_dir: &Path) -> std::io::Result<Running> {
+        Self::start_on(spec, log_dir, Some(SERVER_CPU))
+    }
+
+    /// [`start`](Self::start), pinned to `cpu` (`None`: not pinned).
+    ///
+    /// # Errors
+    /// As [`start`](Self::start).
+    pub fn start_on(
+        spec: &ServerSpec,
+        log_dir: &Path,
+        cpu: Option<usize>,
+    ) -> std::io::Result<Running> {
         let addr = client::free_addr()?;
         let mut cmd = Command::new(&spec.argv[0]);
         cmd.args(&spec.argv[1..]).arg(addr.to_string());
         let log: PathBuf = log_dir.join(format!("{}.log", spec.name));
-        let child = procfs::spawn_server(cmd, Some(SERVER_CPU), &log.display().to_string())?;
+        let child = procfs::spawn_server(cmd, cpu, &log.display().to_string())?;
         let mut me = Running {
             name: spec.name.clone(),
             addr,
@@ -302,6 +314,78 @@ pub fn run_matrix(
                 );
                 rows.push(row);
             }
+        }
+    }
+    Ok(rows)
+}
+
+/// Connections and message size of the per-core rows.
+pub const PER_CORE_LOAD: (usize, usize) = (64, 1024);
+
+/// Our echo server (`serve echo BACKEND@N`) on 1 loop pinned to [`SERVER_CPU`], then on as
+/// many loops as there are CPUs, each pinned to its own (`PerCore::pin`), against the same
+/// load (the load generator pinned to [`CLIENT_CPU`] both times): `reps` runs each.
+///
+/// # Errors
+/// A server failing to start or to echo.
+pub fn per_core_rows(
+    exe: &Path,
+    log_dir: &Path,
+    reps: usize,
+    quick: bool,
+) -> std::io::Result<Vec<EchoRow>> {
+    let (conns, size) = PER_CORE_LOAD;
+    let per = requests_for(size, conns, quick) * 4;
+    let cores = procfs::num_cpus().max(2);
+    let mut rows = Vec::new();
+    for backend in ["mio", "uring"] {
+        let available = backend
+            .parse::<loop_policy::Backend>()
+            .is_ok_and(|b| b.is_available());
+        if !available {
+            continue;
+        }
+        for loops in [1, cores] {
+            let spec = ServerSpec {
+                name: format!(
+                    "ours-{backend}, {loops} loop{}",
+                    if loops > 1 { "s" } else { "" }
+                ),
+                argv: vec![
+                    exe.display().to_string(),
+                    "serve".into(),
+                    "echo".into(),
+                    format!("{backend}@{loops}"),
+                ],
+            };
+            let cpu = (loops == 1).then_some(SERVER_CPU);
+            let server = Running::start_on(&spec, log_dir, cpu)?;
+            let load = EchoLoad {
+                addr: server.addr,
+                conns,
+                size,
+                requests_per_conn: per,
+                cpu: Some(CLIENT_CPU),
+            };
+            let runs = (0..reps)
+                .map(|_| measure(&server, load))
+                .collect::<Result<Vec<_>, _>>()?;
+            let row = EchoRow {
+                server: spec.name,
+                size,
+                conns,
+                requests: (per * conns) as u64,
+                runs,
+            };
+            eprintln!(
+                "per-core {:<22} cpu/req {:>7.0} ns  {:>8.0} req/s  p50 {:>6.0} us  p99 {:>6.0} us",
+                row.server,
+                row.median(|r| r.cpu_ns_per_req),
+                row.median(|r| r.req_per_s),
+                row.median(|r| r.p50_us),
+                row.median(|r| r.p99_us),
+            );
+            rows.push(row);
         }
     }
     Ok(rows)

@@ -86,6 +86,9 @@ pub struct Results {
     /// wrk against the hyper servers (ours on each backend, and tokio's).
     #[serde(default)]
     pub hyper: Vec<http::HttpRow>,
+    /// Our echo server on one loop and on one loop per CPU (`loop-bench per-core`).
+    #[serde(default)]
+    pub per_core: Vec<echo::EchoRow>,
     /// What was skipped and why.
     pub notes: Vec<String>,
 }

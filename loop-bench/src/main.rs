@@ -16,6 +16,8 @@ usage: loop-bench all [--quick]        everything; rewrites BENCHMARKS.md and lo
        loop-bench files-one WORKLOAD SUBJECT [--quick]   one run (for perf record)
        loop-bench syscalls [--quick]   syscalls per request (strace), ours and tokio only
        loop-bench hyper [--quick]      the hyper rows only (wrk), merged into results/results.json
+       loop-bench memory               the idle-connection memory rows only, merged likewise
+       loop-bench per-core [--quick]   our echo server on 1 loop and on one loop per CPU, merged likewise
        loop-bench report               rewrite BENCHMARKS.md and the chart from results/results.json
        loop-bench micro-one BENCH SUBJECT N   one run (for valgrind --tool=callgrind)
        loop-bench load ADDR CONNS SIZE REQUESTS  echo load on a running server (for profiling)
@@ -49,6 +51,8 @@ fn main() -> ExitCode {
         ["syscalls"] => syscalls_only(quick),
         ["report"] => rewrite_report(),
         ["hyper"] => hyper_only(quick),
+        ["memory"] => memory_only(),
+        ["per-core"] => per_core_only(quick),
         ["micro-one", bench, subject, n] => micro_one(bench, subject, n),
         ["load", addr, conns, size, reqs] => load(addr, conns, size, reqs),
         ["serve", kind, server, addr] => addr
@@ -277,6 +281,39 @@ fn hyper_only(quick: bool) -> Res<()> {
     res.notes.push(format!(
         "hyper rows: `loop-bench hyper{}`, merged into the run above",
         if quick { " --quick" } else { "" }
+    ));
+    write_outputs(&root, &res)
+}
+
+/// Runs the memory rows alone (every echo server) and merges them into the stored results.
+fn memory_only() -> Res<()> {
+    let root = root();
+    let text = std::fs::read_to_string(root.join("loop-bench/results/results.json"))?;
+    let mut res: Results = serde_json::from_str(&text)?;
+    let (specs, _) = echo::echo_servers(&std::env::current_exe()?, &root);
+    res.memory = sys::memory_table(&specs, &work_dir()?, 10_000)?;
+    res.notes.retain(|n| !n.starts_with("memory rows:"));
+    res.notes.push(format!(
+        "memory rows: `loop-bench memory` at {} ({}), merged into the run above",
+        machine().commit,
+        machine().date
+    ));
+    write_outputs(&root, &res)
+}
+
+/// Runs the per-core rows alone and merges them into the stored results.
+fn per_core_only(quick: bool) -> Res<()> {
+    let root = root();
+    let text = std::fs::read_to_string(root.join("loop-bench/results/results.json"))?;
+    let mut res: Results = serde_json::from_str(&text)?;
+    let exe = std::env::current_exe()?;
+    res.per_core = echo::per_core_rows(&exe, &work_dir()?, if quick { 1 } else { 3 }, quick)?;
+    res.notes.retain(|n| !n.starts_with("per-core rows:"));
+    res.notes.push(format!(
+        "per-core rows: `loop-bench per-core{}` at {} ({}), merged into the run above",
+        if quick { " --quick" } else { "" },
+        machine().commit,
+        machine().date
     ));
     write_outputs(&root, &res)
 }

@@ -178,6 +178,9 @@ fn other_tables(res: &Results) -> String {
         );
         http_rows(&mut s, &res.http);
     }
+    if !res.per_core.is_empty() {
+        s.push_str(&per_core_section(&res.per_core));
+    }
     if !res.hyper.is_empty() {
         let _ = writeln!(s, "## hyper (wrk)\n");
         let _ = writeln!(
@@ -192,6 +195,55 @@ fn other_tables(res: &Results) -> String {
     }
     s
 }
+
+/// Our echo server on one loop and on one loop per CPU (`loop_policy::run_per_core`).
+fn per_core_section(rows: &[crate::echo::EchoRow]) -> String {
+    let mut s = String::new();
+    let (conns, size) = crate::echo::PER_CORE_LOAD;
+    let _ = writeln!(s, "## One loop per core (`run_per_core`)\n");
+    let _ = writeln!(
+        s,
+        "Our echo server (the echo example's connection code) on one loop pinned to CPU {}, \
+         then on one loop per CPU (`loop_policy::PerCore::new(n).pin(true)`, each loop with its \
+         own `SO_REUSEPORT` listener on the address: `loop-bench serve echo mio@2 ADDR`, as \
+         `echo_server --threads 2 --pin` does), under the same load: {conns} connections x \
+         {size} B, the load generator pinned to CPU {}. `cargo run --release -p loop-bench -- \
+         per-core`; median of the runs. CPU/request is the server's, all its threads.\n",
+        crate::echo::SERVER_CPU,
+        crate::echo::CLIENT_CPU
+    );
+    let _ = writeln!(
+        s,
+        "| server | req/s | CPU/req | p50 | p99 | runs |\n|---|---|---|---|---|---|"
+    );
+    for r in rows {
+        let _ = writeln!(
+            s,
+            "| {} | {:.0} | {:.1} us | {:.0} us | {:.0} us | {} |",
+            r.server,
+            r.median(|x| x.req_per_s),
+            r.median(|x| x.cpu_ns_per_req) / 1e3,
+            r.median(|x| x.p50_us),
+            r.median(|x| x.p99_us),
+            r.runs.len()
+        );
+    }
+    let _ = writeln!(s, "\n{PER_CORE_NOTE}\n");
+    s
+}
+
+/// How to read the per-core rows, and how they scale past two cores.
+const PER_CORE_NOTE: &str = "How to read them on a 2-core machine: the load generator needs \
+a core as much as the server does, so with two loops the second loop shares CPU 1 with it; \
+what two loops can show here is that spreading connections over loops costs nothing per \
+request (no lock and no queue between the loops: the CPU per request stays that of one loop), \
+and how much of a busy machine a server of two threads gets. Past two cores it scales with \
+the cores given to the loops: they share nothing but the policy that made them (each has its \
+own epoll instance or ring, timers, tasks, spare buffers and listener; the kernel's \
+`SO_REUSEPORT` hashing spreads the connections), so N loops on N otherwise idle cores serve \
+about N times one loop's requests, until the kernel's loopback TCP or the clients are the \
+limit. The one thing they share on purpose is stopping: a loop that fails, or Ctrl-C, stops \
+all of them.";
 
 fn http_rows(s: &mut String, rows: &[crate::http::HttpRow]) {
     let _ = writeln!(

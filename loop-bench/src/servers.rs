@@ -73,6 +73,10 @@ pub fn serve(kind: &str, server: &str, addr: SocketAddr) -> Result<(), Box<dyn s
             lp.run_until_complete(ours_streams(lp.clone(), l))??;
             Ok(())
         }
+        ("echo", name) if name.contains('@') => {
+            drop(l);
+            serve_per_core(name, local)
+        }
         ("echo", backend) => {
             let lp = backend.parse::<Backend>()?.new_event_loop()?;
             println!("listening on {local} (backend: {})", lp.backend_name());
@@ -81,6 +85,51 @@ pub fn serve(kind: &str, server: &str, addr: SocketAddr) -> Result<(), Box<dyn s
         }
         _ => Err(format!("no {kind} server {server:?} (http: run examples/http_hello)").into()),
     }
+}
+
+/// `echo BACKEND@N`: our echo server on N loops (`loop_policy::run_per_core`, each thread
+/// pinned to a CPU of those the process may use), each with its own `SO_REUSEPORT` listener
+/// on `local`; nothing else is shared.
+fn serve_per_core(name: &str, local: SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
+    let (backend, n) = name.split_once('@').unwrap_or((name, "1"));
+    let backend: Backend = backend.parse()?;
+    let threads: usize = n.parse().map_err(|e| format!("{name}: {e}"))?;
+    let mut listeners = Vec::with_capacity(threads);
+    for _ in 0..threads {
+        let sock = socket2::Socket::new(
+            socket2::Domain::for_address(local),
+            socket2::Type::STREAM,
+            None,
+        )?;
+        sock.set_reuse_address(true)?;
+        sock.set_reuse_port(true)?;
+        sock.bind(&local.into())?;
+        sock.listen(BACKLOG)?;
+        listeners.push(std::sync::Mutex::new(Some(std::net::TcpListener::from(
+            sock,
+        ))));
+    }
+    let listeners = std::sync::Arc::new(listeners);
+    println!("listening on {local} (backend: {backend}, {threads} loops)");
+    let policy = std::sync::Arc::new(loop_policy::DefaultLoopPolicy::with_backend(backend));
+    let ended = loop_policy::PerCore::new(threads)
+        .pin(true)
+        .policy(policy)
+        .run(move |i| {
+            let l = listeners[i]
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+            async move {
+                let lp = loop_api::get_running_loop().map_err(io::Error::other)?;
+                let l = l.ok_or_else(|| io::Error::other("no listener"))?;
+                ours_echo(lp, l).await
+            }
+        })?;
+    for e in ended {
+        e?;
+    }
+    Ok(())
 }
 
 /// Our accept loop: one task per connection running the echo example's connection code.

@@ -1,10 +1,11 @@
 //! `EventLoop::stats()`: a loop's counters say what it holds and has done.
 
+use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use loop_api::ExceptionContext;
+use loop_api::{EventLoop, ExceptionContext};
 
 use crate::Factory;
 use crate::util::{Log, block_on, close, new_loop, run_once, socketpair, tcp_pair};
@@ -205,4 +206,85 @@ pub fn loop_publishes_its_tasks_and_stats_for_a_monitor(factory: Factory) {
         "a closed loop leaves the registry"
     );
     drop(publication);
+}
+
+/// Idle connections hold no receive buffer: 32 receives of 64 KiB each wait for data on
+/// registered sockets, and the loop holds a few buffers' worth (its spares), not 2 MiB. Data
+/// then arriving is received whole into a buffer of the capacity asked for; once the
+/// receives wait again and the loop has gone round a few times with nothing to receive, it is
+/// back to a few buffers (a loop may keep, for a while, as many as receives needed at once).
+pub fn idle_receives_hold_no_buffers(factory: Factory) {
+    const CONNS: usize = 32;
+    const BUF: usize = 64 * 1024;
+    let lp = new_loop(factory);
+    let got: Log<(usize, Vec<u8>, usize)> = Log::new();
+    let mut clients = Vec::new();
+    for i in 0..CONNS {
+        let (client, server) = tcp_pair();
+        clients.push(client);
+        let (lp2, got) = (lp.clone(), got.clone());
+        lp.create_task(async move {
+            let server = lp2.register_socket(server).expect("register_socket");
+            loop {
+                let (n, buf) = lp2.sock_recv(&server, Vec::with_capacity(BUF)).await;
+                if n.expect("sock_recv") == 0 {
+                    return;
+                }
+                got.push((i, buf.clone(), buf.capacity()));
+            }
+        })
+        .expect("create_task");
+    }
+    let settle = |lp: &EventLoop| {
+        for _ in 0..1000 {
+            if lp.stats().ops_in_flight == CONNS {
+                return;
+            }
+            run_once(lp);
+        }
+        panic!("the receives never all waited: {:?}", lp.stats());
+    };
+    settle(&lp);
+    let idle = lp.stats();
+    // A few spare buffers at most (whatever the loop keeps for the next receive).
+    let limit = 8 * BUF;
+    assert!(
+        idle.receive_buffers <= limit,
+        "{CONNS} idle receives hold {} bytes of buffers (at most {limit} expected): {idle:?}",
+        idle.receive_buffers
+    );
+    for (i, c) in clients.iter_mut().enumerate() {
+        c.write_all(format!("ping {i}").as_bytes()).expect("write");
+    }
+    for _ in 0..1000 {
+        if got.len() == CONNS {
+            break;
+        }
+        run_once(&lp);
+    }
+    let mut got = got.get();
+    got.sort();
+    let expected: Vec<_> = (0..CONNS)
+        .map(|i| (i, format!("ping {i}").into_bytes(), BUF))
+        .collect();
+    assert_eq!(got, expected, "each connection's bytes, in a 64 KiB buffer");
+    settle(&lp);
+    for _ in 0..64 {
+        run_once(&lp);
+    }
+    let again = lp.stats();
+    assert!(
+        again.receive_buffers <= limit,
+        "after a round: {} bytes held: {again:?}",
+        again.receive_buffers
+    );
+    drop(clients);
+    for _ in 0..1000 {
+        if lp.stats().tasks == 0 {
+            break;
+        }
+        run_once(&lp);
+    }
+    assert_eq!(lp.stats().tasks, 0, "every connection saw its end");
+    close(&lp);
 }

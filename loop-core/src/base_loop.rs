@@ -158,11 +158,9 @@ impl<D: Driver> BaseEventLoop<D> {
     /// `EventLoop::stats()`: each part's size and the counters.
     pub(crate) fn stats_impl(&self) -> loop_api::LoopStats {
         let (executor_threads, executor_queued) = self.executor.borrow().load();
-        let ops_in_flight = self
-            .io
-            .borrow()
-            .as_ref()
-            .map_or(0, |io| io.ops.pending_futures());
+        let (ops_in_flight, receive_buffers) = self.io.borrow().as_ref().map_or((0, 0), |io| {
+            (io.ops.pending_futures(), io.ops.receive_buffer_bytes())
+        });
         loop_api::LoopStats {
             backend: self.backend,
             iterations: self.counters.iterations(),
@@ -170,6 +168,7 @@ impl<D: Driver> BaseEventLoop<D> {
             timers: self.timers.len(),
             watched_fds: self.watches.len(),
             ops_in_flight,
+            receive_buffers,
             tasks: self.tasks.len(),
             executor_threads,
             executor_queued,

@@ -44,6 +44,7 @@ impl<D: Driver> Io<D> {
     ) -> std::io::Result<()> {
         let nothing_to_poll = timeout == Some(Duration::ZERO) && self.ops.is_empty();
         if !nothing_to_poll {
+            self.ops.end_round();
             self.driver.poll(&mut self.ops, timeout)?;
         }
         self.ops.drain_wakers(&mut polled.wakers);

@@ -75,7 +75,7 @@ pub use driver::{
 };
 pub use executor::{ThreadPool, default_max_workers};
 pub use loop_api::{AddrBuf, Direction, MsgBuf, Op};
-pub use ops::{OpKey, Ops};
+pub use ops::{OpKey, Ops, PARK_MIN, SPARE_BUFFERS};
 pub use perform::{drained_by, perform};
 pub use readiness::ReadinessDriver;
 

@@ -145,12 +145,6 @@ pub(crate) fn poll<D: Driver>(
         return Poll::Ready(Err(closed_error()));
     };
     if let Some(park) = park_key_of(id) {
-        // What a dropped op of the socket left comes before anything newer.
-        if let Some(n) = slot.as_mut().and_then(|op| io.ops.take_leftover(op)) {
-            io.driver.unpark(&mut io.ops, park);
-            wake_stray(cell);
-            return Poll::Ready(Ok(n));
-        }
         let polled = io.driver.poll_parked(&mut io.ops, park, slot, cx.waker());
         if let (Poll::Ready(res), Some(op)) = (&polled, slot.as_mut()) {
             crate::ops::own_result(op, res);

@@ -22,7 +22,7 @@ use std::time::Duration;
 use crate::driver::{
     Driver, DriverWaker, Event, Interest, ParkKey, Registration, Selector, Started,
 };
-use crate::ops::{OpKey, Ops, Owner};
+use crate::ops::{OpKey, Ops};
 use crate::sys::is_stream_socket;
 use loop_api::{Direction, Op};
 
@@ -33,6 +33,29 @@ struct Parked {
     generation: u32,
     /// Its task's waker; taken when readiness is reported (the op's turn has come).
     waker: Option<Waker>,
+    /// The capacity of its receive buffer, lent to the loop's spares while it waits (0: it
+    /// keeps its buffer, or has none): an idle connection holds no receive buffer.
+    lent: usize,
+    /// The capacity of a receive buffer it keeps (too small to lend), counted by
+    /// [`Ops::receive_buffer_bytes`].
+    kept: usize,
+}
+
+impl Parked {
+    /// It is done with (finished, dropped, its socket released): it keeps nothing any more.
+    fn forget(&self, ops: &mut Ops) {
+        if self.kept != 0 {
+            ops.note_kept(self.kept, false);
+        }
+    }
+}
+
+/// The capacity of the receive buffer `op` keeps while parked (0: not a receive).
+fn kept_capacity(op: &Op) -> usize {
+    match op {
+        Op::Recv { buf, .. } => buf.capacity(),
+        _ => 0,
+    }
 }
 
 #[derive(Debug, Default)]
@@ -180,6 +203,9 @@ pub struct ReadinessDriver<S: Selector> {
     waker: DriverWaker,
     /// The generation of the last parked op (31 bits, wrapping).
     generation: u32,
+    /// Parked ops whose socket was released while they had lent their buffer: generation and
+    /// capacity, until their future polls (and gets a buffer back) or is dropped.
+    released: Vec<(u32, usize)>,
 }
 
 impl<S: Selector> std::fmt::Debug for ReadinessDriver<S> {
@@ -205,6 +231,7 @@ impl<S: Selector> ReadinessDriver<S> {
             events: Vec::with_capacity(256),
             waker,
             generation: 0,
+            released: Vec::new(),
         }
     }
 
@@ -293,13 +320,15 @@ impl<S: Selector> ReadinessDriver<S> {
     /// (or a short read shows the fd drained).
     fn run_queue(entry: &mut FdEntry, ops: &mut Ops, dir: Direction) {
         while let Some(&key) = entry.queue(dir).front() {
-            let Some(op) = ops.op_mut(key) else {
+            // A receive's buffer was parked while it waited: it gets one back only now.
+            let Some(op) = ops.op_to_perform(key) else {
                 entry.queue(dir).pop_front();
                 continue;
             };
             let res = crate::perform::perform(op, true);
             entry.note_result(op, dir, &res);
             if is_would_block(&res) {
+                ops.park_buffer(key);
                 break;
             }
             entry.queue(dir).pop_front();
@@ -313,7 +342,14 @@ impl<S: Selector> ReadinessDriver<S> {
     /// Parks `op` (which has to wait) in its caller's slot, when it is alone on a registered
     /// socket armed for good in its direction: no table entry, and its task performs it once
     /// woken. `None`: it has to wait in the queue instead.
-    fn park(&mut self, op: &Op, fd: RawFd, dir: Direction, waker: &Waker) -> Option<ParkKey> {
+    fn park(
+        &mut self,
+        ops: &mut Ops,
+        op: &mut Op,
+        fd: RawFd,
+        dir: Direction,
+        waker: &Waker,
+    ) -> Option<ParkKey> {
         let parkable = !op.is_watch() && !matches!(op, Op::Connect { .. });
         let entry = self.fds.get_mut(fd)?;
         let alone = entry.queue(dir).is_empty() && entry.parked_mut(dir).is_none();
@@ -321,9 +357,16 @@ impl<S: Selector> ReadinessDriver<S> {
             return None;
         }
         self.generation = (self.generation + 1) & 0x7fff_ffff;
+        let lent = ops.lend_buffer(op);
+        let kept = if lent == 0 { kept_capacity(op) } else { 0 };
+        if kept != 0 {
+            ops.note_kept(kept, true);
+        }
         *entry.parked_mut(dir) = Some(Parked {
             generation: self.generation,
             waker: Some(waker.clone()),
+            lent,
+            kept,
         });
         Some(park_key(fd, dir, self.generation))
     }
@@ -433,14 +476,15 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
         if let Some(res) = self.try_now(op, fd, dir) {
             return Started::Done(res);
         }
-        if let Some(key) = self.park(op, fd, dir, waker) {
+        if let Some(key) = self.park(ops, op, fd, dir, waker) {
             ops.note_parked();
             return Started::Parked(key);
         }
         let Some(op) = slot.take() else {
             unreachable!("the slot held the op just above")
         };
-        let key = ops.insert(op, Owner::Future(None));
+        // Nothing to read yet: a receive waits without its buffer.
+        let key = ops.insert_waiting(op);
         match self.wait_for_readiness(key, fd, dir, is_watch) {
             Ok(()) => Started::InFlight(key),
             Err(e) => {
@@ -458,22 +502,41 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
         waker: &Waker,
     ) -> Poll<io::Result<usize>> {
         let (fd, dir, generation) = park_parts(key);
-        let Some(entry) = self.fds.get_mut(fd) else {
-            return Poll::Ready(Err(cancelled()));
-        };
-        let is_this_one = |p: &Parked| p.generation == generation;
-        if !entry.parked_mut(dir).as_ref().is_some_and(is_this_one) {
-            // The socket was released (and maybe registered again) while the op was parked.
-            return Poll::Ready(Err(cancelled()));
-        }
         let Some(op) = slot.as_mut() else {
             return Poll::Ready(Err(io::Error::other("poll_parked: no operation given")));
         };
-        if entry.may_be_ready(dir) {
-            let res = crate::perform::perform(op, true);
-            entry.note_result(op, dir, &res);
+        let is_this_one = |p: &Parked| p.generation == generation;
+        let Some(entry) = self
+            .fds
+            .get_mut(fd)
+            .filter(|e| e.parked[dir as usize].as_ref().is_some_and(is_this_one))
+        else {
+            // The socket was released (and maybe registered again) while the op was parked.
+            if let Some(i) = self.released.iter().position(|(g, _)| *g == generation) {
+                let (_, lent) = self.released.swap_remove(i);
+                ops.return_buffer(op, lent);
+            }
+            return Poll::Ready(Err(cancelled()));
+        };
+        let leftovers = ops.has_leftovers();
+        if leftovers || entry.may_be_ready(dir) {
+            if let Some(parked) = entry.parked_mut(dir) {
+                ops.return_buffer(op, std::mem::take(&mut parked.lent));
+            }
+            // What a dropped op of the socket left comes before anything newer (and says
+            // nothing of the socket's readiness).
+            let res = match ops.take_leftover(op) {
+                Some(n) => Ok(n),
+                None => {
+                    let res = crate::perform::perform(op, true);
+                    entry.note_result(op, dir, &res);
+                    res
+                }
+            };
             if !is_would_block(&res) {
-                *entry.parked_mut(dir) = None;
+                if let Some(parked) = entry.parked_mut(dir).take() {
+                    parked.forget(ops);
+                }
                 ops.note_unparked();
                 if entry.may_be_ready(dir) && !entry.queue(dir).is_empty() {
                     Self::run_queue(entry, ops, dir);
@@ -481,8 +544,11 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
                 return Poll::Ready(res);
             }
         }
-        // Still waiting: the newest waker is the one to wake.
+        // Still waiting (without its buffer); the newest waker is the one to wake.
         if let Some(parked) = entry.parked_mut(dir) {
+            if parked.lent == 0 && parked.kept == 0 {
+                parked.lent = ops.lend_buffer(op);
+            }
             match &parked.waker {
                 Some(w) if w.will_wake(waker) => {}
                 _ => parked.waker = Some(waker.clone()),
@@ -498,9 +564,12 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
         };
         let is_this_one = |p: &Parked| p.generation == generation;
         if !entry.parked_mut(dir).as_ref().is_some_and(is_this_one) {
+            self.released.retain(|(g, _)| *g != generation);
             return;
         }
-        *entry.parked_mut(dir) = None;
+        if let Some(parked) = entry.parked_mut(dir).take() {
+            parked.forget(ops);
+        }
         ops.note_unparked();
         // The readiness it was woken for, if any, goes to the ops queued behind it.
         if entry.may_be_ready(dir) {
@@ -553,6 +622,11 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
             // A parked op's task is woken to find its socket gone (ECANCELED).
             for parked in entry.parked.iter_mut().filter_map(Option::take) {
                 ops.note_unparked();
+                parked.forget(ops);
+                if parked.lent != 0 {
+                    // Its future gets a buffer back when it sees the socket gone.
+                    self.released.push((parked.generation, parked.lent));
+                }
                 if let Some(waker) = parked.waker {
                     ops.wake(waker);
                 }
@@ -632,6 +706,7 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
     }
 
     fn shutdown(&mut self, ops: &mut Ops) {
+        self.released.clear();
         for mut entry in self.fds.drain() {
             for _ in entry.parked.iter_mut().filter_map(Option::take) {
                 ops.note_unparked();

@@ -40,6 +40,15 @@ impl TcpListener {
         })
     }
 
+    /// Wraps a listening std socket for loop `lp` (the loop makes it non-blocking): e.g. one
+    /// of several `SO_REUSEPORT` listeners bound on one thread and handed to the loops of
+    /// others.
+    pub fn from_std_on(lp: &EventLoop, listener: std::net::TcpListener) -> TcpListener {
+        TcpListener {
+            inner: Shared::new(listener, lp),
+        }
+    }
+
     /// Accepts the next connection.
     ///
     /// # Errors

@@ -34,7 +34,7 @@ pub(crate) struct SigintGuard {
 }
 
 /// True if SIGINT has its default disposition.
-fn sigint_is_default() -> bool {
+pub(crate) fn sigint_is_default() -> bool {
     // SAFETY: all-zero is a valid sigaction to receive the current one.
     let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
     // SAFETY: a null new action only queries; `old` is a valid out-parameter.

@@ -63,6 +63,7 @@ mod debug_env;
 mod global;
 mod interrupt;
 pub mod monitor;
+mod per_core;
 mod policy;
 mod registry;
 mod runner;
@@ -77,6 +78,7 @@ pub use global::{
     set_event_loop_policy,
 };
 pub use loop_core::LoopConfig;
+pub use per_core::{PerCore, run_per_core};
 pub use policy::DefaultLoopPolicy;
 pub use runner::{Runner, run};
 pub use shutdown::{DEFAULT_EXECUTOR_TIMEOUT, DEFAULT_TASKS_GRACE};

@@ -74,6 +74,9 @@ type LocalLoopFactory = Box<dyn Fn() -> Result<EventLoop, LoopError>>;
 /// ```
 pub struct Runner {
     factory: Option<LocalLoopFactory>,
+    /// The policy whose `new_event_loop` makes the loop when there is no factory (`None`:
+    /// the global policy at that time).
+    policy: Option<Arc<dyn LoopPolicy>>,
     debug: Option<bool>,
     limits: Limits,
     state: State,
@@ -96,6 +99,7 @@ impl Runner {
     pub fn new() -> Self {
         Runner {
             factory: None,
+            policy: None,
             debug: None,
             limits: Limits::default(),
             state: State::Fresh,
@@ -106,6 +110,19 @@ impl Runner {
     pub fn with_factory(factory: impl Fn() -> Result<EventLoop, LoopError> + 'static) -> Self {
         Runner {
             factory: Some(Box::new(factory)),
+            policy: None,
+            debug: None,
+            limits: Limits::default(),
+            state: State::Fresh,
+        }
+    }
+
+    /// A runner whose loop comes from `policy` (made current in it), as [`Runner::new`] does
+    /// with the global policy.
+    pub(crate) fn with_policy(policy: Arc<dyn LoopPolicy>) -> Self {
+        Runner {
+            factory: None,
+            policy: Some(policy),
             debug: None,
             limits: Limits::default(),
             state: State::Fresh,
@@ -150,7 +167,7 @@ impl Runner {
         let (lp, current_in) = match &self.factory {
             Some(factory) => (factory()?, None),
             None => {
-                let policy = get_event_loop_policy();
+                let policy = self.policy.clone().unwrap_or_else(get_event_loop_policy);
                 let lp = policy.new_event_loop()?;
                 policy.set_event_loop(Some(lp.clone()));
                 (lp, Some(policy))

@@ -21,12 +21,20 @@ fn main() {
         child(&scenario);
         return;
     }
-    let checks: [(&str, fn()); 3] = [
+    let checks: [(&str, fn()); 5] = [
         ("first Ctrl-C cancels the main future", first_cancels),
         ("second Ctrl-C ends the process", second_exits),
         (
             "a SIGINT handler of the program's own wins",
             user_handler_wins,
+        ),
+        (
+            "run_per_core: Ctrl-C stops every loop, on every backend",
+            per_core_first_stops_all,
+        ),
+        (
+            "run_per_core: a second Ctrl-C ends the process",
+            per_core_second_exits,
         ),
     ];
     for (name, check) in checks {
@@ -47,7 +55,13 @@ impl Drop for Cancelled {
     }
 }
 
+/// Threads of the `run_per_core` scenarios.
+const PER_CORE: usize = 3;
+
 fn child(scenario: &str) {
+    if let Some(rest) = scenario.strip_prefix("per_core_") {
+        return per_core_child(rest);
+    }
     loop_policy::install(Backend::Mio);
     let out = match scenario {
         "first" | "second" => {
@@ -117,4 +131,75 @@ fn user_handler_wins() {
     let (lines, status) = scenario("user", &["ready"]);
     assert_eq!(lines, ["ready", "user handler ran", "finished"]);
     assert!(status.success(), "{status:?}");
+}
+
+/// `per_core_{first|second}_{BACKEND}`: `PER_CORE` loops on `BACKEND`, each printing `ready`
+/// and waiting; each prints `cancelled` when its future is dropped (and with `second`, then
+/// blocks its thread, so only a second Ctrl-C can end the process).
+fn per_core_child(scenario: &str) {
+    let (which, backend) = scenario.split_once('_').expect("per_core_WHICH_BACKEND");
+    loop_policy::install(backend.parse().expect("a backend name"));
+    let block = if which == "second" { 30 } else { 0 };
+    let out = loop_policy::run_per_core(PER_CORE, move |_| async move {
+        let _guard = Cancelled(Duration::from_secs(block));
+        println!("ready");
+        sleep(Duration::from_secs(30)).await;
+    });
+    match out {
+        Ok(_) => println!("finished"),
+        Err(LoopError::Interrupted) => println!("interrupted"),
+        Err(e) => println!("error: {e}"),
+    }
+}
+
+/// Runs a `run_per_core` scenario: one SIGINT once all threads are ready and (with
+/// `second`) another once all were cancelled.
+fn per_core_scenario(name: &str) -> (Vec<String>, std::process::ExitStatus) {
+    let exe = std::env::current_exe().unwrap();
+    let mut child = Command::new(exe)
+        .env(SCENARIO, name)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let second = name.starts_with("per_core_second");
+    let mut lines = Vec::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        lines.push(line.clone());
+        let count = lines.iter().filter(|l| **l == line).count();
+        if (line == "ready" || (second && line == "cancelled")) && count == PER_CORE {
+            // SAFETY: kill takes plain integers; `pid` is our child, not yet reaped.
+            assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+        }
+    }
+    (lines, child.wait().unwrap())
+}
+
+fn per_core_backends() -> Vec<Backend> {
+    [Backend::Mio, Backend::Polling, Backend::Uring]
+        .into_iter()
+        .filter(|b| b.why_unavailable().is_none())
+        .collect()
+}
+
+fn per_core_first_stops_all() {
+    for backend in per_core_backends() {
+        let (lines, status) = per_core_scenario(&format!("per_core_first_{backend}"));
+        let mut expected = vec!["ready"; PER_CORE];
+        expected.extend(vec!["cancelled"; PER_CORE]);
+        expected.push("interrupted");
+        assert_eq!(lines, expected, "{backend}");
+        assert!(status.success(), "{backend}: {status:?}");
+    }
+}
+
+fn per_core_second_exits() {
+    for backend in per_core_backends() {
+        let (lines, status) = per_core_scenario(&format!("per_core_second_{backend}"));
+        let mut expected = vec!["ready"; PER_CORE];
+        expected.extend(vec!["cancelled"; PER_CORE]);
+        assert_eq!(lines, expected, "{backend}");
+        assert_eq!(status.signal(), Some(libc::SIGINT), "{backend}: {status:?}");
+    }
 }

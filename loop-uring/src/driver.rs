@@ -47,10 +47,14 @@ pub struct UringDriver {
     /// Completions taken off the ring early (to make room when the kernel said EBUSY), not
     /// yet reported.
     reaped: Vec<(u64, i32)>,
-    /// By fd: the last receive got some bytes but did not fill its buffer, so the socket was
-    /// drained and the next receive is sent with [`RECVSEND_POLL_FIRST`]. Only a hint: a
-    /// wrong one (a reused fd number) costs a poll that fires at once, never correctness.
-    drained: Vec<bool>,
+    /// By fd: the next receive is sent at once, with its buffer: the last one filled its
+    /// buffer (more is likely waiting), or a poll just said the socket is readable. Otherwise
+    /// (the socket was drained, or nothing is known) a receive of at least
+    /// [`PARK_MIN`](loop_core::PARK_MIN) bytes first waits with a POLL_ADD and its buffer
+    /// parked ([`Ops::park_buffer`]), so an idle connection holds no receive buffer; a smaller
+    /// one is sent with [`RECVSEND_POLL_FIRST`]. Only a hint: a wrong one (a reused fd number)
+    /// costs a poll that fires at once, or a buffer held while waiting, never correctness.
+    direct: Vec<bool>,
     /// One receive and one send per socket in the kernel at a time (see [`crate::order`]).
     order: Order,
     /// The kernel has every opcode of the file operations ([`crate::files::FILE_OPCODES`]).
@@ -106,7 +110,7 @@ impl UringDriver {
             wake_armed: false,
             defer_taskrun,
             reaped: Vec::new(),
-            drained: Vec::new(),
+            direct: Vec::new(),
             order: Order::default(),
             file_ops,
         })
@@ -255,12 +259,25 @@ impl UringDriver {
     /// and must be submitted again (an op io_uring has no opcode for, whose syscall would
     /// still block).
     fn complete(&mut self, ops: &mut Ops, key: OpKey, res: i32) -> bool {
+        let turn = ops.op_mut(key).and_then(|op| turn_of(op));
+        let done = self.finish(ops, key, res);
+        if done && let Some((fd, dir)) = turn {
+            self.pass_turn(ops, key, fd, dir);
+        }
+        done
+    }
+
+    /// [`complete`](Self::complete) but for the turn of its socket.
+    fn finish(&mut self, ops: &mut Ops, key: OpKey, res: i32) -> bool {
         let mut result = if res < 0 {
             Err(io::Error::from_raw_os_error(-res))
         } else {
             Ok(res as usize)
         };
         let wanted = !ops.is_orphaned(key);
+        if ops.buffer_parked(key) {
+            return self.poll_of_parked_receive(ops, key, result, wanted);
+        }
         if let (Ok(_), Some(op)) = (&result, ops.op_mut(key))
             && needs_syscall_when_ready(op)
         {
@@ -279,16 +296,12 @@ impl UringDriver {
             // SAFETY: for a receive, the kernel wrote `n` bytes into the spare capacity (and
             // the address into the header) it was given.
             unsafe { op.assume_received(*n) };
-            if let Op::Recv { fd, .. } = &*op {
-                let drained = loop_core::drained_by(op, &result);
-                set_hint(&mut self.drained, *fd, drained);
+            if let Op::Recv { fd, buf } = &*op {
+                let full = *n > 0 && buf.len() == buf.capacity();
+                set_hint(&mut self.direct, *fd, full);
             }
         }
-        let turn = ops.op_mut(key).and_then(|op| turn_of(op));
         ops.complete(key, result);
-        if let Some((fd, dir)) = turn {
-            self.pass_turn(ops, key, fd, dir);
-        }
         true
     }
 
@@ -312,12 +325,66 @@ impl UringDriver {
         let Some(op) = ops.op_mut(key) else {
             return Ok(());
         };
-        let entry = sqe_for(op, &self.drained).user_data(key.0 as u64);
+        let recv_fd = match op {
+            Op::Recv { fd, .. } => Some(*fd),
+            _ => None,
+        };
+        let entry = match recv_fd {
+            // Poll first, holding no buffer (see `direct`); a poll interrupted by EINTR is
+            // submitted again as a poll.
+            Some(fd)
+                if ops.buffer_parked(key)
+                    || (!is_direct(&self.direct, fd) && ops.park_buffer(key)) =>
+            {
+                opcode::PollAdd::new(Fd(fd), libc::POLLIN as u32).build()
+            }
+            _ => {
+                let Some(op) = ops.op_mut(key) else {
+                    return Ok(());
+                };
+                let entry = sqe_for(op, &self.direct);
+                if let Some(fd) = recv_fd {
+                    // Used up: the next receive polls first unless this one fills its buffer.
+                    set_hint(&mut self.direct, fd, false);
+                }
+                entry
+            }
+        }
+        .user_data(key.0 as u64);
         // SAFETY: the entry points into `ops[key]`'s heap buffers, which the core keeps until
         // `complete(key)` (the type's invariant).
         unsafe { self.push(&entry)? };
         self.in_flight += 1;
         Ok(())
+    }
+
+    /// The POLL_ADD of a receive whose buffer is parked completed with `result`. False: the
+    /// socket is readable, so the receive is submitted now, with a buffer.
+    fn poll_of_parked_receive(
+        &mut self,
+        ops: &mut Ops,
+        key: OpKey,
+        result: io::Result<usize>,
+        wanted: bool,
+    ) -> bool {
+        match (result, wanted) {
+            (Ok(_), true) => {
+                if let Some(Op::Recv { fd, .. }) = ops.op_mut(key) {
+                    set_hint(&mut self.direct, *fd, true);
+                }
+                ops.unpark_buffer(key);
+                false
+            }
+            // Its future was dropped: nothing was received, so nothing is lost.
+            (Ok(_), false) => {
+                ops.complete(key, Err(io::Error::from_raw_os_error(libc::ECANCELED)));
+                true
+            }
+            (Err(e), _) => {
+                ops.complete(key, Err(e));
+                true
+            }
+        }
     }
 }
 
@@ -326,6 +393,14 @@ impl UringDriver {
 /// still block).
 fn needs_syscall_when_ready(op: &Op) -> bool {
     matches!(op, Op::SendFile { .. })
+}
+
+/// The hint of `fd` in `hints` (false when unknown).
+fn is_direct(hints: &[bool], fd: i32) -> bool {
+    usize::try_from(fd)
+        .ok()
+        .and_then(|i| hints.get(i).copied())
+        .unwrap_or(false)
 }
 
 /// Sets the hint of `fd` in `hints` (growing it as needed).
@@ -340,9 +415,9 @@ fn set_hint(hints: &mut Vec<bool>, fd: i32, on: bool) {
     hints[i] = on;
 }
 
-/// The SQE for `op`, pointing into the op's heap-allocated buffers. `drained`: the hints of
-/// [`UringDriver::drained`].
-fn sqe_for(op: &mut Op, drained: &[bool]) -> squeue::Entry {
+/// The SQE for `op`, pointing into the op's heap-allocated buffers. `direct`: the hints of
+/// [`UringDriver::direct`].
+fn sqe_for(op: &mut Op, direct: &[bool]) -> squeue::Entry {
     match op {
         Op::Accept { fd, addr, .. } => {
             addr.len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
@@ -357,11 +432,11 @@ fn sqe_for(op: &mut Op, drained: &[bool]) -> squeue::Entry {
         Op::Recv { fd, buf } => {
             let spare = buf.spare_capacity_mut();
             let len = spare.len().min(u32::MAX as usize) as u32;
-            let poll_first = usize::try_from(*fd)
-                .ok()
-                .and_then(|i| drained.get(i).copied())
-                .unwrap_or(false);
-            let ioprio = if poll_first { RECVSEND_POLL_FIRST } else { 0 };
+            let ioprio = if is_direct(direct, *fd) {
+                0
+            } else {
+                RECVSEND_POLL_FIRST
+            };
             opcode::Recv::new(Fd(*fd), spare.as_mut_ptr().cast(), len)
                 .ioprio(ioprio)
                 .build()

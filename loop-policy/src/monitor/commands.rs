@@ -198,6 +198,7 @@ fn stats() -> String {
             timers,
             watched_fds,
             ops_in_flight,
+            receive_buffers,
             tasks,
             executor_threads,
             executor_queued,
@@ -212,7 +213,8 @@ fn stats() -> String {
             out,
             "loop {}\nthread {}\nrunning_task {running_task}\nbackend {backend}\n\
              iterations {iterations}\nready {ready}\ntimers {timers}\n\
-             watched_fds {watched_fds}\nops_in_flight {ops_in_flight}\ntasks {tasks}\n\
+             watched_fds {watched_fds}\nops_in_flight {ops_in_flight}\n\
+             receive_buffers {receive_buffers}\ntasks {tasks}\n\
              executor_threads {executor_threads}\nexecutor_queued {executor_queued}\n\
              slow_callbacks {slow_callbacks}\nio_wait {io_wait:?}\nrunning {running:?}\n",
             lp.id(),
