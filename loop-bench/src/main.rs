@@ -379,7 +379,12 @@ fn write_outputs(root: &Path, res: &Results) -> Res<()> {
             "chart not drawn: python3 with matplotlib is needed (pip install matplotlib)".into(),
         );
     }
-    std::fs::write(root.join("BENCHMARKS.md"), report::markdown(&res))?;
+    let mut md = report::markdown(&res);
+    // The peers' section (`loop-bench/peers/run.sh`, a run of its own) stays at the end.
+    if let Ok(peers) = std::fs::read_to_string(out.join("peers.md")) {
+        md = format!("{}\n\n{peers}", md.trim_end());
+    }
+    std::fs::write(root.join("BENCHMARKS.md"), md)?;
     eprintln!(
         "wrote BENCHMARKS.md, {} and chart.png ({:.0} s)",
         json.display(),
