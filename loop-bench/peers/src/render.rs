@@ -6,7 +6,7 @@ use loop_bench::echo::{CONNS, EchoRow, SIZES};
 use loop_bench::report::echo_cpu_ratio;
 use loop_bench::stats::median;
 
-use crate::runner::{FileRow, PeersResults};
+use crate::runner::{FileRow, PEERS, PeersResults};
 
 /// The line the section starts with (`BENCHMARKS.md` is spliced from it to [`END`]).
 pub const BEGIN: &str =
@@ -125,7 +125,9 @@ fn memory_table(res: &PeersResults, s: &mut String) {
         s,
         "### Memory per idle connection\n\nA fresh server each; its RSS before and after {n} idle \
          connections are open and accepted (`loop_bench::sys::memory_table`, as in the section \
-         above), divided by the count.\n"
+         above), divided by the count. Every server allocates its 64 KiB buffer at accept and \
+         touches it only when data comes (smol and glommio read through `AsyncRead`, which wants \
+         initialized memory: they zero-fill it at the first data).\n"
     );
     let _ = writeln!(
         s,
@@ -253,13 +255,22 @@ pub fn markdown(res: &PeersResults) -> String {
     }
     memory_table(res, &mut s);
     file_tables(res, &mut s);
-    if !res.notes.is_empty() {
-        let _ = writeln!(s, "Peers that did not build or run here:\n");
-        for n in &res.notes {
-            let _ = writeln!(s, "- {n}");
-        }
-        s.push('\n');
+    let _ = writeln!(s, "Notes:\n");
+    if !res
+        .notes
+        .iter()
+        .any(|n| PEERS.iter().any(|p| n.starts_with(&format!("{p}:"))))
+    {
+        let _ = writeln!(
+            s,
+            "- Every peer built (`{}`) and ran here.",
+            res.machine.rustc
+        );
     }
+    for n in &res.notes {
+        let _ = writeln!(s, "- {n}");
+    }
+    s.push('\n');
     s.push_str(END);
     s.push('\n');
     s

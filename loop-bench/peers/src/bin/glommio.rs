@@ -30,7 +30,15 @@ fn gio<T>(r: glommio::Result<T, ()>) -> io::Result<T> {
 }
 
 async fn connection(mut s: glommio::net::TcpStream) {
-    let mut buf = vec![0u8; BUFFER_SIZE];
+    // Allocated at accept as ours and tokio allocate theirs (`Vec::with_capacity`), but
+    // `AsyncRead` wants initialized memory: it is zero-filled once the first data is there (a
+    // one-byte `peek` waits for it, once per connection), so an idle connection holds what ours
+    // holds, an untouched 64 KiB allocation.
+    let mut buf: Vec<u8> = Vec::with_capacity(BUFFER_SIZE);
+    if !matches!(s.peek(&mut [0u8; 1]).await, Ok(1)) {
+        return;
+    }
+    buf.resize(BUFFER_SIZE, 0);
     loop {
         let n = match s.read(&mut buf).await {
             Ok(0) | Err(_) => return,
