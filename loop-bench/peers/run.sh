@@ -19,7 +19,7 @@ manifest=loop-bench/peers/Cargo.toml
 mkdir -p "$peers_target"
 notes="$peers_target/build-notes.txt"
 : > "$notes"
-# glommio wants a large RLIMIT_MEMLOCK for its rings (as root the hard limit can be raised).
+# glommio wants RLIMIT_MEMLOCK >= 512 KiB for its rings: raised where permitted (8 MiB here is enough).
 ulimit -l unlimited 2>/dev/null || true
 
 cargo build --release -p loop-bench
