@@ -219,13 +219,24 @@ fn files_only(quick: bool) -> Res<()> {
     print!("{section}");
     let path = root().join("BENCHMARKS.md");
     let old = std::fs::read_to_string(&path).unwrap_or_default();
-    let (before, _) = split_files_section(&old);
-    std::fs::write(&path, format!("{}\n{section}", before.trim_end()))?;
+    let (before, after) = split_files_section(&old);
+    // The peers' section, if any, stays after it.
+    let peers = after.find(PEERS_MARKER).map_or("", |i| &after[i..]);
+    let text = format!("{}\n{section}", before.trim_end());
+    let text = if peers.is_empty() {
+        text
+    } else {
+        format!("{}\n\n{peers}", text.trim_end())
+    };
+    std::fs::write(&path, text)?;
     eprintln!("wrote the Files section of {}", path.display());
     Ok(())
 }
 
 /// `text` before its Files section, and the section (to the end: it is written last).
+/// Where the peers' section (written by `loop-bench/peers/run.sh`) begins in BENCHMARKS.md.
+const PEERS_MARKER: &str = "<!-- loop-bench/peers";
+
 fn split_files_section(text: &str) -> (&str, &str) {
     match text.find(&format!("\n{FILES_HEADING}\n")) {
         Some(i) => (&text[..i + 1], &text[i + 1..]),
@@ -472,9 +483,18 @@ fn write_outputs(root: &Path, res: &Results) -> Res<()> {
     // The Files section comes from `loop-bench files`, not from results.json: keep it.
     let old = std::fs::read_to_string(root.join("BENCHMARKS.md")).unwrap_or_default();
     let (_, files) = split_files_section(&old);
+    // The peers' section (`loop-bench/peers/run.sh`, a run of its own) stays at the end.
+    let files = files
+        .split(PEERS_MARKER)
+        .next()
+        .unwrap_or_default()
+        .trim_end();
     let mut md = report::markdown(&res);
     if !files.is_empty() {
         md = format!("{}\n\n{files}", md.trim_end());
+    }
+    if let Ok(peers) = std::fs::read_to_string(out.join("peers.md")) {
+        md = format!("{}\n\n{peers}", md.trim_end());
     }
     std::fs::write(root.join("BENCHMARKS.md"), md)?;
     eprintln!(

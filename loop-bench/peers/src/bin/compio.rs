@@ -1,0 +1,133 @@
+//! compio (its io_uring driver, one thread): the echo server and the file benchmark.
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::rc::Rc;
+use std::time::Instant;
+
+use compio::BufResult;
+use compio::io::{AsyncRead, AsyncReadAt, AsyncWriteAtExt, AsyncWriteExt};
+use loop_bench_peers::{
+    BUFFER_SIZE, FileRun, IN_FLIGHT, Peer, RAND_BLOCK, SEQ_BLOCK, SEQ_READ_PASSES, Workload,
+    rand_offsets, seq_offsets,
+};
+
+struct Compio;
+
+async fn connection(mut s: compio::net::TcpStream) {
+    let mut buf = Vec::with_capacity(BUFFER_SIZE);
+    loop {
+        buf.clear();
+        let BufResult(res, b) = s.read(buf).await;
+        match res {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let BufResult(res, b) = s.write_all(b).await;
+        if res.is_err() {
+            return;
+        }
+        buf = b;
+    }
+}
+
+async fn rand_reads(path: &Path, len: u64) -> io::Result<(u64, Instant)> {
+    let f = Rc::new(compio::fs::File::open(path).await?);
+    let t0 = Instant::now();
+    let tasks: Vec<_> = (0..IN_FLIGHT)
+        .map(|task| {
+            let f = f.clone();
+            compio::runtime::spawn(async move {
+                let mut buf = Vec::with_capacity(RAND_BLOCK);
+                let mut n = 0u64;
+                for off in rand_offsets(task, len) {
+                    buf.clear();
+                    let BufResult(res, b) = f.read_at(buf, off).await;
+                    n += res? as u64;
+                    buf = b;
+                }
+                Ok::<_, io::Error>(n)
+            })
+        })
+        .collect();
+    let mut bytes = 0;
+    for t in tasks {
+        bytes += t.await.map_err(|e| io::Error::other(format!("{e:?}")))??;
+    }
+    Ok((bytes, t0))
+}
+
+async fn file_run(workload: Workload, path: &Path, len: u64) -> io::Result<FileRun> {
+    let (mut ops, mut bytes) = (0u64, 0u64);
+    let t0;
+    match workload {
+        Workload::Rand4k => {
+            let (b, t) = rand_reads(path, len).await?;
+            (bytes, t0) = (b, t);
+            ops = (bytes / RAND_BLOCK as u64).max(1);
+        }
+        Workload::SeqRead => {
+            let f = compio::fs::File::open(path).await?;
+            let mut buf = Vec::with_capacity(SEQ_BLOCK);
+            t0 = Instant::now();
+            for _ in 0..SEQ_READ_PASSES {
+                for off in seq_offsets(len) {
+                    buf.clear();
+                    let BufResult(res, b) = f.read_at(buf, off).await;
+                    bytes += res? as u64;
+                    ops += 1;
+                    buf = b;
+                }
+            }
+        }
+        Workload::SeqWrite => {
+            let mut f = compio::fs::File::create(path).await?;
+            let mut buf = vec![0x5a_u8; SEQ_BLOCK];
+            t0 = Instant::now();
+            for off in seq_offsets(len) {
+                let BufResult(res, b) = f.write_all_at(buf, off).await;
+                res?;
+                bytes += b.len() as u64;
+                ops += 1;
+                buf = b;
+            }
+        }
+    }
+    Ok(FileRun {
+        ops,
+        bytes,
+        elapsed: t0.elapsed(),
+    })
+}
+
+impl Peer for Compio {
+    const NAME: &'static str = "compio";
+
+    fn echo(l: std::net::TcpListener, local: SocketAddr) -> io::Result<()> {
+        compio::runtime::Runtime::new()?.block_on(async move {
+            let l = compio::net::TcpListener::from_std(l)?;
+            loop_bench_peers::listening(Self::NAME, local);
+            loop {
+                match l.accept().await {
+                    Ok((s, _)) => {
+                        let _ = s.set_nodelay(true);
+                        compio::runtime::spawn(connection(s)).detach();
+                    }
+                    Err(e) if loop_bench_peers::accept_again(&e) => {
+                        compio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        })
+    }
+
+    fn file(workload: Workload, path: &Path, len: u64) -> io::Result<FileRun> {
+        compio::runtime::Runtime::new()?.block_on(file_run(workload, path, len))
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    loop_bench_peers::main::<Compio>()
+}
