@@ -45,7 +45,7 @@ struct Spares {
 
 impl Spares {
     /// Keeps `buf` for a later receive, or frees it when enough are kept.
-    #[inline]
+    #[inline(always)]
     fn put(&mut self, buf: Vec<u8>) {
         // `keep` is at least SPARE_BUFFERS once a round ended; before, keep a few anyway.
         if self.bufs.len() < self.keep || self.bufs.len() < SPARE_BUFFERS {
@@ -200,6 +200,14 @@ impl Leftovers {
 /// `ECANCELED`, keeps it, to be closed with the op).
 #[inline]
 pub(crate) fn own_result(op: &mut Op, result: &io::Result<usize>) {
+    // Every request's receives and sends own nothing: one test of the variant.
+    if matches!(op, Op::Accept { .. } | Op::Open { .. } | Op::Close { .. }) {
+        own_made_fd(op, result);
+    }
+}
+
+#[inline(never)]
+fn own_made_fd(op: &mut Op, result: &io::Result<usize>) {
     match (op, result) {
         (Op::Accept { conn: fd, .. } | Op::Open { file: fd, .. }, Ok(new_fd)) if fd.is_none() => {
             // SAFETY: a successful accept or open returns a new fd that nothing else owns;
