@@ -59,6 +59,7 @@ mod readiness;
 mod reporting;
 mod shared;
 mod signals;
+mod spares;
 mod sys;
 mod tasks;
 mod timers;
@@ -75,9 +76,10 @@ pub use driver::{
 };
 pub use executor::{ThreadPool, default_max_workers};
 pub use loop_api::{AddrBuf, Direction, MsgBuf, Op};
-pub use ops::{OpKey, Ops, PARK_MIN, SPARE_BUFFERS};
+pub use ops::{OpKey, Ops};
 pub use perform::{drained_by, perform};
 pub use readiness::ReadinessDriver;
+pub use spares::{PARK_MIN, SPARE_BUFFERS};
 
 use loop_api::EventLoop;
 

@@ -6,15 +6,10 @@
 //! freed only when the completion arrives. Results that arrive for an orphan are not lost: bytes
 //! received become read-ahead for the next `sock_recv` on that socket, an accepted connection is
 //! handed to the next `sock_accept` on that listener.
+
 //!
-//! A receive that waits for data holds no buffer: the driver parks it
-//! ([`Ops::park_buffer`]) while the socket has nothing to read, and takes one of the same
-//! capacity back ([`Ops::unpark_buffer`]) just before the receive is made. Parked buffers go
-//! to a list of spares for the receives that need one next. The list keeps as many as
-//! receives lately took in one round of the loop (a decaying peak, at least
-//! [`SPARE_BUFFERS`]); the rest are freed. So a loop with ten thousand idle connections holds
-//! a few receive buffers, not ten thousand, while busy connections take back the buffers they
-//! just gave up (no allocation per wait).
+//! A receive that waits for data holds no buffer: its buffer goes to the loop's spares
+//! ([`crate::spares`]) while it waits.
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -23,65 +18,9 @@ use std::task::Waker;
 
 use slab::Slab;
 
+use crate::spares::Spares;
 use crate::sys::file_identity;
 use loop_api::Op;
-
-/// Receive buffers smaller than this are not parked: they cost less than a page.
-pub const PARK_MIN: usize = 4096;
-
-/// How many parked buffers a loop keeps for reuse at least (more while more receives took
-/// one in a round lately); beyond that they are freed.
-pub const SPARE_BUFFERS: usize = 4;
-
-/// Parked receive buffers, kept for the receives that need one next (see the module docs).
-#[derive(Debug, Default)]
-struct Spares {
-    bufs: Vec<Vec<u8>>,
-    /// Buffers taken since the round began.
-    taken: usize,
-    /// How many to keep: the most taken in one round lately, decaying.
-    keep: usize,
-}
-
-impl Spares {
-    /// Keeps `buf` for a later receive, or frees it when enough are kept.
-    #[inline(always)]
-    fn put(&mut self, buf: Vec<u8>) {
-        // `keep` is at least SPARE_BUFFERS once a round ended; before, keep a few anyway.
-        if self.bufs.len() < self.keep || self.bufs.len() < SPARE_BUFFERS {
-            self.bufs.push(buf);
-        }
-    }
-
-    /// A buffer of capacity `cap`: a spare one, or a new one.
-    #[inline]
-    fn take(&mut self, cap: usize) -> Vec<u8> {
-        self.taken += 1;
-        if let Some(buf) = self.bufs.pop_if(|b| b.capacity() == cap) {
-            return buf;
-        }
-        match self.bufs.iter().rposition(|b| b.capacity() == cap) {
-            Some(i) => self.bufs.swap_remove(i),
-            None => Vec::with_capacity(cap),
-        }
-    }
-
-    /// A round of the loop ends: what it took raises the number kept, which otherwise decays
-    /// (by an eighth a round: from a burst of 10,000 to the minimum in about 50 rounds).
-    fn end_round(&mut self) {
-        let decayed = self.keep - self.keep.div_ceil(8);
-        self.keep = self.taken.max(decayed).max(SPARE_BUFFERS);
-        self.taken = 0;
-        // Spares a burst left and no round needed lately are freed.
-        if self.bufs.len() > self.keep {
-            self.bufs.truncate(self.keep);
-        }
-    }
-
-    fn bytes(&self) -> usize {
-        self.bufs.iter().map(Vec::capacity).sum()
-    }
-}
 
 /// The key of an operation in the [`Ops`] table (what a driver is told and reports back).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -296,14 +235,7 @@ impl Ops {
     /// park, with one table lookup.
     #[inline]
     pub(crate) fn insert_waiting(&mut self, mut op: Op) -> OpKey {
-        let parked = match &mut op {
-            Op::Recv { buf, .. } if buf.is_empty() && buf.capacity() >= PARK_MIN => {
-                let cap = buf.capacity();
-                self.spare.put(std::mem::take(buf));
-                cap
-            }
-            _ => 0,
-        };
+        let parked = self.spare.lend(&mut op);
         self.starts += 1;
         OpKey(self.slots.insert(OpSlot {
             op,
@@ -319,21 +251,17 @@ impl Ops {
     /// Parks the buffer of receive `key`, which is about to wait for data: the op holds none
     /// while it waits ([`unpark_buffer`](Self::unpark_buffer) gives one back before the
     /// receive is made; an op completed without a receive gets one back when its future
-    /// takes it). Only an
-    /// empty `Recv` buffer of at least [`PARK_MIN`] bytes is parked. True if it was.
+    /// takes it). Only an empty `Recv` buffer of at least [`PARK_MIN`](crate::PARK_MIN) bytes
+    /// is parked. True if it was.
     pub fn park_buffer(&mut self, key: OpKey) -> bool {
         let Some(slot) = self.slots.get_mut(key.0) else {
             return false;
         };
-        let Op::Recv { buf, .. } = &mut slot.op else {
-            return false;
-        };
-        if slot.parked_buffer != 0 || !buf.is_empty() || buf.capacity() < PARK_MIN {
+        if slot.parked_buffer != 0 {
             return false;
         }
-        slot.parked_buffer = buf.capacity();
-        self.spare.put(std::mem::take(buf));
-        true
+        slot.parked_buffer = self.spare.lend(&mut slot.op);
+        slot.parked_buffer != 0
     }
 
     /// The operation under `key`, to be performed now: a receive whose buffer was parked
@@ -349,19 +277,12 @@ impl Ops {
 
     /// Lends the buffer of `op`, a receive parked in its future (see [`Started::Parked`]), to
     /// the spares while it waits: its capacity, or 0 when it keeps it (not an empty receive
-    /// buffer of at least [`PARK_MIN`] bytes).
+    /// buffer of at least [`PARK_MIN`](crate::PARK_MIN) bytes).
     ///
     /// [`Started::Parked`]: crate::Started::Parked
     #[inline]
     pub(crate) fn lend_buffer(&mut self, op: &mut Op) -> usize {
-        match op {
-            Op::Recv { buf, .. } if buf.is_empty() && buf.capacity() >= PARK_MIN => {
-                let cap = buf.capacity();
-                self.spare.put(std::mem::take(buf));
-                cap
-            }
-            _ => 0,
-        }
+        self.spare.lend(op)
     }
 
     /// A parked op keeps (`true`) or no longer keeps a receive buffer of `bytes`: counted in
@@ -379,11 +300,7 @@ impl Ops {
     /// spare one, or a new one); nothing when `lent` is 0.
     #[inline]
     pub(crate) fn return_buffer(&mut self, op: &mut Op, lent: usize) {
-        if lent != 0
-            && let Op::Recv { buf, .. } = op
-        {
-            *buf = self.spare.take(lent);
-        }
+        self.spare.give_back(op, lent);
     }
 
     /// A round of the loop ends (the driver is about to wait for events): see the module docs.
@@ -837,10 +754,5 @@ impl Ops {
 /// Gives `slot`'s receive a buffer of its parked capacity: a spare one, or a new one.
 #[inline]
 fn unpark(spare: &mut Spares, slot: &mut OpSlot) {
-    let cap = std::mem::take(&mut slot.parked_buffer);
-    if let Op::Recv { buf, .. } = &mut slot.op {
-        // The parked op's buffer is an empty `Vec::new()`: nothing to free.
-        let empty = std::mem::replace(buf, spare.take(cap));
-        std::mem::forget(empty);
-    }
+    spare.give_back(&mut slot.op, std::mem::take(&mut slot.parked_buffer));
 }

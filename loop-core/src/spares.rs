@@ -1,0 +1,95 @@
+//! The loop's spare receive buffers.
+//!
+//! A receive that waits for data holds no buffer: the driver lends it here
+//! ([`Ops::park_buffer`](crate::Ops::park_buffer) for an op in the table, `lend` for one
+//! parked in its future) while the socket has nothing to read, and takes one of the same
+//! capacity back just before the receive is made. The list keeps as many as receives lately
+//! took in one round of the loop (a decaying peak, at least [`SPARE_BUFFERS`]); the rest are
+//! freed. So a loop with ten thousand idle connections holds a few receive buffers, not ten
+//! thousand, while busy connections take back the buffers they just gave up (no allocation
+//! per wait).
+
+use loop_api::Op;
+
+/// Receive buffers smaller than this are not parked: they cost less than a page.
+pub const PARK_MIN: usize = 4096;
+
+/// How many parked buffers a loop keeps for reuse at least (more while more receives took
+/// one in a round lately); beyond that they are freed.
+pub const SPARE_BUFFERS: usize = 4;
+
+/// Parked receive buffers, kept for the receives that need one next (see the module docs).
+#[derive(Debug, Default)]
+pub(crate) struct Spares {
+    bufs: Vec<Vec<u8>>,
+    /// Buffers taken since the round began.
+    taken: usize,
+    /// How many to keep: the most taken in one round lately, decaying.
+    keep: usize,
+}
+
+impl Spares {
+    /// Keeps `buf` for a later receive, or frees it when enough are kept.
+    #[inline(always)]
+    pub(crate) fn put(&mut self, buf: Vec<u8>) {
+        // `keep` is at least SPARE_BUFFERS once a round ended; before, keep a few anyway.
+        if self.bufs.len() < self.keep || self.bufs.len() < SPARE_BUFFERS {
+            self.bufs.push(buf);
+        }
+    }
+
+    /// A buffer of capacity `cap`: a spare one, or a new one.
+    #[inline]
+    pub(crate) fn take(&mut self, cap: usize) -> Vec<u8> {
+        self.taken += 1;
+        if let Some(buf) = self.bufs.pop_if(|b| b.capacity() == cap) {
+            return buf;
+        }
+        match self.bufs.iter().rposition(|b| b.capacity() == cap) {
+            Some(i) => self.bufs.swap_remove(i),
+            None => Vec::with_capacity(cap),
+        }
+    }
+
+    /// A round of the loop ends: what it took raises the number kept, which otherwise decays
+    /// (by an eighth a round: from a burst of 10,000 to the minimum in about 50 rounds).
+    pub(crate) fn end_round(&mut self) {
+        let decayed = self.keep - self.keep.div_ceil(8);
+        self.keep = self.taken.max(decayed).max(SPARE_BUFFERS);
+        self.taken = 0;
+        // Spares a burst left and no round needed lately are freed.
+        if self.bufs.len() > self.keep {
+            self.bufs.truncate(self.keep);
+        }
+    }
+
+    pub(crate) fn bytes(&self) -> usize {
+        self.bufs.iter().map(Vec::capacity).sum()
+    }
+    /// Lends the buffer of `op`, a receive about to wait for data, to the spares: its
+    /// capacity, or 0 when it keeps it (not an empty receive buffer of at least
+    /// [`PARK_MIN`] bytes).
+    #[inline]
+    pub(crate) fn lend(&mut self, op: &mut Op) -> usize {
+        match op {
+            Op::Recv { buf, .. } if buf.is_empty() && buf.capacity() >= PARK_MIN => {
+                let cap = buf.capacity();
+                self.put(std::mem::take(buf));
+                cap
+            }
+            _ => 0,
+        }
+    }
+
+    /// Gives `op`, a receive that lent its buffer, one of capacity `lent` back (a spare one,
+    /// or a new one); nothing when `lent` is 0.
+    #[inline]
+    pub(crate) fn give_back(&mut self, op: &mut Op, lent: usize) {
+        if lent != 0
+            && let Op::Recv { buf, .. } = op
+        {
+            // The lending op's buffer is an empty `Vec::new()`: nothing to free.
+            *buf = self.take(lent);
+        }
+    }
+}
