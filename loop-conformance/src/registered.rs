@@ -298,6 +298,17 @@ pub fn borrowed_blocking_listener_never_blocks_sock_accept(factory: Factory) {
     close(&lp);
 }
 
+/// A task that receives once (up to 64 bytes) on `c` and gives what it got.
+fn spawn_recv(lp: &EventLoop, c: &Rc<RegisteredSocket<TcpStream>>) -> loop_api::Task<Vec<u8>> {
+    let (lp2, c) = (lp.clone(), c.clone());
+    lp.create_task(async move {
+        let (res, buf) = lp2.sock_recv(&c, Vec::with_capacity(64)).await;
+        res.expect("sock_recv");
+        buf
+    })
+    .expect("create_task")
+}
+
 /// Two receives waiting together on one registered socket complete in the order they were
 /// started, each with its own chunk (a readiness loop parks the first in its future and
 /// queues the second behind it).
@@ -307,19 +318,10 @@ pub fn registered_receives_waiting_together_complete_in_order(factory: Factory) 
     let c = Rc::new(lp.register_socket(c).expect("register_socket"));
     let lp2 = lp.clone();
     let (first, second) = block_on(&lp, async move {
-        let recv = |c: Rc<RegisteredSocket<TcpStream>>| {
-            let lp = lp2.clone();
-            lp2.create_task(async move {
-                let (res, buf) = lp.sock_recv(&c, Vec::with_capacity(64)).await;
-                res.expect("sock_recv");
-                buf
-            })
-            .expect("create_task")
-        };
-        let first = recv(c.clone());
+        let first = spawn_recv(&lp2, &c);
         // Let the first start (and wait) before the second does.
         loop_api::sleep(Duration::from_millis(10)).await;
-        let second = recv(c.clone());
+        let second = spawn_recv(&lp2, &c);
         loop_api::sleep(Duration::from_millis(10)).await;
         (&s).write_all(b"one").expect("write");
         let first = wait_for(Duration::from_secs(10), first).await;
@@ -342,18 +344,9 @@ pub fn registered_cancelled_waiting_receive_passes_its_turn(factory: Factory) {
     let c = Rc::new(lp.register_socket(c).expect("register_socket"));
     let lp2 = lp.clone();
     let got = block_on(&lp, async move {
-        let recv = |c: Rc<RegisteredSocket<TcpStream>>| {
-            let lp = lp2.clone();
-            lp2.create_task(async move {
-                let (res, buf) = lp.sock_recv(&c, Vec::with_capacity(64)).await;
-                res.expect("sock_recv");
-                buf
-            })
-            .expect("create_task")
-        };
-        let first = recv(c.clone());
+        let first = spawn_recv(&lp2, &c);
         loop_api::sleep(Duration::from_millis(10)).await;
-        let second = recv(c.clone());
+        let second = spawn_recv(&lp2, &c);
         loop_api::sleep(Duration::from_millis(10)).await;
         first.cancel();
         loop_api::sleep(Duration::from_millis(10)).await;
