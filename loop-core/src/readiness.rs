@@ -106,6 +106,22 @@ impl FdEntry {
         &mut self.parked[dir as usize]
     }
 
+    /// True while the op of `generation` is the one parked in `dir`.
+    fn parks(&self, dir: Direction, generation: u32) -> bool {
+        self.parked[dir as usize]
+            .as_ref()
+            .is_some_and(|p| p.generation == generation)
+    }
+
+    /// Ends the park in `dir` (its op finished, was dropped, or its socket is going): the op
+    /// is no longer in flight and keeps no buffer the loop counts.
+    fn end_park(&mut self, dir: Direction, ops: &mut Ops) -> Option<Parked> {
+        let parked = self.parked_mut(dir).take()?;
+        parked.forget(ops);
+        ops.note_unparked();
+        Some(parked)
+    }
+
     fn interest(&self) -> Interest {
         if self.socket {
             return Interest::BOTH;
@@ -505,12 +521,7 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
         let Some(op) = slot.as_mut() else {
             return Poll::Ready(Err(io::Error::other("poll_parked: no operation given")));
         };
-        let is_this_one = |p: &Parked| p.generation == generation;
-        let Some(entry) = self
-            .fds
-            .get_mut(fd)
-            .filter(|e| e.parked[dir as usize].as_ref().is_some_and(is_this_one))
-        else {
+        let Some(entry) = self.fds.get_mut(fd).filter(|e| e.parks(dir, generation)) else {
             // The socket was released (and maybe registered again) while the op was parked.
             if let Some(i) = self.released.iter().position(|(g, _)| *g == generation) {
                 let (_, lent) = self.released.swap_remove(i);
@@ -534,10 +545,7 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
                 }
             };
             if !is_would_block(&res) {
-                if let Some(parked) = entry.parked_mut(dir).take() {
-                    parked.forget(ops);
-                }
-                ops.note_unparked();
+                entry.end_park(dir, ops);
                 if entry.may_be_ready(dir) && !entry.queue(dir).is_empty() {
                     Self::run_queue(entry, ops, dir);
                 }
@@ -559,18 +567,12 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
 
     fn unpark(&mut self, ops: &mut Ops, key: ParkKey) {
         let (fd, dir, generation) = park_parts(key);
-        let Some(entry) = self.fds.get_mut(fd) else {
-            return;
-        };
-        let is_this_one = |p: &Parked| p.generation == generation;
-        if !entry.parked_mut(dir).as_ref().is_some_and(is_this_one) {
+        let Some(entry) = self.fds.get_mut(fd).filter(|e| e.parks(dir, generation)) else {
+            // Its socket was released while it was parked.
             self.released.retain(|(g, _)| *g != generation);
             return;
-        }
-        if let Some(parked) = entry.parked_mut(dir).take() {
-            parked.forget(ops);
-        }
-        ops.note_unparked();
+        };
+        entry.end_park(dir, ops);
         // The readiness it was woken for, if any, goes to the ops queued behind it.
         if entry.may_be_ready(dir) {
             Self::run_queue(entry, ops, dir);
@@ -620,9 +622,10 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
     fn release_socket(&mut self, ops: &mut Ops, fd: RawFd) {
         if let Some(mut entry) = self.fds.remove(fd) {
             // A parked op's task is woken to find its socket gone (ECANCELED).
-            for parked in entry.parked.iter_mut().filter_map(Option::take) {
-                ops.note_unparked();
-                parked.forget(ops);
+            for dir in [Direction::Read, Direction::Write] {
+                let Some(parked) = entry.end_park(dir, ops) else {
+                    continue;
+                };
                 if parked.lent != 0 {
                     // Its future gets a buffer back when it sees the socket gone.
                     self.released.push((parked.generation, parked.lent));
@@ -708,9 +711,8 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
     fn shutdown(&mut self, ops: &mut Ops) {
         self.released.clear();
         for mut entry in self.fds.drain() {
-            for _ in entry.parked.iter_mut().filter_map(Option::take) {
-                ops.note_unparked();
-            }
+            entry.end_park(Direction::Read, ops);
+            entry.end_park(Direction::Write, ops);
             for key in entry.readers.drain(..).chain(entry.writers.drain(..)) {
                 ops.complete(key, Err(cancelled()));
             }
