@@ -63,6 +63,14 @@ fn echo_tables(res: &Results) -> String {
          256 KiB per call where ours, tokio and node read 64 KiB, so they make fewer reads per \
          message.\n"
     );
+    s.push_str(&echo_size_tables(&res.echo));
+    s
+}
+
+/// One table per message size of `rows` (echo cells): each server's CPU per request, its
+/// ratio to tokio's in the same cell, req/s and latency, by connection count.
+pub fn echo_size_tables(rows: &[crate::echo::EchoRow]) -> String {
+    let mut s = String::new();
     for size in crate::echo::SIZES {
         let _ = writeln!(s, "### {} KiB messages\n", size / 1024);
         let _ = writeln!(
@@ -70,15 +78,10 @@ fn echo_tables(res: &Results) -> String {
             "| conns | server | CPU/req | vs tokio | req/s | p50 | p99 |\n|---|---|---|---|---|---|---|"
         );
         for conns in crate::echo::CONNS {
-            let tokio = res
-                .echo
+            let tokio = rows
                 .iter()
                 .find(|r| r.server == "tokio" && r.size == size && r.conns == conns);
-            for r in res
-                .echo
-                .iter()
-                .filter(|r| r.size == size && r.conns == conns)
-            {
+            for r in rows.iter().filter(|r| r.size == size && r.conns == conns) {
                 let vs = tokio.map_or("-".into(), |t| format!("{:.2}x", echo_cpu_ratio(r, t)));
                 let _ = writeln!(
                     s,

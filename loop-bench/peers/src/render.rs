@@ -87,33 +87,7 @@ fn ranking(res: &PeersResults, s: &mut String) {
 }
 
 fn echo_tables(res: &PeersResults, s: &mut String) {
-    for size in SIZES {
-        let _ = writeln!(s, "### {} KiB messages\n", size / 1024);
-        let _ = writeln!(
-            s,
-            "| conns | server | CPU/req | vs tokio | req/s | p50 | p99 |\n|---|---|---|---|---|---|---|"
-        );
-        for conns in CONNS {
-            let tokio = cell(res, "tokio", size, conns);
-            for r in res
-                .echo
-                .iter()
-                .filter(|r| r.size == size && r.conns == conns)
-            {
-                let vs = tokio.map_or("-".into(), |t| format!("{:.2}x", echo_cpu_ratio(r, t)));
-                let _ = writeln!(
-                    s,
-                    "| {conns} | {} | {:.1} us | {vs} | {:.0} | {:.0} us | {:.0} us |",
-                    r.server,
-                    r.median(|x| x.cpu_ns_per_req) / 1e3,
-                    r.median(|x| x.req_per_s),
-                    r.median(|x| x.p50_us),
-                    r.median(|x| x.p99_us),
-                );
-            }
-        }
-        s.push('\n');
-    }
+    s.push_str(&loop_bench::report_text::echo_size_tables(&res.echo));
 }
 
 fn memory_table(res: &PeersResults, s: &mut String) {
