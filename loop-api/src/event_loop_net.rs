@@ -42,8 +42,9 @@ impl Future for SockRecv {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let op = &mut self.op;
         op.poll_in_place(cx).map(|res| {
-            let buf = match op.op_mut() {
-                Some(Op::Recv { buf, .. }) => std::mem::take(buf),
+            // The op leaves the future whole: nothing of it is dropped with the future.
+            let buf = match op.take_op() {
+                Some(Op::Recv { buf, .. }) => buf,
                 _ => Vec::new(),
             };
             (res, buf)
@@ -84,8 +85,15 @@ impl Future for SockSendAll {
             match op.poll_in_place(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(res) => match (res, op.op_mut()) {
-                    (Ok(n), Some(Op::Send { pos, .. })) => {
+                    (Ok(n), Some(Op::Send { pos, buf, .. })) => {
                         *pos += n;
+                        if *pos >= buf.len() {
+                            let buf = match op.take_op() {
+                                Some(Op::Send { buf, .. }) => buf,
+                                _ => Vec::new(),
+                            };
+                            return Poll::Ready((Ok(()), buf));
+                        }
                         op.restart();
                     }
                     (Err(e), _) => {

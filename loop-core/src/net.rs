@@ -22,9 +22,6 @@ pub(crate) fn closed_error() -> io::Error {
 /// The rules of [`Op`] applied before the OS sees `op`: `Some` answers it without the OS (a
 /// bad buffer, leftovers of a cancelled operation, an empty send); the op stays in place.
 fn prepare<D: Driver>(io: &mut Io<D>, op: &mut Op) -> Option<io::Result<usize>> {
-    if op.is_file_op() && !io.driver.runs_file_ops() {
-        return Some(Err(file_ops_unsupported(io.driver.name())));
-    }
     match op {
         Op::Recv { fd, buf } => {
             if let Err(e) = check_receive_buffer("sock_recv", buf) {
@@ -39,6 +36,7 @@ fn prepare<D: Driver>(io: &mut Io<D>, op: &mut Op) -> Option<io::Result<usize>> 
             io.ops.take_datagram(*fd, buf, msg).map(Ok)
         }
         Op::Send { buf, pos, .. } if *pos >= buf.len() => Some(Ok(0)),
+        Op::Send { .. } => None,
         // A readiness driver makes the listener non-blocking before it calls accept(2)
         // itself; a completion driver needs no such thing.
         Op::Accept { fd, addr, conn } => {
@@ -49,6 +47,9 @@ fn prepare<D: Driver>(io: &mut Io<D>, op: &mut Op) -> Option<io::Result<usize>> 
             Some(Ok(raw))
         }
         Op::Connect { sock, .. } => set_nonblocking(sock.as_raw_fd()).err().map(Err),
+        _ if op.is_file_op() && !io.driver.runs_file_ops() => {
+            Some(Err(file_ops_unsupported(io.driver.name())))
+        }
         _ => None,
     }
 }

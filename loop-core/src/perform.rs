@@ -18,13 +18,22 @@ use crate::sys::{retry_eintr, syscall, take_socket_error};
 pub fn perform(op: &mut Op, ready: bool) -> io::Result<usize> {
     // The two ops of every request first, each a small frame of its own.
     match op {
-        Op::Recv { fd, buf } => retry_eintr(|| recv(*fd, buf)),
-        Op::Send { fd, buf, pos } => {
-            let (fd, pos) = (*fd, *pos);
-            retry_eintr(|| send(fd, &buf[pos.min(buf.len())..]))
-        }
+        Op::Recv { fd, buf } => receive(*fd, buf),
+        Op::Send { fd, buf, pos } => send_from(*fd, buf, *pos),
         _ => retry_eintr(|| perform_once(op, ready)),
     }
+}
+
+/// An [`Op::Recv`]: recv(2) into `buf`'s spare capacity (EINTR retried).
+#[inline]
+pub(crate) fn receive(fd: RawFd, buf: &mut Vec<u8>) -> io::Result<usize> {
+    retry_eintr(|| recv(fd, buf))
+}
+
+/// An [`Op::Send`]: send(2) of `buf[pos..]` (EINTR retried).
+#[inline]
+pub(crate) fn send_from(fd: RawFd, buf: &[u8], pos: usize) -> io::Result<usize> {
+    retry_eintr(|| send(fd, &buf[pos.min(buf.len())..]))
 }
 
 fn perform_once(op: &mut Op, ready: bool) -> io::Result<usize> {

@@ -122,6 +122,11 @@ impl FdEntry {
         Some(parked)
     }
 
+    /// A registered socket the selector watches for good (no re-arm per wait).
+    fn armed_for_good(&self) -> bool {
+        self.socket && self.in_selector
+    }
+
     fn interest(&self) -> Interest {
         if self.socket {
             return Interest::BOTH;
@@ -156,19 +161,49 @@ impl FdEntry {
         }
     }
 
-    /// Notes what the result of trying `op` says about the fd's readiness.
-    fn note_result(&mut self, op: &Op, dir: Direction, res: &io::Result<usize>) {
-        if op.is_watch() {
-            // A watch makes no syscall: its WouldBlock says nothing about the fd.
-            return;
+    /// True when no op waits in `dir` (none parked, none queued): a new one may go first.
+    fn idle(&self, dir: Direction) -> bool {
+        self.parked[dir as usize].is_none() && self.queue_ref(dir).is_empty()
+    }
+
+    fn queue_ref(&self, dir: Direction) -> &VecDeque<OpKey> {
+        match dir {
+            Direction::Read => &self.readers,
+            Direction::Write => &self.writers,
         }
-        let drained = match res {
-            Err(e) => e.kind() == io::ErrorKind::WouldBlock,
-            ok => self.stream && crate::perform::drained_by(op, ok),
+    }
+
+    /// Performs `op` on this fd (see [`perform`](crate::perform::perform)) and notes what its
+    /// result says of the fd's readiness in `dir`. Every request's receive and send take the
+    /// short arms (one test of the variant).
+    #[inline(always)]
+    fn perform(&mut self, op: &mut Op, dir: Direction, ready: bool) -> io::Result<usize> {
+        let (res, drained) = match op {
+            Op::Recv { fd, buf } => {
+                let res = crate::perform::receive(*fd, buf);
+                // A short read on a stream drained the receive queue.
+                let short = matches!(res, Ok(n) if n > 0 && buf.len() < buf.capacity());
+                (res, short && self.stream)
+            }
+            Op::Send { fd, buf, pos } => {
+                let (fd, pos) = (*fd, *pos);
+                let res = crate::perform::send_from(fd, buf, pos);
+                // A partial send filled the send buffer.
+                let short = matches!(res, Ok(n) if pos + n < buf.len());
+                (res, short && self.stream)
+            }
+            // A watch makes no syscall: its WouldBlock says nothing about the fd.
+            _ if op.is_watch() => return crate::perform::perform(op, ready),
+            _ => {
+                let res = crate::perform::perform(op, ready);
+                let drained = self.stream && crate::perform::drained_by(op, &res);
+                (res, drained)
+            }
         };
-        if drained {
+        if drained || is_would_block(&res) {
             self.set_ready(dir, false);
         }
+        res
     }
 }
 
@@ -314,12 +349,9 @@ impl<S: Selector> ReadinessDriver<S> {
         }
     }
 
-    /// Readiness in direction `dir` was reported for `fd`: the parked op's task is woken (it
-    /// goes first), else the queued ops are retried.
-    fn retry(&mut self, ops: &mut Ops, fd: RawFd, dir: Direction) {
-        let Some(entry) = self.fds.get_mut(fd) else {
-            return;
-        };
+    /// Readiness in direction `dir` was reported for `entry`'s fd: the parked op's task is
+    /// woken (it goes first), else the queued ops are retried.
+    fn retry(entry: &mut FdEntry, ops: &mut Ops, dir: Direction) {
         entry.set_ready(dir, true);
         if let Some(parked) = entry.parked_mut(dir) {
             if let Some(waker) = parked.waker.take() {
@@ -341,8 +373,7 @@ impl<S: Selector> ReadinessDriver<S> {
                 entry.queue(dir).pop_front();
                 continue;
             };
-            let res = crate::perform::perform(op, true);
-            entry.note_result(op, dir, &res);
+            let res = entry.perform(op, dir, true);
             if is_would_block(&res) {
                 ops.park_buffer(key);
                 break;
@@ -368,23 +399,42 @@ impl<S: Selector> ReadinessDriver<S> {
     ) -> Option<ParkKey> {
         let parkable = !op.is_watch() && !matches!(op, Op::Connect { .. });
         let entry = self.fds.get_mut(fd)?;
-        let alone = entry.queue(dir).is_empty() && entry.parked_mut(dir).is_none();
-        if !(parkable && entry.socket && entry.in_selector && alone) {
+        if !(parkable && entry.armed_for_good() && entry.idle(dir)) {
             return None;
         }
-        self.generation = (self.generation + 1) & 0x7fff_ffff;
-        let lent = ops.lend_buffer(op);
-        let kept = if lent == 0 { kept_capacity(op) } else { 0 };
-        if kept != 0 {
-            ops.note_kept(kept, true);
+        self.generation = next_generation(self.generation);
+        Some(park_in(entry, self.generation, ops, op, fd, dir, waker))
+    }
+
+    /// The short path of [`Driver::start`]: a receive or send on a registered socket with
+    /// nothing waiting before it (every request's): tried at once if the socket may be ready,
+    /// else parked. `None`: any other op, or one that has to queue (the general path).
+    #[inline]
+    fn start_on_socket(
+        &mut self,
+        ops: &mut Ops,
+        slot: &mut Option<Op>,
+        waker: &Waker,
+    ) -> Option<Started> {
+        let op = slot.as_mut()?;
+        let (fd, dir) = match op {
+            Op::Recv { fd, .. } => (*fd, Direction::Read),
+            Op::Send { fd, .. } => (*fd, Direction::Write),
+            _ => return None,
+        };
+        let entry = self.fds.get_mut(fd)?;
+        if !(entry.armed_for_good() && entry.idle(dir)) {
+            return None;
         }
-        *entry.parked_mut(dir) = Some(Parked {
-            generation: self.generation,
-            waker: Some(waker.clone()),
-            lent,
-            kept,
-        });
-        Some(park_key(fd, dir, self.generation))
+        if entry.may_be_ready(dir) {
+            let res = entry.perform(op, dir, false);
+            if !is_would_block(&res) {
+                return Some(Started::Done(res));
+            }
+        }
+        self.generation = next_generation(self.generation);
+        let key = park_in(entry, self.generation, ops, op, fd, dir, waker);
+        Some(Started::Parked(key))
     }
 
     /// Queues op `key` on its fd (it has to wait) and arms the fd if needed. On error the op
@@ -417,14 +467,10 @@ impl<S: Selector> ReadinessDriver<S> {
     fn try_now(&mut self, op: &mut Op, fd: RawFd, dir: Direction) -> Option<io::Result<usize>> {
         let entry = self.fds.entry(fd);
         // Ops on one fd and direction complete in order: only try at once if none is waiting.
-        if !entry.queue(dir).is_empty()
-            || entry.parked_mut(dir).is_some()
-            || !entry.may_be_ready(dir)
-        {
+        if !entry.idle(dir) || !entry.may_be_ready(dir) {
             return None;
         }
-        let res = crate::perform::perform(op, false);
-        entry.note_result(op, dir, &res);
+        let res = entry.perform(op, dir, false);
         (!is_would_block(&res)).then_some(res)
     }
 }
@@ -436,6 +482,38 @@ fn is_would_block(res: &io::Result<usize>) -> bool {
 /// A [`ParkKey`]: the generation, the fd and the direction, below 2^63.
 fn park_key(fd: RawFd, dir: Direction, generation: u32) -> ParkKey {
     ParkKey((u64::from(generation) << 32) | (u64::from(fd as u32) << 1) | dir as u64)
+}
+
+/// The generation after `g` (31 bits, wrapping).
+fn next_generation(g: u32) -> u32 {
+    (g + 1) & 0x7fff_ffff
+}
+
+/// Parks `op`, which has to wait on `entry` (a registered socket, nothing else waiting in
+/// `dir`), in its caller's slot under `generation`: a receive lends its buffer to the loop's
+/// spares meanwhile (or keeps a small one, counted).
+fn park_in(
+    entry: &mut FdEntry,
+    generation: u32,
+    ops: &mut Ops,
+    op: &mut Op,
+    fd: RawFd,
+    dir: Direction,
+    waker: &Waker,
+) -> ParkKey {
+    let lent = ops.lend_buffer(op);
+    let kept = if lent == 0 { kept_capacity(op) } else { 0 };
+    if kept != 0 {
+        ops.note_kept(kept, true);
+    }
+    *entry.parked_mut(dir) = Some(Parked {
+        generation,
+        waker: Some(waker.clone()),
+        lent,
+        kept,
+    });
+    ops.note_parked();
+    park_key(fd, dir, generation)
 }
 
 fn park_parts(key: ParkKey) -> (RawFd, Direction, u32) {
@@ -474,6 +552,9 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
     }
 
     fn start(&mut self, ops: &mut Ops, slot: &mut Option<Op>, waker: &Waker) -> Started {
+        if let Some(started) = self.start_on_socket(ops, slot, waker) {
+            return started;
+        }
         let Some(op) = slot.as_mut() else {
             return Started::Done(Err(io::Error::other("no operation to start")));
         };
@@ -493,7 +574,6 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
             return Started::Done(res);
         }
         if let Some(key) = self.park(ops, op, fd, dir, waker) {
-            ops.note_parked();
             return Started::Parked(key);
         }
         let Some(op) = slot.take() else {
@@ -538,11 +618,7 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
             // nothing of the socket's readiness).
             let res = match ops.take_leftover(op) {
                 Some(n) => Ok(n),
-                None => {
-                    let res = crate::perform::perform(op, true);
-                    entry.note_result(op, dir, &res);
-                    res
-                }
+                None => entry.perform(op, dir, true),
             };
             if !is_would_block(&res) {
                 entry.end_park(dir, ops);
@@ -678,23 +754,23 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
         let oneshot = self.selector.is_oneshot();
         for ev in &events {
             let fd = ev.token as RawFd;
-            if ev.ready.is_closed()
-                && let Some(entry) = self.fds.get_mut(fd)
-            {
+            let Some(entry) = self.fds.get_mut(fd) else {
+                continue;
+            };
+            if ev.ready.is_closed() {
                 entry.closed = true;
             }
             if ev.ready.is_readable() {
-                self.retry(ops, fd, Direction::Read);
+                Self::retry(entry, ops, Direction::Read);
             }
             if ev.ready.is_writable() {
-                self.retry(ops, fd, Direction::Write);
+                Self::retry(entry, ops, Direction::Write);
             }
             // A one-shot registration is now disarmed: re-arm it for the ops still waiting
             // (if that fails, the fd is gone; its ops fail with the error). Registered sockets
             // are registered for good.
-            let socket = self.fds.get_mut(fd).is_some_and(|e| e.socket);
             if oneshot
-                && !socket
+                && !entry.socket
                 && let Err(e) = self.arm(fd)
             {
                 self.fail_waiters(ops, fd, &e);
