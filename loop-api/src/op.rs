@@ -455,6 +455,7 @@ impl Future for OpFuture {
 }
 
 impl Drop for OpFuture {
+    #[inline]
     fn drop(&mut self) {
         if let Some(id) = self.id
             && let Some(lp) = self.lp.upgrade()

@@ -139,10 +139,9 @@ async fn ours_echo(lp: loop_api::EventLoop, l: std::net::TcpListener) -> io::Res
         match lp.sock_accept(&l).await {
             Ok((stream, _)) => {
                 let _ = stream.set_nodelay(true);
-                let conn = crate::example::echo::echo_connection(lp.clone(), stream);
-                lp.create_task(async move {
-                    let _ = conn.await;
-                })?;
+                // Spawned as it is, as tokio's server spawns its connection future (the Task
+                // handle is dropped: the connection runs to its end; its error is not kept).
+                drop(lp.create_task(crate::example::echo::echo_connection(lp.clone(), stream))?);
             }
             Err(e) if crate::example::echo::is_retryable_accept_error(&e) => {}
             Err(e) if crate::example::echo::is_resource_exhaustion(&e) => {

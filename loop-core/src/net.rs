@@ -66,15 +66,21 @@ pub(crate) fn file_ops_unsupported(backend: &str) -> io::Error {
 }
 
 /// A receive needs a buffer with capacity; it is cleared first.
+#[inline(always)]
 fn check_receive_buffer(what: &str, buf: &mut Vec<u8>) -> io::Result<()> {
     if buf.capacity() == 0 {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{what} needs a buffer with capacity: pass Vec::with_capacity(n)"),
-        ));
+        return Err(no_capacity(what));
     }
     buf.clear();
     Ok(())
+}
+
+#[cold]
+fn no_capacity(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("{what} needs a buffer with capacity: pass Vec::with_capacity(n)"),
+    )
 }
 
 /// The bit of an [`OpId`] that names a parked op ([`Started::Parked`]) rather than a key of

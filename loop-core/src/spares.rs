@@ -19,8 +19,14 @@ pub const PARK_MIN: usize = 4096;
 pub const SPARE_BUFFERS: usize = 4;
 
 /// Parked receive buffers, kept for the receives that need one next (see the module docs).
+///
+/// The newest one is kept apart (`last`): a ping-pong connection lends its buffer and takes
+/// it back within a round, so most lends and takes touch only that one field.
 #[derive(Debug, Default)]
 pub(crate) struct Spares {
+    /// The newest spare (capacity 0: none).
+    last: Vec<u8>,
+    /// The others.
     bufs: Vec<Vec<u8>>,
     /// Buffers taken since the round began.
     taken: usize,
@@ -32,19 +38,33 @@ impl Spares {
     /// Keeps `buf` for a later receive, or frees it when enough are kept.
     #[inline(always)]
     pub(crate) fn put(&mut self, buf: Vec<u8>) {
-        // `keep` is at least SPARE_BUFFERS once a round ended; before, keep a few anyway.
-        if self.bufs.len() < self.keep || self.bufs.len() < SPARE_BUFFERS {
+        if self.last.capacity() == 0 {
+            self.last = buf;
+        } else {
+            self.put_more(buf);
+        }
+    }
+
+    fn put_more(&mut self, buf: Vec<u8>) {
+        // `keep` is at least SPARE_BUFFERS once a round ended; before, keep a few anyway
+        // (`last` is one of them).
+        let kept = self.bufs.len() + 1;
+        if kept < self.keep || kept < SPARE_BUFFERS {
             self.bufs.push(buf);
         }
     }
 
     /// A buffer of capacity `cap`: a spare one, or a new one.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn take(&mut self, cap: usize) -> Vec<u8> {
         self.taken += 1;
-        if let Some(buf) = self.bufs.pop_if(|b| b.capacity() == cap) {
-            return buf;
+        if self.last.capacity() == cap {
+            return std::mem::take(&mut self.last);
         }
+        self.take_more(cap)
+    }
+
+    fn take_more(&mut self, cap: usize) -> Vec<u8> {
         match self.bufs.iter().rposition(|b| b.capacity() == cap) {
             Some(i) => self.bufs.swap_remove(i),
             None => Vec::with_capacity(cap),
@@ -57,19 +77,20 @@ impl Spares {
         let decayed = self.keep - self.keep.div_ceil(8);
         self.keep = self.taken.max(decayed).max(SPARE_BUFFERS);
         self.taken = 0;
-        // Spares a burst left and no round needed lately are freed.
-        if self.bufs.len() > self.keep {
-            self.bufs.truncate(self.keep);
+        // Spares a burst left and no round needed lately are freed (`last` is one).
+        if self.bufs.len() + 1 > self.keep {
+            self.bufs.truncate(self.keep - 1);
         }
     }
 
     pub(crate) fn bytes(&self) -> usize {
-        self.bufs.iter().map(Vec::capacity).sum()
+        self.last.capacity() + self.bufs.iter().map(Vec::capacity).sum::<usize>()
     }
+
     /// Lends the buffer of `op`, a receive about to wait for data, to the spares: its
     /// capacity, or 0 when it keeps it (not an empty receive buffer of at least
     /// [`PARK_MIN`] bytes).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn lend(&mut self, op: &mut Op) -> usize {
         match op {
             Op::Recv { buf, .. } if buf.is_empty() && buf.capacity() >= PARK_MIN => {
@@ -83,7 +104,7 @@ impl Spares {
 
     /// Gives `op`, a receive that lent its buffer, one of capacity `lent` back (a spare one,
     /// or a new one); nothing when `lent` is 0.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn give_back(&mut self, op: &mut Op, lent: usize) {
         if lent != 0
             && let Op::Recv { buf, .. } = op

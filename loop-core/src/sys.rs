@@ -22,6 +22,7 @@ macro_rules! syscall {
 pub(crate) use syscall;
 
 /// Runs `f` again while it fails with EINTR.
+#[inline(always)]
 pub(crate) fn retry_eintr<T>(mut f: impl FnMut() -> io::Result<T>) -> io::Result<T> {
     loop {
         match f() {
