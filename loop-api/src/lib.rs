@@ -64,7 +64,9 @@ pub use event_loop::{EventLoop, WeakEventLoop};
 pub use event_loop_net::{SockRecv, SockSendAll};
 pub use executor::{Executor, ExecutorFuture, Job, shutdown_in_thread};
 pub use handle::{Handle, TimerCancelled, TimerHandle};
-pub use op::{AddrBuf, Direction, MsgBuf, Op, OpFuture, OpId, OpPoll, StatxBuf};
+pub use op::{
+    AddrBuf, Direction, IDLE_RECEIVE_AFTER, MsgBuf, Op, OpFuture, OpId, OpPoll, StatxBuf,
+};
 pub use pipe::{PipeRead, PipeReader, PipeWrite, PipeWriter};
 pub use policy::LoopPolicy;
 pub use process::{ChildProcess, Communicated, Process, shell_command};

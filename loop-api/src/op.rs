@@ -26,6 +26,12 @@ use crate::abstract_loop::AbstractEventLoop;
 use crate::error::closed_loop_io_error;
 pub use crate::raw::{AddrBuf, MsgBuf, StatxBuf};
 
+/// How long a receive waits for data before the loop counts it idle and takes its buffer
+/// back (see [`Op::Recv`]): a connection idle for this long holds no receive buffer, while
+/// one whose data comes sooner (every request of a busy connection) keeps its own, so a
+/// request costs no hand-over of buffers. It is measured in real time, by the loop's driver.
+pub const IDLE_RECEIVE_AFTER: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// Which readiness an operation waits for on a readiness loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
@@ -71,10 +77,10 @@ pub enum Op {
     },
     /// Receive into `buf`'s spare capacity; the result is the count (its length is set).
     ///
-    /// A receive that has to wait for data may have its buffer parked by the loop (a buffer
-    /// of at least a page: idle connections then hold none) and get one of the same capacity
-    /// back just before the data is received: the op ends with a buffer of the capacity it
-    /// was given, not necessarily the same allocation.
+    /// A receive that has waited [`IDLE_RECEIVE_AFTER`] for data may have its buffer parked
+    /// by the loop (a buffer of at least a page: idle connections then hold none) and get one
+    /// of the same capacity back just before the data is received: the op ends with a buffer
+    /// of the capacity it was given, not necessarily the same allocation.
     Recv {
         /// The socket.
         fd: RawFd,

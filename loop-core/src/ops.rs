@@ -185,9 +185,15 @@ pub struct Ops {
     parked_ops: usize,
     /// Parked receive buffers, for the next receive that needs one (see the module docs).
     spare: Spares,
-    /// Bytes of receive buffers that parked ops keep in their futures (those too small to
-    /// lend).
+    /// Bytes of receive buffers that parked ops keep in their futures.
     kept_by_parked: usize,
+    /// Parked ops keeping a buffer they could lend (at least [`PARK_MIN`](crate::PARK_MIN)
+    /// bytes): a readiness driver lends those that wait long (see
+    /// [`IDLE_RECEIVE_AFTER`](loop_api::IDLE_RECEIVE_AFTER)).
+    holding: usize,
+    /// The driver's last wait was cut short to lend idle receives' buffers (see
+    /// [`note_wait_cut_short`](Self::note_wait_cut_short)).
+    wait_cut_short: bool,
 }
 
 impl Ops {
@@ -286,14 +292,35 @@ impl Ops {
     }
 
     /// A parked op keeps (`true`) or no longer keeps a receive buffer of `bytes`: counted in
-    /// [`receive_buffer_bytes`](Self::receive_buffer_bytes).
+    /// [`receive_buffer_bytes`](Self::receive_buffer_bytes), and in
+    /// [`holding`](Self::holding) when it could be lent.
     #[inline]
     pub(crate) fn note_kept(&mut self, bytes: usize, kept: bool) {
+        let lendable = usize::from(bytes >= crate::PARK_MIN);
         if kept {
             self.kept_by_parked += bytes;
+            self.holding += lendable;
         } else {
             self.kept_by_parked = self.kept_by_parked.saturating_sub(bytes);
+            self.holding = self.holding.saturating_sub(lendable);
         }
+    }
+
+    /// How many parked ops keep a buffer they could lend.
+    pub(crate) fn holding(&self) -> usize {
+        self.holding
+    }
+
+    /// The driver cut its wait short (before the timeout it was given, with nothing to
+    /// report) to lend the buffers of receives that waited long: the loop must not take the
+    /// early return for a quiet wait of the whole timeout.
+    pub(crate) fn note_wait_cut_short(&mut self) {
+        self.wait_cut_short = true;
+    }
+
+    /// Takes the flag of [`note_wait_cut_short`](Self::note_wait_cut_short).
+    pub(crate) fn take_wait_cut_short(&mut self) -> bool {
+        std::mem::take(&mut self.wait_cut_short)
     }
 
     /// Gives `op`, a parked receive that lent its buffer, one of capacity `lent` back (a
@@ -748,6 +775,7 @@ impl Ops {
         self.parked_ops = 0;
         self.spare = Spares::default();
         self.kept_by_parked = 0;
+        self.holding = 0;
     }
 }
 

@@ -17,14 +17,14 @@ use std::collections::VecDeque;
 use std::io;
 use std::os::fd::RawFd;
 use std::task::{Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::driver::{
     Driver, DriverWaker, Event, Interest, ParkKey, Registration, Selector, Started,
 };
 use crate::ops::{OpKey, Ops};
 use crate::sys::is_stream_socket;
-use loop_api::{Direction, Op};
+use loop_api::{Direction, IDLE_RECEIVE_AFTER, Op};
 
 /// An op parked in its future's slot, waiting for readiness on a registered socket.
 #[derive(Debug)]
@@ -33,12 +33,17 @@ struct Parked {
     generation: u32,
     /// Its task's waker; taken when readiness is reported (the op's turn has come).
     waker: Option<Waker>,
-    /// The capacity of its receive buffer, lent to the loop's spares while it waits (0: it
-    /// keeps its buffer, or has none): an idle connection holds no receive buffer.
+    /// The capacity of its receive buffer, lent to the loop's spares once it had waited
+    /// [`IDLE_RECEIVE_AFTER`] (0: it keeps its buffer, or has none): an idle connection
+    /// holds no receive buffer.
     lent: usize,
-    /// The capacity of a receive buffer it keeps (too small to lend), counted by
-    /// [`Ops::receive_buffer_bytes`].
+    /// The capacity of the receive buffer it keeps, counted by
+    /// [`Ops::receive_buffer_bytes`] (0 once lent).
     kept: usize,
+    /// The lending round it parked in (see [`Lending`]).
+    round: u32,
+    /// Its buffer is to be lent when its future polls next (it waited long).
+    lend: bool,
 }
 
 impl Parked {
@@ -48,6 +53,18 @@ impl Parked {
             ops.note_kept(self.kept, false);
         }
     }
+}
+
+/// When the buffers of receives that wait long are lent (see [`IDLE_RECEIVE_AFTER`]): every
+/// [`IDLE_RECEIVE_AFTER`] while some parked receive keeps a buffer it could lend, the driver
+/// asks those parked since before the last such round to lend theirs (they have waited at
+/// least that long), so a receive whose data comes within a round never lends.
+#[derive(Debug, Default)]
+struct Lending {
+    /// The current round.
+    round: u32,
+    /// When the next round begins (`None`: no receive keeps a buffer it could lend).
+    next: Option<Instant>,
 }
 
 /// The capacity of the receive buffer `op` keeps while parked (0: not a receive).
@@ -257,6 +274,7 @@ pub struct ReadinessDriver<S: Selector> {
     /// Parked ops whose socket was released while they had lent their buffer: generation and
     /// capacity, until their future polls (and gets a buffer back) or is dropped.
     released: Vec<(u32, usize)>,
+    lending: Lending,
 }
 
 impl<S: Selector> std::fmt::Debug for ReadinessDriver<S> {
@@ -283,6 +301,7 @@ impl<S: Selector> ReadinessDriver<S> {
             waker,
             generation: 0,
             released: Vec::new(),
+            lending: Lending::default(),
         }
     }
 
@@ -349,6 +368,41 @@ impl<S: Selector> ReadinessDriver<S> {
         }
     }
 
+    /// Some parked receive keeps a buffer it could lend: when a lending round is due, asks
+    /// those parked before the last round to lend theirs (their tasks are woken; the buffer
+    /// is lent when the future polls). Gives the wait's timeout, cut to the next round, and
+    /// whether it was cut.
+    fn lend_idle_buffers(
+        &mut self,
+        ops: &mut Ops,
+        timeout: Option<Duration>,
+    ) -> (Option<Duration>, bool) {
+        let now = Instant::now();
+        let mut next = *self.lending.next.get_or_insert(now + IDLE_RECEIVE_AFTER);
+        if now >= next {
+            let round = self.lending.round;
+            for entry in &mut self.fds.entries {
+                let Some(parked) = entry.parked_mut(Direction::Read) else {
+                    continue;
+                };
+                if parked.round != round && parked.kept >= crate::PARK_MIN && !parked.lend {
+                    parked.lend = true;
+                    if let Some(waker) = parked.waker.take() {
+                        ops.wake(waker);
+                    }
+                }
+            }
+            self.lending.round = round.wrapping_add(1);
+            next = now + IDLE_RECEIVE_AFTER;
+            self.lending.next = Some(next);
+        }
+        let left = next - now;
+        match timeout {
+            Some(t) if t <= left => (Some(t), false),
+            _ => (Some(left), true),
+        }
+    }
+
     /// Readiness in direction `dir` was reported for `entry`'s fd: the parked op's task is
     /// woken (it goes first), else the queued ops are retried.
     fn retry(entry: &mut FdEntry, ops: &mut Ops, dir: Direction) {
@@ -403,7 +457,11 @@ impl<S: Selector> ReadinessDriver<S> {
             return None;
         }
         self.generation = next_generation(self.generation);
-        Some(park_in(entry, self.generation, ops, op, fd, dir, waker))
+        let tag = ParkTag {
+            generation: self.generation,
+            round: self.lending.round,
+        };
+        Some(park_in(entry, tag, ops, op, fd, dir, waker))
     }
 
     /// The short path of [`Driver::start`]: a receive or send on a registered socket with
@@ -433,8 +491,13 @@ impl<S: Selector> ReadinessDriver<S> {
             }
         }
         self.generation = next_generation(self.generation);
-        let key = park_in(entry, self.generation, ops, op, fd, dir, waker);
-        Some(Started::Parked(key))
+        let tag = ParkTag {
+            generation: self.generation,
+            round: self.lending.round,
+        };
+        Some(Started::Parked(park_in(
+            entry, tag, ops, op, fd, dir, waker,
+        )))
     }
 
     /// Queues op `key` on its fd (it has to wait) and arms the fd if needed. On error the op
@@ -489,31 +552,53 @@ fn next_generation(g: u32) -> u32 {
     (g + 1) & 0x7fff_ffff
 }
 
+/// Lends the buffer of `parked` (its op is `op`), a receive that waited long, to the
+/// loop's spares.
+fn lend_parked_buffer(parked: &mut Parked, ops: &mut Ops, op: &mut Op) {
+    if parked.lent != 0 {
+        return;
+    }
+    let lent = ops.lend_buffer(op);
+    if lent != 0 {
+        ops.note_kept(parked.kept, false);
+        parked.kept = 0;
+        parked.lent = lent;
+    }
+}
+
+/// What a park is named by: its generation, and its lending round.
+#[derive(Debug, Clone, Copy)]
+struct ParkTag {
+    generation: u32,
+    round: u32,
+}
+
 /// Parks `op`, which has to wait on `entry` (a registered socket, nothing else waiting in
-/// `dir`), in its caller's slot under `generation`: a receive lends its buffer to the loop's
-/// spares meanwhile (or keeps a small one, counted).
+/// `dir`), in its caller's slot: a receive keeps its buffer (counted) until it has waited
+/// long (see [`Lending`]).
 fn park_in(
     entry: &mut FdEntry,
-    generation: u32,
+    tag: ParkTag,
     ops: &mut Ops,
     op: &mut Op,
     fd: RawFd,
     dir: Direction,
     waker: &Waker,
 ) -> ParkKey {
-    let lent = ops.lend_buffer(op);
-    let kept = if lent == 0 { kept_capacity(op) } else { 0 };
+    let kept = kept_capacity(op);
     if kept != 0 {
         ops.note_kept(kept, true);
     }
     *entry.parked_mut(dir) = Some(Parked {
-        generation,
+        generation: tag.generation,
         waker: Some(waker.clone()),
-        lent,
+        lent: 0,
         kept,
+        round: tag.round,
+        lend: false,
     });
     ops.note_parked();
-    park_key(fd, dir, generation)
+    park_key(fd, dir, tag.generation)
 }
 
 fn park_parts(key: ParkKey) -> (RawFd, Direction, u32) {
@@ -611,8 +696,14 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
         };
         let leftovers = ops.has_leftovers();
         if leftovers || entry.may_be_ready(dir) {
-            if let Some(parked) = entry.parked_mut(dir) {
-                ops.return_buffer(op, std::mem::take(&mut parked.lent));
+            if let Some(parked) = entry.parked_mut(dir)
+                && parked.lent != 0
+            {
+                // Its buffer comes back (counted as kept while the op is still parked).
+                let lent = std::mem::take(&mut parked.lent);
+                ops.return_buffer(op, lent);
+                parked.kept = lent;
+                ops.note_kept(lent, true);
             }
             // What a dropped op of the socket left comes before anything newer (and says
             // nothing of the socket's readiness).
@@ -630,8 +721,8 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
         }
         // Still waiting (without its buffer); the newest waker is the one to wake.
         if let Some(parked) = entry.parked_mut(dir) {
-            if parked.lent == 0 && parked.kept == 0 {
-                parked.lent = ops.lend_buffer(op);
+            if std::mem::take(&mut parked.lend) {
+                lend_parked_buffer(parked, ops, op);
             }
             match &parked.waker {
                 Some(w) if w.will_wake(waker) => {}
@@ -735,7 +826,14 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
     fn poll(&mut self, ops: &mut Ops, timeout: Option<Duration>) -> io::Result<()> {
         let mut events = std::mem::take(&mut self.events);
         events.clear();
+        let (timeout, cut) = match ops.holding() {
+            0 => (timeout, false),
+            _ => self.lend_idle_buffers(ops, timeout),
+        };
         let res = self.selector.select(&mut events, timeout);
+        if cut && events.is_empty() && !ops.has_wakers() {
+            ops.note_wait_cut_short();
+        }
         match res {
             Ok(()) => {}
             // EINTR, or (polling's poll(2) mode, when several threads notify at once) EAGAIN
