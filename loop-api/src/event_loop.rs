@@ -22,7 +22,7 @@ use crate::task::{AnyTask, Task, TaskRef, new_task};
 /// `==` is identity (two handles to the same loop), as asyncio compares loops.
 #[derive(Clone)]
 pub struct EventLoop {
-    inner: Rc<dyn AbstractEventLoop>,
+    pub(crate) inner: Rc<dyn AbstractEventLoop>,
 }
 
 /// A weak reference to a loop, to hold one without keeping it alive (no reference cycles).

@@ -142,7 +142,7 @@ impl EventLoop {
     /// Runs `op` on this loop: the one future behind every `sock_*` method, for operations of
     /// your own (see [`Op`]).
     pub fn run_op(&self, op: Op) -> OpFuture {
-        self.downgrade().run_op(op)
+        OpFuture::new(&self.inner, op)
     }
 
     /// Accepts a connection on `l` (which the loop makes non-blocking).

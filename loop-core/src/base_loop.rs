@@ -240,7 +240,7 @@ impl<D: Driver> BaseEventLoop<D> {
             .borrow_mut()
             .as_mut()
             .ok_or(LoopError::Closed)?
-            .poll(plan.timeout(), &mut polled)?;
+            .poll(plan.timeout(), started, &mut polled)?;
         let quiet = polled.is_empty() && !self.shared.notified.load(Ordering::Acquire);
         let waited = started.map_or(Duration::ZERO, |t| t.elapsed());
         if may_block {

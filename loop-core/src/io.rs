@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::task::Waker;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::driver::Driver;
 use crate::ops::{OpKey, Ops};
@@ -39,14 +39,17 @@ impl<D: Driver> Io<D> {
     /// Polls the driver for at most `timeout` and collects what it reported into `polled`.
     /// When the loop has work ready (`timeout` zero) and no operation or watch is in flight,
     /// nothing could be reported: no syscall is made.
+    /// `started`: the real time read just before (see [`Ops::poll_started`]).
     pub(crate) fn poll(
         &mut self,
         timeout: Option<Duration>,
+        started: Option<Instant>,
         polled: &mut Polled,
     ) -> std::io::Result<()> {
         let nothing_to_poll = timeout == Some(Duration::ZERO) && self.ops.is_empty();
         if !nothing_to_poll {
             self.ops.end_round();
+            self.ops.set_poll_started(started);
             self.driver.poll(&mut self.ops, timeout)?;
         }
         self.ops.drain_wakers(&mut polled.wakers);

@@ -194,6 +194,9 @@ pub struct Ops {
     /// The driver's last wait was cut short to lend idle receives' buffers (see
     /// [`note_wait_cut_short`](Self::note_wait_cut_short)).
     wait_cut_short: bool,
+    /// The real time the loop read just before the current poll of the driver (`None`: it
+    /// did not, the poll does not block).
+    poll_started: Option<std::time::Instant>,
 }
 
 impl Ops {
@@ -316,6 +319,17 @@ impl Ops {
     /// early return for a quiet wait of the whole timeout.
     pub(crate) fn note_wait_cut_short(&mut self) {
         self.wait_cut_short = true;
+    }
+
+    /// The real time the loop read just before this poll of the driver, if it did (it does
+    /// before every poll that may block): a driver that needs the time for its own rounds
+    /// (lending idle receives' buffers) reads it here rather than from the OS again.
+    pub fn poll_started(&self) -> Option<std::time::Instant> {
+        self.poll_started
+    }
+
+    pub(crate) fn set_poll_started(&mut self, at: Option<std::time::Instant>) {
+        self.poll_started = at;
     }
 
     /// Takes the flag of [`note_wait_cut_short`](Self::note_wait_cut_short).

@@ -65,6 +65,22 @@ struct Lending {
     round: u32,
     /// When the next round begins (`None`: no receive keeps a buffer it could lend).
     next: Option<Instant>,
+    /// Polls that did not wait since the time was last read.
+    unread: u32,
+}
+
+impl Lending {
+    /// How many polls that do not wait go by without reading the time.
+    const UNREAD_POLLS: u32 = 16;
+
+    /// The time, read every [`UNREAD_POLLS`](Self::UNREAD_POLLS)th poll that does not wait.
+    fn time_to_look(&mut self) -> Option<Instant> {
+        self.unread += 1;
+        (self.unread >= Self::UNREAD_POLLS).then(|| {
+            self.unread = 0;
+            Instant::now()
+        })
+    }
 }
 
 /// The capacity of the receive buffer `op` keeps while parked (0: not a receive).
@@ -368,16 +384,17 @@ impl<S: Selector> ReadinessDriver<S> {
         }
     }
 
-    /// Some parked receive keeps a buffer it could lend: when a lending round is due, asks
+    /// Some parked receive keeps a buffer it could lend and the loop is about to wait (it is
+    /// `now`): when a lending round is due, asks
     /// those parked before the last round to lend theirs (their tasks are woken; the buffer
     /// is lent when the future polls). Gives the wait's timeout, cut to the next round, and
     /// whether it was cut.
     fn lend_idle_buffers(
         &mut self,
         ops: &mut Ops,
+        now: Instant,
         timeout: Option<Duration>,
     ) -> (Option<Duration>, bool) {
-        let now = Instant::now();
         let mut next = *self.lending.next.get_or_insert(now + IDLE_RECEIVE_AFTER);
         if now >= next {
             let round = self.lending.round;
@@ -826,9 +843,15 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
     fn poll(&mut self, ops: &mut Ops, timeout: Option<Duration>) -> io::Result<()> {
         let mut events = std::mem::take(&mut self.events);
         events.clear();
-        let (timeout, cut) = match ops.holding() {
-            0 => (timeout, false),
-            _ => self.lend_idle_buffers(ops, timeout),
+        // Lending rounds are checked before a wait (the loop read the time for it), and
+        // every few polls that do not wait (a loop that never waits lends too).
+        let now = match ops.holding() {
+            0 => None,
+            _ => ops.poll_started().or_else(|| self.lending.time_to_look()),
+        };
+        let (timeout, cut) = match now {
+            Some(now) => self.lend_idle_buffers(ops, now, timeout),
+            None => (timeout, false),
         };
         let res = self.selector.select(&mut events, timeout);
         if cut && events.is_empty() && !ops.has_wakers() {
