@@ -463,9 +463,18 @@ impl Future for OpFuture {
 impl Drop for OpFuture {
     #[inline]
     fn drop(&mut self) {
-        if let Some(id) = self.id
-            && let Some(lp) = self.lp.upgrade()
-        {
+        if let Some(id) = self.id {
+            self.give_up(id);
+        }
+    }
+}
+
+impl OpFuture {
+    /// Dropped while op `id` is in flight: the loop cancels it.
+    #[cold]
+    #[inline(never)]
+    fn give_up(&self, id: OpId) {
+        if let Some(lp) = self.lp.upgrade() {
             lp.drop_op(id);
         }
     }

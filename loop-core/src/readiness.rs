@@ -724,7 +724,12 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
             }
             // What a dropped op of the socket left comes before anything newer (and says
             // nothing of the socket's readiness).
-            let res = match ops.take_leftover(op) {
+            let left = if leftovers {
+                ops.take_leftover(op)
+            } else {
+                None
+            };
+            let res = match left {
                 Some(n) => Ok(n),
                 None => entry.perform(op, dir, true),
             };
