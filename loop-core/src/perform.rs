@@ -104,6 +104,7 @@ fn connect(fd: RawFd, addr: &socket2::SockAddr, ready: bool) -> io::Result<usize
 }
 
 /// recv(2) into `buf`'s spare capacity; its length grows by the count.
+#[inline(always)]
 fn recv(fd: RawFd, buf: &mut Vec<u8>) -> io::Result<usize> {
     let spare = buf.spare_capacity_mut();
     // SAFETY (inside syscall!): `spare` is writable memory of `spare.len()` bytes.
@@ -119,6 +120,7 @@ fn recv(fd: RawFd, buf: &mut Vec<u8>) -> io::Result<usize> {
 }
 
 /// send(2) of `bytes`, never raising SIGPIPE.
+#[inline(always)]
 fn send(fd: RawFd, bytes: &[u8]) -> io::Result<usize> {
     no_sigpipe(|| {
         // SAFETY (inside syscall!): `bytes` is readable memory of `bytes.len()` bytes.

@@ -593,6 +593,7 @@ struct ParkTag {
 /// Parks `op`, which has to wait on `entry` (a registered socket, nothing else waiting in
 /// `dir`), in its caller's slot: a receive keeps its buffer (counted) until it has waited
 /// long (see [`Lending`]).
+#[inline(always)]
 fn park_in(
     entry: &mut FdEntry,
     tag: ParkTag,
