@@ -139,12 +139,19 @@ unsafe fn waker_clone(data: *const ()) -> RawWaker {
 unsafe fn waker_wake(data: *const ()) {
     // SAFETY: a waker's data.
     let ptr = unsafe { header_of(data) };
-    // SAFETY: the consumed waker's unit keeps the task alive during the wake; then it is
-    // given back.
-    unsafe {
-        wake_by_ref(ptr);
-        ref_dec(ptr);
+    // SAFETY: the consumed waker's unit keeps the header alive during the call.
+    let header = unsafe { &*ptr.as_ptr() };
+    if !header.queued.swap(true, Ordering::AcqRel) {
+        // SAFETY: as in `wake_by_ref`: the task was bound before any waker was made.
+        let scheduler = unsafe { &*header.scheduler.get() };
+        if let Some(s) = scheduler {
+            // The consumed waker's unit moves into the `Notified` (no add and give back).
+            s.schedule(Notified { ptr });
+            return;
+        }
     }
+    // SAFETY: the consumed waker's unit is given back (the task was queued already).
+    unsafe { ref_dec(ptr) };
 }
 
 /// # Safety
