@@ -220,9 +220,10 @@ impl EventLoop {
     }
 
     /// Receives up to `buf.capacity()` bytes into `buf` (its length becomes the count; 0 means
-    /// the peer closed). A buffer of the same capacity is returned in every case: while the
-    /// receive waits for data the loop holds no buffer for it (see [`Op::Recv`]), so it may be
-    /// another allocation than the one given.
+    /// the peer closed). A buffer of the same capacity is returned in every case: once the
+    /// receive has waited [`IDLE_RECEIVE_AFTER`](crate::IDLE_RECEIVE_AFTER) for data the loop
+    /// holds no buffer for it (see [`Op::Recv`]), so it may be another allocation than the
+    /// one given.
     pub fn sock_recv(&self, s: &TcpStream, buf: Vec<u8>) -> SockRecv {
         SockRecv {
             op: self.run_op(Op::Recv {

@@ -209,7 +209,7 @@ pub fn loop_publishes_its_tasks_and_stats_for_a_monitor(factory: Factory) {
 }
 
 /// Idle connections hold no receive buffer: 32 receives of 64 KiB each wait for data on
-/// registered sockets, and once they have waited [`IDLE_RECEIVE_AFTER`] the loop holds a few
+/// registered sockets, and once they have waited `IDLE_RECEIVE_AFTER` (50 ms) the loop holds a few
 /// buffers' worth (its spares), not 2 MiB. Data then arriving is received whole into a buffer
 /// of the capacity asked for; once the receives wait again and the loop has gone round a few
 /// times with nothing to receive, it is back to a few buffers (a loop may keep, for a while,

@@ -8,8 +8,8 @@
 //! handed to the next `sock_accept` on that listener.
 
 //!
-//! A receive that waits for data holds no buffer: its buffer goes to the loop's spares
-//! ([`crate::spares`]) while it waits.
+//! A receive that has waited [`IDLE_RECEIVE_AFTER`](loop_api::IDLE_RECEIVE_AFTER) for data
+//! holds no buffer: its buffer goes to the loop's spares ([`crate::spares`]) while it waits.
 
 use std::collections::{HashMap, VecDeque};
 use std::io;

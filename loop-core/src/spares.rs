@@ -1,9 +1,11 @@
 //! The loop's spare receive buffers.
 //!
-//! A receive that waits for data holds no buffer: the driver lends it here
-//! ([`Ops::park_buffer`](crate::Ops::park_buffer) for an op in the table, `lend` for one
-//! parked in its future) while the socket has nothing to read, and takes one of the same
-//! capacity back just before the receive is made. The list keeps as many as receives lately
+//! A receive that has waited [`IDLE_RECEIVE_AFTER`](loop_api::IDLE_RECEIVE_AFTER) for data
+//! holds no buffer: the driver lends it here ([`Ops::park_buffer`](crate::Ops::park_buffer)
+//! for an op in the table, `lend` for one parked in its future) while the socket has nothing
+//! to read, and takes one of the same capacity back just before the receive is made. (The
+//! readiness driver lends a parked receive's buffer only once it has waited that long: a busy
+//! connection keeps its own.) The list keeps as many as receives lately
 //! took in one round of the loop (a decaying peak, at least [`SPARE_BUFFERS`]); the rest are
 //! freed. So a loop with ten thousand idle connections holds a few receive buffers, not ten
 //! thousand, while busy connections take back the buffers they just gave up (no allocation
