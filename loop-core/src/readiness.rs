@@ -116,6 +116,9 @@ struct FdEntry {
     closed: bool,
     /// A registered socket was made non-blocking (it stays the same socket until released).
     nonblocking: bool,
+    /// A receive on the fd got bytes: the connection is in use. Until then (a new
+    /// connection, which may well stay idle) a parked receive lends its buffer at once.
+    received: bool,
 }
 
 impl FdEntry {
@@ -215,7 +218,9 @@ impl FdEntry {
             Op::Recv { fd, buf } => {
                 let res = crate::perform::receive(*fd, buf);
                 // A short read on a stream drained the receive queue.
-                let short = matches!(res, Ok(n) if n > 0 && buf.len() < buf.capacity());
+                let got = matches!(res, Ok(n) if n > 0);
+                self.received |= got;
+                let short = got && buf.len() < buf.capacity();
                 (res, short && self.stream)
             }
             Op::Send { fd, buf, pos } => {
@@ -616,6 +621,12 @@ fn park_in(
         lend: false,
     });
     ops.note_parked();
+    if !entry.received
+        && let Some(parked) = entry.parked_mut(dir)
+    {
+        // A connection that has received nothing yet may stay idle: no buffer meanwhile.
+        lend_parked_buffer(parked, ops, op);
+    }
     park_key(fd, dir, tag.generation)
 }
 
