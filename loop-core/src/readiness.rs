@@ -588,6 +588,15 @@ fn lend_parked_buffer(parked: &mut Parked, ops: &mut Ops, op: &mut Op) {
     }
 }
 
+/// Gives `parked`'s op (`op`), which lent its buffer, one back before it is tried: kept
+/// (and counted) while the op is still parked.
+fn take_lent_buffer(parked: &mut Parked, ops: &mut Ops, op: &mut Op) {
+    let lent = std::mem::take(&mut parked.lent);
+    ops.return_buffer(op, lent);
+    parked.kept = lent;
+    ops.note_kept(lent, true);
+}
+
 /// What a park is named by: its generation, and its lending round.
 #[derive(Debug, Clone, Copy)]
 struct ParkTag {
@@ -728,11 +737,7 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
             if let Some(parked) = entry.parked_mut(dir)
                 && parked.lent != 0
             {
-                // Its buffer comes back (counted as kept while the op is still parked).
-                let lent = std::mem::take(&mut parked.lent);
-                ops.return_buffer(op, lent);
-                parked.kept = lent;
-                ops.note_kept(lent, true);
+                take_lent_buffer(parked, ops, op);
             }
             // What a dropped op of the socket left comes before anything newer (and says
             // nothing of the socket's readiness).

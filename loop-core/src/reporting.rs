@@ -30,6 +30,12 @@ pub(crate) enum Report {
 }
 
 impl Report {
+    /// Reported at level ERROR (else WARN): a panic or an error.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    pub(crate) fn is_error(self) -> bool {
+        matches!(self, Report::Panic | Report::Error)
+    }
+
     /// The `report` field of the event.
     #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
     pub(crate) fn name(self) -> &'static str {
@@ -188,7 +194,7 @@ impl Reporting {
 /// subscriber is in place, else the report printed on stderr.
 fn default_handler(kind: Report, context: &ExceptionContext) {
     #[cfg(feature = "tracing")]
-    if crate::trace::report(kind, context) {
+    if crate::trace::report(kind.name(), kind.is_error(), context) {
         return;
     }
     #[cfg(not(feature = "tracing"))]

@@ -16,8 +16,6 @@ use loop_api::{ExceptionContext, TaskRef};
 use tracing::Level;
 use tracing::level_filters::{LevelFilter, STATIC_MAX_LEVEL};
 
-use crate::reporting::Report;
-
 /// True when a subscriber may want the TRACE span of a task poll: what `trace_span!` checks
 /// first (one relaxed load), without making a disabled span, whose drop is out of line.
 #[inline(always)]
@@ -44,8 +42,8 @@ fn has_subscriber() -> bool {
 }
 
 /// Sends the report as an event, if a subscriber is in place; false if there is none (then
-/// the caller prints it).
-pub(crate) fn report(kind: Report, ctx: &ExceptionContext) -> bool {
+/// the caller prints it). `name` is its `report` field; `error`: level ERROR, else WARN.
+pub(crate) fn report(name: &'static str, error: bool, ctx: &ExceptionContext) -> bool {
     if !has_subscriber() {
         return false;
     }
@@ -54,7 +52,7 @@ pub(crate) fn report(kind: Report, ctx: &ExceptionContext) -> bool {
             tracing::event!(
                 target: "loop_core",
                 $level,
-                report = kind.name(),
+                report = name,
                 callback = ctx.callback.as_deref(),
                 task = ctx.task.as_deref(),
                 created_at = ctx.created_at.map(tracing::field::display),
@@ -67,9 +65,10 @@ pub(crate) fn report(kind: Report, ctx: &ExceptionContext) -> bool {
             )
         };
     }
-    match kind {
-        Report::Panic | Report::Error => emit!(Level::ERROR),
-        Report::Slow | Report::UnclosedLoop | Report::NeverRan => emit!(Level::WARN),
+    if error {
+        emit!(Level::ERROR);
+    } else {
+        emit!(Level::WARN);
     }
     true
 }
