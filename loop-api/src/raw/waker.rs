@@ -103,6 +103,14 @@ pub(super) unsafe fn wake_by_ref(ptr: NonNull<Header>) {
 static WAKER_VTABLE: RawWakerVTable =
     RawWakerVTable::new(waker_clone, waker_wake, waker_wake_by_ref, waker_drop);
 
+/// True for the waker of a task of one of this crate's loops. Waking it only queues the
+/// task on its loop (on the loop's thread: a push onto the ready queue; elsewhere: onto the
+/// remote queue, and the loop's driver is woken); it runs no other code, so a loop may wake
+/// it while it holds its own state borrowed (a foreign waker might call back into the loop).
+pub fn is_loop_task_waker(waker: &Waker) -> bool {
+    std::ptr::eq(waker.vtable(), &WAKER_VTABLE)
+}
+
 /// A waker for the task (it holds a unit of `refs`).
 ///
 /// # Safety

@@ -511,3 +511,18 @@ fn loop_slot_keeps_every_value_even_beyond_32_bits() {
     }
     drop(task);
 }
+
+#[test]
+fn a_task_waker_is_known_for_one_and_others_are_not() {
+    let sched = Arc::new(Collect::default());
+    let (slot, ready) = (Rc::new(Cell::new(None)), Rc::new(Cell::new(false)));
+    let (task, _user) = spawn(parked(slot.clone(), ready), &sched);
+    assert!(task.run().is_pending());
+    let waker = slot.take().expect("the task's waker");
+    assert!(crate::is_loop_task_waker(&waker), "a task's own waker");
+    assert!(!crate::is_loop_task_waker(Waker::noop()), "a foreign waker");
+    // Woken by value (the waker's count goes with the task to its scheduler), then freed.
+    waker.wake();
+    let woken = sched.take();
+    assert_eq!(woken.len(), 1, "the task was queued once");
+}
