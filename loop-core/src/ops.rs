@@ -314,7 +314,7 @@ impl Ops {
     /// The driver cut its wait short (before the timeout it was given, with nothing to
     /// report) to lend the buffers of receives that waited long: the loop must not take the
     /// early return for a quiet wait of the whole timeout.
-    pub(crate) fn note_wait_cut_short(&mut self) {
+    pub fn note_wait_cut_short(&mut self) {
         self.wait_cut_short = true;
     }
 

@@ -14,6 +14,7 @@ use io_uring::types::{Fd, SubmitArgs, Timespec};
 use io_uring::{IoUring, opcode, squeue};
 use loop_core::{Direction, Driver, DriverWaker, Op, OpKey, Ops};
 
+use crate::lending::Lending;
 use crate::order::{Order, turn_of};
 
 /// `user_data` of the eventfd read that wakes the loop.
@@ -47,16 +48,17 @@ pub struct UringDriver {
     /// Completions taken off the ring early (to make room when the kernel said EBUSY), not
     /// yet reported.
     reaped: Vec<(u64, i32)>,
-    /// By fd: the next receive is sent at once, with its buffer: the last one filled its
-    /// buffer (more is likely waiting), or a poll just said the socket is readable. Otherwise
-    /// (the socket was drained, or nothing is known) a receive of at least
-    /// [`PARK_MIN`](loop_core::PARK_MIN) bytes first waits with a POLL_ADD and its buffer
-    /// parked ([`Ops::park_buffer`]), so an idle connection holds no receive buffer; a smaller
-    /// one is sent with [`RECVSEND_POLL_FIRST`]. Only a hint: a wrong one (a reused fd number)
-    /// costs a poll that fires at once, or a buffer held while waiting, never correctness.
-    direct: Vec<bool>,
+    /// Ops to submit again after a reap (kept for its allocation).
+    retry: Vec<OpKey>,
+    /// Receives to cancel for waiting long (kept for its allocation).
+    to_cancel: Vec<OpKey>,
     /// One receive and one send per socket in the kernel at a time (see [`crate::order`]).
+    /// A receive goes with its buffer, with [`RECVSEND_POLL_FIRST`] unless the socket is
+    /// likely readable (its turns' `readable` hint: the last receive filled its buffer, or a
+    /// poll just said so); one that waits long gives its buffer up ([`crate::lending`]).
     order: Order,
+    /// When receives in the kernel give their buffers up (see [`crate::lending`]).
+    lending: Lending,
     /// The kernel has every opcode of the file operations ([`crate::files::FILE_OPCODES`]).
     file_ops: bool,
 }
@@ -110,8 +112,10 @@ impl UringDriver {
             wake_armed: false,
             defer_taskrun,
             reaped: Vec::new(),
-            direct: Vec::new(),
+            retry: Vec::new(),
+            to_cancel: Vec::new(),
             order: Order::default(),
+            lending: Lending::default(),
             file_ops,
         })
     }
@@ -220,9 +224,11 @@ impl UringDriver {
         reaped.extend(self.ring.completion().map(|c| (c.user_data(), c.result())));
     }
 
-    /// Reports every completion taken off the ring or waiting on it.
-    fn reap(&mut self, ops: &mut Ops) {
-        let mut retry = Vec::new();
+    /// Reports every completion taken off the ring or waiting on it: true if some op's
+    /// completion was reported to `ops`.
+    fn reap(&mut self, ops: &mut Ops) -> bool {
+        let mut retry = std::mem::take(&mut self.retry);
+        let mut reported = false;
         self.take_completions();
         let mut completed = std::mem::take(&mut self.reaped);
         for (user_data, res) in completed.drain(..) {
@@ -236,7 +242,9 @@ impl UringDriver {
                         continue;
                     }
                     self.in_flight = self.in_flight.saturating_sub(1);
-                    if !self.complete(ops, key, res) {
+                    if self.complete(ops, key, res) {
+                        reported = true;
+                    } else {
                         self.in_flight += 1;
                         retry.push(key);
                     }
@@ -247,12 +255,15 @@ impl UringDriver {
         if self.reaped.is_empty() {
             self.reaped = completed;
         }
-        for key in retry {
+        for key in retry.drain(..) {
             self.in_flight = self.in_flight.saturating_sub(1);
             if let Err(e) = self.submit(ops, key) {
                 ops.complete(key, Err(e));
+                reported = true;
             }
         }
+        self.retry = retry;
+        reported
     }
 
     /// Reports the completion `res` (a CQE's result) of op `key`. False: the op is not done
@@ -260,6 +271,18 @@ impl UringDriver {
     /// still block).
     fn complete(&mut self, ops: &mut Ops, key: OpKey, res: i32) -> bool {
         let turn = ops.op_mut(key).and_then(|op| turn_of(op));
+        if let Some((fd, Direction::Read)) = turn
+            && let Some(turns) = self.order.turns(fd, Direction::Read)
+            && turns.current == Some(key)
+            && self.lending.release(turns)
+            && res == -libc::ECANCELED
+            && !ops.is_orphaned(key)
+            && ops.park_buffer(key)
+        {
+            // Cancelled for waiting long, having received nothing: it waits on with its
+            // buffer parked (a POLL_ADD), keeping its turn.
+            return false;
+        }
         let done = self.finish(ops, key, res);
         if done && let Some((fd, dir)) = turn {
             self.pass_turn(ops, key, fd, dir);
@@ -296,9 +319,12 @@ impl UringDriver {
             // SAFETY: for a receive, the kernel wrote `n` bytes into the spare capacity (and
             // the address into the header) it was given.
             unsafe { op.assume_received(*n) };
-            if let Op::Recv { fd, buf } = &*op {
-                let full = *n > 0 && buf.len() == buf.capacity();
-                set_hint(&mut self.direct, *fd, full);
+            if let Op::Recv { fd, buf } = &*op
+                && *n > 0
+                && buf.len() == buf.capacity()
+            {
+                // Filled: more is likely waiting.
+                self.set_readable(*fd);
             }
         }
         ops.complete(key, result);
@@ -320,35 +346,44 @@ impl UringDriver {
         }
     }
 
+    /// The next receive on `fd` goes without [`RECVSEND_POLL_FIRST`].
+    fn set_readable(&mut self, fd: i32) {
+        if let Some(turns) = self.order.turns(fd, Direction::Read) {
+            turns.readable = true;
+        }
+    }
+
     /// Queues the SQE of op `key`.
     fn push_op(&mut self, ops: &mut Ops, key: OpKey) -> io::Result<()> {
+        let parked = ops.buffer_parked(key);
         let Some(op) = ops.op_mut(key) else {
             return Ok(());
         };
-        let recv_fd = match op {
-            Op::Recv { fd, .. } => Some(*fd),
-            _ => None,
-        };
-        let entry = match recv_fd {
-            // Poll first, holding no buffer (see `direct`); a poll interrupted by EINTR is
-            // submitted again as a poll.
-            Some(fd)
-                if ops.buffer_parked(key)
-                    || (!is_direct(&self.direct, fd) && ops.park_buffer(key)) =>
-            {
-                opcode::PollAdd::new(Fd(fd), libc::POLLIN as u32).build()
+        let entry = match op {
+            // A receive that waited long waits for readiness holding no buffer (see
+            // `crate::lending`); a poll interrupted by EINTR is submitted again as a poll.
+            Op::Recv { fd, .. } if parked => {
+                opcode::PollAdd::new(Fd(*fd), libc::POLLIN as u32).build()
             }
-            _ => {
-                let Some(op) = ops.op_mut(key) else {
-                    return Ok(());
-                };
-                let entry = sqe_for(op, &self.direct);
-                if let Some(fd) = recv_fd {
+            Op::Recv { fd, buf } => {
+                let lendable = buf.is_empty() && buf.capacity() >= loop_core::PARK_MIN;
+                let mut ioprio = RECVSEND_POLL_FIRST;
+                if let Some(turns) = self.order.turns(*fd, Direction::Read) {
                     // Used up: the next receive polls first unless this one fills its buffer.
-                    set_hint(&mut self.direct, fd, false);
+                    if std::mem::take(&mut turns.readable) {
+                        ioprio = 0;
+                    }
+                    if lendable {
+                        self.lending.hold(turns);
+                    }
                 }
-                entry
+                let spare = buf.spare_capacity_mut();
+                let len = spare.len().min(u32::MAX as usize) as u32;
+                opcode::Recv::new(Fd(*fd), spare.as_mut_ptr().cast(), len)
+                    .ioprio(ioprio)
+                    .build()
             }
+            _ => sqe_for(op),
         }
         .user_data(key.0 as u64);
         // SAFETY: the entry points into `ops[key]`'s heap buffers, which the core keeps until
@@ -356,6 +391,21 @@ impl UringDriver {
         unsafe { self.push(&entry)? };
         self.in_flight += 1;
         Ok(())
+    }
+
+    /// Some receive in the kernel holds a buffer: when a lending round is due, cancels those
+    /// that waited long (see [`crate::lending`]). Gives the wait's timeout, cut to the next
+    /// round, and whether it was cut.
+    fn lend_idle_buffers(&mut self, timeout: Option<Duration>) -> (Option<Duration>, bool) {
+        let mut to_cancel = std::mem::take(&mut self.to_cancel);
+        let cut = self.lending.round(&mut self.order, &mut to_cancel, timeout);
+        for key in to_cancel.drain(..) {
+            // Not queued: the receive keeps its buffer until it completes (the ring is
+            // failing anyway).
+            self.queue_cancel(key.0 as u64);
+        }
+        self.to_cancel = to_cancel;
+        cut
     }
 
     /// The POLL_ADD of a receive whose buffer is parked completed with `result`. False: the
@@ -370,7 +420,8 @@ impl UringDriver {
         match (result, wanted) {
             (Ok(_), true) => {
                 if let Some(Op::Recv { fd, .. }) = ops.op_mut(key) {
-                    set_hint(&mut self.direct, *fd, true);
+                    let fd = *fd;
+                    self.set_readable(fd);
                 }
                 ops.unpark_buffer(key);
                 false
@@ -395,29 +446,9 @@ fn needs_syscall_when_ready(op: &Op) -> bool {
     matches!(op, Op::SendFile { .. })
 }
 
-/// The hint of `fd` in `hints` (false when unknown).
-fn is_direct(hints: &[bool], fd: i32) -> bool {
-    usize::try_from(fd)
-        .ok()
-        .and_then(|i| hints.get(i).copied())
-        .unwrap_or(false)
-}
-
-/// Sets the hint of `fd` in `hints` (growing it as needed).
-fn set_hint(hints: &mut Vec<bool>, fd: i32, on: bool) {
-    let Ok(i) = usize::try_from(fd) else { return };
-    if i >= hints.len() {
-        if !on {
-            return;
-        }
-        hints.resize(i + 1, false);
-    }
-    hints[i] = on;
-}
-
-/// The SQE for `op`, pointing into the op's heap-allocated buffers. `direct`: the hints of
-/// [`UringDriver::direct`].
-fn sqe_for(op: &mut Op, direct: &[bool]) -> squeue::Entry {
+/// The SQE for `op` (a receive's is made by `push_op`), pointing into the op's
+/// heap-allocated buffers.
+fn sqe_for(op: &mut Op) -> squeue::Entry {
     match op {
         Op::Accept { fd, addr, .. } => {
             addr.len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
@@ -432,13 +463,8 @@ fn sqe_for(op: &mut Op, direct: &[bool]) -> squeue::Entry {
         Op::Recv { fd, buf } => {
             let spare = buf.spare_capacity_mut();
             let len = spare.len().min(u32::MAX as usize) as u32;
-            let ioprio = if is_direct(direct, *fd) {
-                0
-            } else {
-                RECVSEND_POLL_FIRST
-            };
             opcode::Recv::new(Fd(*fd), spare.as_mut_ptr().cast(), len)
-                .ioprio(ioprio)
+                .ioprio(RECVSEND_POLL_FIRST)
                 .build()
         }
         Op::Send { fd, buf, pos } => {
@@ -495,12 +521,18 @@ impl Driver for UringDriver {
     }
 
     fn cancel(&mut self, ops: &mut Ops, key: OpKey) {
-        if let Some((fd, dir)) = ops.op_mut(key).and_then(|op| turn_of(op))
-            && self.order.withdraw(key, fd, dir)
-        {
-            // It never reached the kernel.
-            ops.complete(key, Err(io::Error::from_raw_os_error(libc::ECANCELED)));
-            return;
+        if let Some((fd, dir)) = ops.op_mut(key).and_then(|op| turn_of(op)) {
+            if self.order.withdraw(key, fd, dir) {
+                // It never reached the kernel.
+                ops.complete(key, Err(io::Error::from_raw_os_error(libc::ECANCELED)));
+                return;
+            }
+            if let Some(turns) = self.order.turns(fd, dir)
+                && turns.current == Some(key)
+            {
+                // Its future is done with it: its cancellation completes it, whoever asked.
+                turns.idle_cancel = false;
+            }
         }
         if self.queue_cancel(key.0 as u64) {
             self.flush_cancels();
@@ -513,8 +545,15 @@ impl Driver for UringDriver {
 
     fn poll(&mut self, ops: &mut Ops, timeout: Option<Duration>) -> io::Result<()> {
         self.arm_wake()?;
+        let (timeout, cut) = match self.lending.any_held() {
+            false => (timeout, false),
+            true => self.lend_idle_buffers(timeout),
+        };
         self.enter(timeout)?;
-        self.reap(ops);
+        if !self.reap(ops) && cut {
+            // Woken to lend buffers, not by anything the loop waits for.
+            ops.note_wait_cut_short();
+        }
         Ok(())
     }
 

@@ -26,11 +26,20 @@ pub(crate) fn turn_of(op: &Op) -> Option<(RawFd, Direction)> {
 }
 
 #[derive(Debug, Default)]
-struct Turns {
+pub(crate) struct Turns {
     /// The op of this fd and direction the kernel has now.
-    current: Option<OpKey>,
+    pub(crate) current: Option<OpKey>,
     /// The ops waiting for their turn, in submission order.
     waiting: VecDeque<OpKey>,
+    /// Receives only: the lending round (see [`crate::lending`]) since which the receive the
+    /// kernel has holds a buffer it could lend (`None`: it holds none).
+    pub(crate) held_since: Option<u32>,
+    /// Receives only: the receive the kernel has is being cancelled because it waited long,
+    /// to wait on without its buffer (not because its future was dropped).
+    pub(crate) idle_cancel: bool,
+    /// Receives only: the next receive goes without `RECVSEND_POLL_FIRST` (the last one
+    /// filled its buffer, or a poll just said the socket is readable).
+    pub(crate) readable: bool,
 }
 
 /// The turns of every fd, by fd number and direction.
@@ -40,12 +49,21 @@ pub(crate) struct Order {
 }
 
 impl Order {
-    fn turns(&mut self, fd: RawFd, dir: Direction) -> Option<&mut Turns> {
+    /// The turns of `fd` in direction `dir` (made on first use; `None` for a negative fd).
+    #[inline]
+    pub(crate) fn turns(&mut self, fd: RawFd, dir: Direction) -> Option<&mut Turns> {
         let i = usize::try_from(fd).ok()?;
         if i >= self.fds.len() {
             self.fds.resize_with(i + 1, Default::default);
         }
         Some(&mut self.fds[i][dir as usize])
+    }
+
+    /// The receive turns of every fd.
+    pub(crate) fn read_turns(&mut self) -> impl Iterator<Item = &mut Turns> {
+        self.fds
+            .iter_mut()
+            .map(|t| &mut t[Direction::Read as usize])
     }
 
     /// Op `key` wants the kernel: true if it is its turn (it then has it), false if it was
@@ -96,6 +114,8 @@ impl Order {
         for turns in self.fds.iter_mut().flatten() {
             keys.extend(turns.waiting.drain(..));
             turns.current = None;
+            turns.held_since = None;
+            turns.idle_cancel = false;
         }
         keys
     }
