@@ -363,6 +363,16 @@ impl Ops {
         held + self.spare.bytes() + self.kept_by_parked
     }
 
+    /// The operation under `key`, whether its receive buffer is parked
+    /// ([`buffer_parked`](Self::buffer_parked)) and whether its future was dropped
+    /// ([`is_orphaned`](Self::is_orphaned)): one lookup for a completion driver's hot path.
+    #[inline]
+    pub fn op_state(&mut self, key: OpKey) -> Option<(&mut Op, bool, bool)> {
+        let slot = self.slots.get_mut(key.0)?;
+        let orphaned = matches!(slot.owner, Owner::Orphaned(_));
+        Some((&mut slot.op, slot.parked_buffer != 0, orphaned))
+    }
+
     /// The operation under `key`, for a driver to perform or to build its request from.
     pub fn op_mut(&mut self, key: OpKey) -> Option<&mut Op> {
         self.slots.get_mut(key.0).map(|s| &mut s.op)

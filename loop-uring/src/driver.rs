@@ -15,7 +15,7 @@ use io_uring::{IoUring, opcode, squeue};
 use loop_core::{Direction, Driver, DriverWaker, Op, OpKey, Ops};
 
 use crate::lending::Lending;
-use crate::order::{Order, turn_of};
+use crate::order::{Order, Turns, turn_of};
 
 /// `user_data` of the eventfd read that wakes the loop.
 const WAKE_TOKEN: u64 = u64::MAX;
@@ -270,19 +270,56 @@ impl UringDriver {
     /// and must be submitted again (an op io_uring has no opcode for, whose syscall would
     /// still block).
     fn complete(&mut self, ops: &mut Ops, key: OpKey, res: i32) -> bool {
-        let turn = ops.op_mut(key).and_then(|op| turn_of(op));
-        if let Some((fd, Direction::Read)) = turn
-            && let Some(turns) = self.order.turns(fd, Direction::Read)
+        let Some((op, parked, orphaned)) = ops.op_state(key) else {
+            return true;
+        };
+        let (fd, dir) = match turn_of(op) {
+            Some(turn) if !parked && !needs_syscall_when_ready(op) => turn,
+            turn => return self.complete_other(ops, key, res, turn),
+        };
+        // A receive or send the kernel ran with its buffer: the common case, one lookup of
+        // the op and one of its turns.
+        let result = if res < 0 {
+            Err(io::Error::from_raw_os_error(-res))
+        } else {
+            // SAFETY: for a receive, the kernel wrote `res` bytes into the spare capacity (and
+            // the address into the header) it was given.
+            unsafe { op.assume_received(res as usize) };
+            Ok(res as usize)
+        };
+        let full = res > 0 && matches!(&*op, Op::Recv { buf, .. } if buf.len() == buf.capacity());
+        let mut next = None;
+        if let Some(turns) = self.order.turns(fd, dir)
             && turns.current == Some(key)
-            && self.lending.release(turns)
-            && res == -libc::ECANCELED
-            && !ops.is_orphaned(key)
-            && ops.park_buffer(key)
         {
-            // Cancelled for waiting long, having received nothing: it waits on with its
-            // buffer parked (a POLL_ADD), keeping its turn.
-            return false;
+            if dir == Direction::Read {
+                if self.lending.release(turns) && res == -libc::ECANCELED && !orphaned {
+                    // Cancelled for waiting long, having received nothing: it waits on with
+                    // its buffer parked (a POLL_ADD), keeping its turn.
+                    ops.park_buffer(key);
+                    return false;
+                }
+                // Filled: more is likely waiting.
+                turns.readable |= full;
+            }
+            next = turns.pass();
         }
+        ops.complete(key, result);
+        if let Some(next) = next {
+            self.push_next(ops, next, fd, dir);
+        }
+        true
+    }
+
+    /// [`complete`](Self::complete) for the other ops: a parked receive's poll, a poll for
+    /// an op io_uring has no opcode for, an op that waits for no turn.
+    fn complete_other(
+        &mut self,
+        ops: &mut Ops,
+        key: OpKey,
+        res: i32,
+        turn: Option<(i32, Direction)>,
+    ) -> bool {
         let done = self.finish(ops, key, res);
         if done && let Some((fd, dir)) = turn {
             self.pass_turn(ops, key, fd, dir);
@@ -334,14 +371,19 @@ impl UringDriver {
     /// Op `key`, which had the turn of `fd` and `dir`, is done: the next op waiting there goes
     /// to the kernel (one that cannot be queued fails, and the turn goes on).
     fn pass_turn(&mut self, ops: &mut Ops, key: OpKey, fd: i32, dir: Direction) {
-        let mut done = key;
-        while let Some(next) = self.order.pass_turn(done, fd, dir) {
-            match self.push_op(ops, next) {
-                Ok(()) => return,
-                Err(e) => {
-                    ops.complete(next, Err(e));
-                    done = next;
-                }
+        if let Some(next) = self.order.pass_turn(key, fd, dir) {
+            self.push_next(ops, next, fd, dir);
+        }
+    }
+
+    /// Op `next` has the turn of `fd` and `dir` now: its SQE is queued (one that cannot be
+    /// queued fails, and the turn goes on).
+    fn push_next(&mut self, ops: &mut Ops, mut next: OpKey, fd: i32, dir: Direction) {
+        while let Err(e) = self.push_op(ops, next, false) {
+            ops.complete(next, Err(e));
+            match self.order.pass_turn(next, fd, dir) {
+                Some(key) => next = key,
+                None => return,
             }
         }
     }
@@ -353,44 +395,28 @@ impl UringDriver {
         }
     }
 
-    /// Queues the SQE of op `key`.
-    fn push_op(&mut self, ops: &mut Ops, key: OpKey) -> io::Result<()> {
-        let parked = ops.buffer_parked(key);
-        let Some(op) = ops.op_mut(key) else {
-            return Ok(());
+    /// Queues the SQE of op `key`. With `take`, it first takes the turn of its socket and
+    /// direction: `Ok(false)` when it was queued behind the op that has it (no SQE).
+    fn push_op(&mut self, ops: &mut Ops, key: OpKey, take: bool) -> io::Result<bool> {
+        let Some((op, parked, _)) = ops.op_state(key) else {
+            return Ok(true);
         };
-        let entry = match op {
-            // A receive that waited long waits for readiness holding no buffer (see
-            // `crate::lending`); a poll interrupted by EINTR is submitted again as a poll.
-            Op::Recv { fd, .. } if parked => {
-                opcode::PollAdd::new(Fd(*fd), libc::POLLIN as u32).build()
-            }
-            Op::Recv { fd, buf } => {
-                let lendable = buf.is_empty() && buf.capacity() >= loop_core::PARK_MIN;
-                let mut ioprio = RECVSEND_POLL_FIRST;
-                if let Some(turns) = self.order.turns(*fd, Direction::Read) {
-                    // Used up: the next receive polls first unless this one fills its buffer.
-                    if std::mem::take(&mut turns.readable) {
-                        ioprio = 0;
-                    }
-                    if lendable {
-                        self.lending.hold(turns);
-                    }
+        let turns = turn_of(op).and_then(|(fd, dir)| self.order.turns(fd, dir));
+        let entry = match turns {
+            Some(turns) => {
+                if take && !turns.take(key) {
+                    return Ok(false);
                 }
-                let spare = buf.spare_capacity_mut();
-                let len = spare.len().min(u32::MAX as usize) as u32;
-                opcode::Recv::new(Fd(*fd), spare.as_mut_ptr().cast(), len)
-                    .ioprio(ioprio)
-                    .build()
+                turn_sqe(op, parked, turns, &mut self.lending)
             }
-            _ => sqe_for(op),
+            None => sqe_for(op),
         }
         .user_data(key.0 as u64);
         // SAFETY: the entry points into `ops[key]`'s heap buffers, which the core keeps until
         // `complete(key)` (the type's invariant).
         unsafe { self.push(&entry)? };
         self.in_flight += 1;
-        Ok(())
+        Ok(true)
     }
 
     /// Some receive in the kernel holds a buffer: when a lending round is due, cancels those
@@ -446,8 +472,41 @@ fn needs_syscall_when_ready(op: &Op) -> bool {
     matches!(op, Op::SendFile { .. })
 }
 
-/// The SQE for `op` (a receive's is made by `push_op`), pointing into the op's
-/// heap-allocated buffers.
+/// The SQE for `op`, which has the turn `turns` of its socket and direction (see
+/// [`sqe_for`]). A receive that waited long waits for readiness holding no buffer (see
+/// [`crate::lending`]; a poll interrupted by EINTR is submitted again as a poll); another
+/// goes with its buffer, polling first unless the socket is likely readable.
+#[inline]
+fn turn_sqe(op: &mut Op, parked: bool, turns: &mut Turns, lending: &mut Lending) -> squeue::Entry {
+    match op {
+        Op::Recv { fd, .. } if parked => opcode::PollAdd::new(Fd(*fd), libc::POLLIN as u32).build(),
+        Op::Recv { fd, buf } => {
+            // Used up: the next receive polls first unless this one fills its buffer.
+            let ioprio = if std::mem::take(&mut turns.readable) {
+                0
+            } else {
+                RECVSEND_POLL_FIRST
+            };
+            if buf.is_empty() && buf.capacity() >= loop_core::PARK_MIN {
+                lending.hold(turns);
+            }
+            recv_sqe(*fd, buf, ioprio)
+        }
+        _ => sqe_for(op),
+    }
+}
+
+/// The RECV of `buf`'s spare capacity on `fd`.
+#[inline]
+fn recv_sqe(fd: i32, buf: &mut Vec<u8>, ioprio: u16) -> squeue::Entry {
+    let spare = buf.spare_capacity_mut();
+    let len = spare.len().min(u32::MAX as usize) as u32;
+    opcode::Recv::new(Fd(fd), spare.as_mut_ptr().cast(), len)
+        .ioprio(ioprio)
+        .build()
+}
+
+/// The SQE for `op`, pointing into the op's heap-allocated buffers (a receive's polls first).
 fn sqe_for(op: &mut Op) -> squeue::Entry {
     match op {
         Op::Accept { fd, addr, .. } => {
@@ -460,13 +519,7 @@ fn sqe_for(op: &mut Op) -> squeue::Entry {
         Op::Connect { sock, addr, .. } => {
             opcode::Connect::new(Fd(sock.as_raw_fd()), addr.as_ptr().cast(), addr.len()).build()
         }
-        Op::Recv { fd, buf } => {
-            let spare = buf.spare_capacity_mut();
-            let len = spare.len().min(u32::MAX as usize) as u32;
-            opcode::Recv::new(Fd(*fd), spare.as_mut_ptr().cast(), len)
-                .ioprio(RECVSEND_POLL_FIRST)
-                .build()
-        }
+        Op::Recv { fd, buf } => recv_sqe(*fd, buf, RECVSEND_POLL_FIRST),
         Op::Send { fd, buf, pos } => {
             let rest = &buf[(*pos).min(buf.len())..];
             let len = rest.len().min(u32::MAX as usize) as u32;
@@ -503,21 +556,14 @@ impl Driver for UringDriver {
     }
 
     fn submit(&mut self, ops: &mut Ops, key: OpKey) -> io::Result<()> {
-        let Some(op) = ops.op_mut(key) else {
+        // Ok(false): queued behind the op of this socket and direction the kernel has.
+        let Err(e) = self.push_op(ops, key, true) else {
             return Ok(());
         };
-        let turn = turn_of(op);
-        if let Some((fd, dir)) = turn
-            && !self.order.take_turn(key, fd, dir)
-        {
-            // Queued behind the op of this socket and direction the kernel has.
-            return Ok(());
-        }
-        let pushed = self.push_op(ops, key);
-        if let (Err(_), Some((fd, dir))) = (&pushed, turn) {
+        if let Some((fd, dir)) = ops.op_mut(key).and_then(|op| turn_of(op)) {
             self.pass_turn(ops, key, fd, dir);
         }
-        pushed
+        Err(e)
     }
 
     fn cancel(&mut self, ops: &mut Ops, key: OpKey) {

@@ -42,6 +42,32 @@ pub(crate) struct Turns {
     pub(crate) readable: bool,
 }
 
+impl Turns {
+    /// Op `key` wants the kernel: true if it is its turn (it then has it), false if it was
+    /// queued behind the op that has it.
+    #[inline]
+    pub(crate) fn take(&mut self, key: OpKey) -> bool {
+        match self.current {
+            None => {
+                self.current = Some(key);
+                true
+            }
+            Some(current) if current == key => true,
+            Some(_) => {
+                self.waiting.push_back(key);
+                false
+            }
+        }
+    }
+
+    /// The op that has the turn is done: the next one waiting, which now has it.
+    #[inline]
+    pub(crate) fn pass(&mut self) -> Option<OpKey> {
+        self.current = self.waiting.pop_front();
+        self.current
+    }
+}
+
 /// The turns of every fd, by fd number and direction.
 #[derive(Debug, Default)]
 pub(crate) struct Order {
@@ -68,21 +94,9 @@ impl Order {
 
     /// Op `key` wants the kernel: true if it is its turn (it then has it), false if it was
     /// queued behind the op that has it.
+    #[cfg(test)]
     pub(crate) fn take_turn(&mut self, key: OpKey, fd: RawFd, dir: Direction) -> bool {
-        let Some(turns) = self.turns(fd, dir) else {
-            return true;
-        };
-        match turns.current {
-            None => {
-                turns.current = Some(key);
-                true
-            }
-            Some(current) if current == key => true,
-            Some(_) => {
-                turns.waiting.push_back(key);
-                false
-            }
-        }
+        self.turns(fd, dir).is_none_or(|turns| turns.take(key))
     }
 
     /// Op `key` completed: the next op waiting on its fd and direction, which now has the
@@ -92,8 +106,7 @@ impl Order {
         if turns.current != Some(key) {
             return None;
         }
-        turns.current = turns.waiting.pop_front();
-        turns.current
+        turns.pass()
     }
 
     /// Takes `key` out of the queue it waits in; false if it was not waiting (it is in the
