@@ -430,13 +430,14 @@ impl Ops {
         self.completions += 1;
         slot.completed_at = self.completions;
         own_result(&mut slot.op, &result);
-        let result = if slot.hand_over {
-            self.take_handed_over(key, result)
+        let (slot, result) = if slot.hand_over {
+            let result = self.take_handed_over(key, result);
+            let Some(slot) = self.slots.get_mut(key.0) else {
+                return;
+            };
+            (slot, result)
         } else {
-            result
-        };
-        let Some(slot) = self.slots.get_mut(key.0) else {
-            return;
+            (slot, result)
         };
         match &mut slot.owner {
             Owner::Future(waker) => {

@@ -129,7 +129,23 @@ impl UringDriver {
     ///
     /// # Safety
     /// The memory `entry` points to must stay valid until its completion is reaped.
+    #[inline]
     unsafe fn push(&mut self, entry: &squeue::Entry) -> io::Result<()> {
+        // SAFETY: the caller guarantees the entry's memory outlives the operation.
+        if unsafe { self.ring.submission().push(entry) }.is_ok() {
+            return Ok(());
+        }
+        // SAFETY: as above.
+        unsafe { self.push_when_full(entry) }
+    }
+
+    /// [`push`](Self::push) when the queue is full.
+    ///
+    /// # Safety
+    /// As for `push`.
+    #[cold]
+    #[inline(never)]
+    unsafe fn push_when_full(&mut self, entry: &squeue::Entry) -> io::Result<()> {
         loop {
             // SAFETY: the caller guarantees the entry's memory outlives the operation.
             if unsafe { self.ring.submission().push(entry) }.is_ok() {

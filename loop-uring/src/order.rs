@@ -14,13 +14,12 @@ use loop_core::{Direction, Op, OpKey};
 
 /// Where an op waits its turn: its fd and direction, for the ops whose order is the data's
 /// order (receives and sends; not accepts, connects or readiness watches).
+#[inline]
 pub(crate) fn turn_of(op: &Op) -> Option<(RawFd, Direction)> {
     match op {
-        Op::Recv { .. }
-        | Op::RecvFrom { .. }
-        | Op::Send { .. }
-        | Op::SendTo { .. }
-        | Op::SendFile { .. } => Some((op.fd(), op.direction())),
+        Op::Recv { fd, .. } | Op::RecvFrom { fd, .. } => Some((*fd, Direction::Read)),
+        Op::Send { fd, .. } | Op::SendTo { fd, .. } => Some((*fd, Direction::Write)),
+        Op::SendFile { sock, .. } => Some((*sock, Direction::Write)),
         _ => None,
     }
 }
@@ -63,7 +62,10 @@ impl Turns {
     /// The op that has the turn is done: the next one waiting, which now has it.
     #[inline]
     pub(crate) fn pass(&mut self) -> Option<OpKey> {
-        self.current = self.waiting.pop_front();
+        self.current = match self.waiting.is_empty() {
+            true => None,
+            false => self.waiting.pop_front(),
+        };
         self.current
     }
 }
@@ -80,9 +82,16 @@ impl Order {
     pub(crate) fn turns(&mut self, fd: RawFd, dir: Direction) -> Option<&mut Turns> {
         let i = usize::try_from(fd).ok()?;
         if i >= self.fds.len() {
-            self.fds.resize_with(i + 1, Default::default);
+            self.grow(i);
         }
-        Some(&mut self.fds[i][dir as usize])
+        self.fds.get_mut(i).map(|t| &mut t[dir as usize])
+    }
+
+    /// Makes room for the turns of fd number `i`.
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, i: usize) {
+        self.fds.resize_with(i + 1, Default::default);
     }
 
     /// The receive turns of every fd.
