@@ -413,6 +413,7 @@ impl UringDriver {
 
     /// Queues the SQE of op `key`. With `take`, it first takes the turn of its socket and
     /// direction: `Ok(false)` when it was queued behind the op that has it (no SQE).
+    #[inline(always)]
     fn push_op(&mut self, ops: &mut Ops, key: OpKey, take: bool) -> io::Result<bool> {
         let Some((op, parked, _)) = ops.op_state(key) else {
             return Ok(true);
@@ -508,8 +509,19 @@ fn turn_sqe(op: &mut Op, parked: bool, turns: &mut Turns, lending: &mut Lending)
             }
             recv_sqe(*fd, buf, ioprio)
         }
+        Op::Send { fd, buf, pos } => send_sqe(*fd, buf, *pos),
         _ => sqe_for(op),
     }
+}
+
+/// The SEND of `buf` from `pos` on `fd`.
+#[inline]
+fn send_sqe(fd: i32, buf: &[u8], pos: usize) -> squeue::Entry {
+    let rest = &buf[pos.min(buf.len())..];
+    let len = rest.len().min(u32::MAX as usize) as u32;
+    opcode::Send::new(Fd(fd), rest.as_ptr(), len)
+        .flags(libc::MSG_NOSIGNAL)
+        .build()
 }
 
 /// The RECV of `buf`'s spare capacity on `fd`.
@@ -536,13 +548,7 @@ fn sqe_for(op: &mut Op) -> squeue::Entry {
             opcode::Connect::new(Fd(sock.as_raw_fd()), addr.as_ptr().cast(), addr.len()).build()
         }
         Op::Recv { fd, buf } => recv_sqe(*fd, buf, RECVSEND_POLL_FIRST),
-        Op::Send { fd, buf, pos } => {
-            let rest = &buf[(*pos).min(buf.len())..];
-            let len = rest.len().min(u32::MAX as usize) as u32;
-            opcode::Send::new(Fd(*fd), rest.as_ptr(), len)
-                .flags(libc::MSG_NOSIGNAL)
-                .build()
-        }
+        Op::Send { fd, buf, pos } => send_sqe(*fd, buf, *pos),
         Op::RecvFrom { fd, buf, msg } => {
             opcode::RecvMsg::new(Fd(*fd), msg.prepare_recv(buf)).build()
         }
