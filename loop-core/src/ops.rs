@@ -223,6 +223,7 @@ impl Ops {
         !self.to_wake.is_empty()
     }
 
+    #[inline]
     pub(crate) fn insert(&mut self, op: Op, owner: Owner) -> OpKey {
         self.starts += 1;
         OpKey(self.slots.insert(OpSlot {
@@ -423,6 +424,7 @@ impl Ops {
     /// A driver reports that operation `key` finished with `result`.
     ///
     /// The waiting future is woken after the driver returns; an orphan's slot is freed now.
+    #[inline]
     pub fn complete(&mut self, key: OpKey, result: io::Result<usize>) {
         let Some(slot) = self.slots.get_mut(key.0) else {
             return;
@@ -430,14 +432,32 @@ impl Ops {
         self.completions += 1;
         slot.completed_at = self.completions;
         own_result(&mut slot.op, &result);
-        let (slot, result) = if slot.hand_over {
-            let result = self.take_handed_over(key, result);
-            let Some(slot) = self.slots.get_mut(key.0) else {
-                return;
-            };
-            (slot, result)
+        match &mut slot.owner {
+            // The common case: a future waits for it.
+            Owner::Future(waker) if !slot.hand_over => {
+                slot.result = Some(result);
+                if let Some(w) = waker.take() {
+                    self.to_wake.push(w);
+                }
+            }
+            _ => self.complete_rest(key, result),
+        }
+    }
+
+    /// [`complete`](Self::complete) of a watch, of an orphan, or of an op that takes what a
+    /// dropped op left (its slot's completion order and made fd are set).
+    #[inline(never)]
+    fn complete_rest(&mut self, key: OpKey, result: io::Result<usize>) {
+        let Some(slot) = self.slots.get(key.0) else {
+            return;
+        };
+        let result = if slot.hand_over {
+            self.take_handed_over(key, result)
         } else {
-            (slot, result)
+            result
+        };
+        let Some(slot) = self.slots.get_mut(key.0) else {
+            return;
         };
         match &mut slot.owner {
             Owner::Future(waker) => {
