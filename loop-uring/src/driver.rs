@@ -289,21 +289,29 @@ impl UringDriver {
         let Some((op, parked, orphaned)) = ops.op_state(key) else {
             return true;
         };
-        let (fd, dir) = match turn_of(op) {
-            Some(turn) if !parked && !needs_syscall_when_ready(op) => turn,
-            turn => return self.complete_other(ops, key, res, turn),
-        };
         // A receive or send the kernel ran with its buffer: the common case, one lookup of
         // the op and one of its turns.
+        let (fd, dir, full) = match op {
+            Op::Recv { fd, buf } if !parked => {
+                if res > 0 {
+                    let len = (buf.len() + res as usize).min(buf.capacity());
+                    // SAFETY: the kernel wrote `res` bytes into the spare capacity it was
+                    // given.
+                    unsafe { buf.set_len(len) };
+                }
+                (*fd, Direction::Read, res > 0 && buf.len() == buf.capacity())
+            }
+            Op::Send { fd, .. } => (*fd, Direction::Write, false),
+            _ => {
+                let turn = turn_of(op);
+                return self.complete_other(ops, key, res, turn);
+            }
+        };
         let result = if res < 0 {
             Err(io::Error::from_raw_os_error(-res))
         } else {
-            // SAFETY: for a receive, the kernel wrote `res` bytes into the spare capacity (and
-            // the address into the header) it was given.
-            unsafe { op.assume_received(res as usize) };
             Ok(res as usize)
         };
-        let full = res > 0 && matches!(&*op, Op::Recv { buf, .. } if buf.len() == buf.capacity());
         let mut next = None;
         if let Some(turns) = self.order.turns(fd, dir)
             && turns.current == Some(key)
@@ -328,7 +336,7 @@ impl UringDriver {
     }
 
     /// [`complete`](Self::complete) for the other ops: a parked receive's poll, a poll for
-    /// an op io_uring has no opcode for, an op that waits for no turn.
+    /// an op io_uring has no opcode for, datagrams, accepts, connects, file ops, watches.
     fn complete_other(
         &mut self,
         ops: &mut Ops,

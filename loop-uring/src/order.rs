@@ -16,6 +16,18 @@ use loop_core::{Direction, Op, OpKey};
 /// order (receives and sends; not accepts, connects or readiness watches).
 #[inline]
 pub(crate) fn turn_of(op: &Op) -> Option<(RawFd, Direction)> {
+    // Every request's receive and send: one test each.
+    if let Op::Recv { fd, .. } = op {
+        return Some((*fd, Direction::Read));
+    }
+    if let Op::Send { fd, .. } = op {
+        return Some((*fd, Direction::Write));
+    }
+    turn_of_other(op)
+}
+
+#[inline(never)]
+fn turn_of_other(op: &Op) -> Option<(RawFd, Direction)> {
     match op {
         Op::Recv { fd, .. } | Op::RecvFrom { fd, .. } => Some((*fd, Direction::Read)),
         Op::Send { fd, .. } | Op::SendTo { fd, .. } => Some((*fd, Direction::Write)),
