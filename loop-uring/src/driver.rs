@@ -245,31 +245,15 @@ impl UringDriver {
     fn reap(&mut self, ops: &mut Ops) -> bool {
         let mut retry = std::mem::take(&mut self.retry);
         let mut reported = false;
-        self.take_completions();
-        let mut completed = std::mem::take(&mut self.reaped);
-        for (user_data, res) in completed.drain(..) {
-            match user_data {
-                WAKE_TOKEN => self.wake_armed = false,
-                CANCEL_TOKEN => {}
-                key => {
-                    let key = OpKey(key as usize);
-                    if res == -libc::EINTR && ops.is_pending(key) {
-                        retry.push(key);
-                        continue;
-                    }
-                    self.in_flight = self.in_flight.saturating_sub(1);
-                    if self.complete(ops, key, res) {
-                        reported = true;
-                    } else {
-                        self.in_flight += 1;
-                        retry.push(key);
-                    }
-                }
-            }
+        if !self.reaped.is_empty() {
+            reported = self.reap_taken(ops, &mut retry);
         }
-        // Keep the allocation for the next iteration.
-        if self.reaped.is_empty() {
-            self.reaped = completed;
+        // One CQE at a time, straight off the ring.
+        loop {
+            let Some(cqe) = self.ring.completion().next() else {
+                break;
+            };
+            reported |= self.reap_one(ops, cqe.user_data(), cqe.result(), &mut retry);
         }
         for key in retry.drain(..) {
             self.in_flight = self.in_flight.saturating_sub(1);
@@ -282,9 +266,55 @@ impl UringDriver {
         reported
     }
 
+    /// Reports the completions taken off the ring early (they came first).
+    #[inline(never)]
+    fn reap_taken(&mut self, ops: &mut Ops, retry: &mut Vec<OpKey>) -> bool {
+        let mut reported = false;
+        let mut taken = std::mem::take(&mut self.reaped);
+        for (user_data, res) in taken.drain(..) {
+            reported |= self.reap_one(ops, user_data, res, retry);
+        }
+        // Keep the allocation for the next time.
+        if self.reaped.is_empty() {
+            self.reaped = taken;
+        }
+        reported
+    }
+
+    /// Handles one CQE: true if an op's completion was reported to `ops`; an op to submit
+    /// again goes into `retry`.
+    #[inline(always)]
+    fn reap_one(
+        &mut self,
+        ops: &mut Ops,
+        user_data: u64,
+        res: i32,
+        retry: &mut Vec<OpKey>,
+    ) -> bool {
+        match user_data {
+            WAKE_TOKEN => self.wake_armed = false,
+            CANCEL_TOKEN => {}
+            key => {
+                let key = OpKey(key as usize);
+                if res == -libc::EINTR && ops.is_pending(key) {
+                    retry.push(key);
+                    return false;
+                }
+                self.in_flight = self.in_flight.saturating_sub(1);
+                if self.complete(ops, key, res) {
+                    return true;
+                }
+                self.in_flight += 1;
+                retry.push(key);
+            }
+        }
+        false
+    }
+
     /// Reports the completion `res` (a CQE's result) of op `key`. False: the op is not done
     /// and must be submitted again (an op io_uring has no opcode for, whose syscall would
     /// still block).
+    #[inline(always)]
     fn complete(&mut self, ops: &mut Ops, key: OpKey, res: i32) -> bool {
         let Some((op, parked, orphaned)) = ops.op_state(key) else {
             return true;
