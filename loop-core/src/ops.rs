@@ -237,6 +237,46 @@ impl Ops {
         }))
     }
 
+    /// The key the next operation put in the table gets (a driver may build the request of
+    /// an op under it, then [`insert_for_future`](Self::insert_for_future) it).
+    #[inline]
+    pub fn vacant_key(&self) -> OpKey {
+        OpKey(self.slots.vacant_key())
+    }
+
+    /// Puts `op`, the operation of a future that awaits it, in the table (in flight: the
+    /// driver reports its completion); gives its key.
+    #[inline]
+    pub fn insert_for_future(&mut self, op: Op) -> OpKey {
+        self.insert(op, Owner::Future(None))
+    }
+
+    /// What [`Driver::start`](crate::Driver::start) does by default, for a driver that
+    /// starts some ops its own way and the others so: puts the op in `slot` in the table,
+    /// hands its key to `submit`, and gives it back with its result when it finished at once
+    /// or could not be started.
+    pub fn start_in_table(
+        &mut self,
+        slot: &mut Option<Op>,
+        submit: impl FnOnce(&mut Ops, OpKey) -> io::Result<()>,
+    ) -> crate::Started {
+        let Some(op) = slot.take() else {
+            return crate::Started::Done(Err(io::Error::other("no operation to start")));
+        };
+        let key = self.insert_for_future(op);
+        if let Err(e) = submit(self, key) {
+            *slot = self.remove(key);
+            return crate::Started::Done(Err(e));
+        }
+        match self.take_completed(key) {
+            Some((res, op)) => {
+                *slot = Some(op);
+                crate::Started::Done(res)
+            }
+            None => crate::Started::InFlight(key),
+        }
+    }
+
     /// Inserts `op`, a future's operation that has to wait for data, parking its buffer if
     /// it is a receive (see [`park_buffer`](Self::park_buffer)): the same as an insert and a
     /// park, with one table lookup.

@@ -8,11 +8,12 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
+use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use io_uring::types::{Fd, SubmitArgs, Timespec};
 use io_uring::{IoUring, opcode, squeue};
-use loop_core::{Direction, Driver, DriverWaker, Op, OpKey, Ops};
+use loop_core::{Direction, Driver, DriverWaker, Op, OpKey, Ops, Started};
 
 use crate::lending::Lending;
 use crate::order::{Order, Turns, turn_of};
@@ -474,6 +475,44 @@ impl UringDriver {
         Ok(true)
     }
 
+    /// Starts the receive or send in `slot`: its SQE is built from the op where it is (it
+    /// points only into the op's heap buffer, which stays where it is when the op moves) under
+    /// the key the op then gets in the table. [`Driver::submit`] in one go, with no lookup.
+    #[inline]
+    fn start_stream_op(&mut self, ops: &mut Ops, slot: &mut Option<Op>) -> Started {
+        let key = ops.vacant_key();
+        let Some((op, (fd, dir))) = slot.as_mut().and_then(|op| turn_of(op).map(|t| (op, t)))
+        else {
+            return ops.start_in_table(slot, |ops, key| self.submit(ops, key));
+        };
+        let Some(turns) = self.order.turns(fd, dir) else {
+            return ops.start_in_table(slot, |ops, key| self.submit(ops, key));
+        };
+        // Else queued behind the op of this socket and direction the kernel has.
+        let entry = turns
+            .take(key)
+            .then(|| turn_sqe(op, false, turns, &mut self.lending).user_data(key.0 as u64));
+        if let Some(entry) = entry {
+            // SAFETY: the entry points only into the op's heap buffer, which the core keeps
+            // (the op goes into the table under `key` right below) until `complete(key)`.
+            if let Err(e) = unsafe { self.push(&entry) } {
+                // Never reached the kernel: nothing waits behind it (it just took the turn).
+                if let Some(turns) = self.order.turns(fd, dir) {
+                    turns.current = None;
+                    self.lending.release(turns);
+                }
+                return Started::Done(Err(e));
+            }
+            self.in_flight += 1;
+        }
+        let Some(op) = slot.take() else {
+            return Started::Done(Err(io::Error::other("no operation to start")));
+        };
+        let inserted = ops.insert_for_future(op);
+        debug_assert_eq!(inserted, key);
+        Started::InFlight(key)
+    }
+
     /// Some receive in the kernel holds a buffer: when a lending round is due, cancels those
     /// that waited long (see [`crate::lending`]). Gives the wait's timeout, cut to the next
     /// round, and whether it was cut.
@@ -624,6 +663,14 @@ impl Driver for UringDriver {
             self.pass_turn(ops, key, fd, dir);
         }
         Err(e)
+    }
+
+    fn start(&mut self, ops: &mut Ops, slot: &mut Option<Op>, waker: &Waker) -> Started {
+        let _ = waker;
+        match slot {
+            Some(Op::Recv { .. } | Op::Send { .. }) => self.start_stream_op(ops, slot),
+            _ => ops.start_in_table(slot, |ops, key| self.submit(ops, key)),
+        }
     }
 
     fn cancel(&mut self, ops: &mut Ops, key: OpKey) {
