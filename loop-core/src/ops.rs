@@ -464,7 +464,9 @@ impl Ops {
     /// A driver reports that operation `key` finished with `result`.
     ///
     /// The waiting future is woken after the driver returns; an orphan's slot is freed now.
-    #[inline]
+    /// Inlined: a driver's completion loop calls it for every operation (the rare cases are
+    /// out of line, in `complete_rest`).
+    #[inline(always)]
     pub fn complete(&mut self, key: OpKey, result: io::Result<usize>) {
         let Some(slot) = self.slots.get_mut(key.0) else {
             return;
