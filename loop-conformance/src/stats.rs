@@ -345,6 +345,37 @@ pub fn blocked_loop_lends_idle_receive_buffers(factory: Factory) {
     close(&lp);
 }
 
+/// A receive that waited long enough to lend its buffer (see [`IDLE_RECEIVE_AFTER`]) and is
+/// then dropped (`wait_for` gave up) leaves the socket as it was: the bytes sent next reach the
+/// next receive, whole and in order.
+pub fn dropped_idle_receive_loses_no_bytes(factory: Factory) {
+    let lp = new_loop(factory);
+    let (mut client, server) = tcp_pair();
+    let lp2 = lp.clone();
+    let got = block_on(&lp, async move {
+        let server = lp2.register_socket(server).expect("register_socket");
+        let idle = lp2.sock_recv(&server, Vec::with_capacity(64 * 1024));
+        let timed_out = loop_api::wait_for(3 * IDLE_RECEIVE_AFTER, idle).await;
+        assert!(
+            timed_out.is_err(),
+            "nothing was sent, yet the receive finished"
+        );
+        client.write_all(b"after the idle wait").expect("write");
+        let mut got = Vec::new();
+        while got.len() < b"after the idle wait".len() {
+            let recv = lp2.sock_recv(&server, Vec::with_capacity(64 * 1024));
+            let (n, buf) = loop_api::wait_for(Duration::from_secs(20), recv)
+                .await
+                .expect("the bytes arrive well before 20 s");
+            assert!(n.expect("sock_recv") > 0, "the peer did not close");
+            got.extend_from_slice(&buf);
+        }
+        got
+    });
+    assert_eq!(got, b"after the idle wait");
+    close(&lp);
+}
+
 /// Runs `lp` (whose receives wait for data that does not come) until it holds at most `limit`
 /// bytes of receive buffers, or for 20 times [`IDLE_RECEIVE_AFTER`] of real time (the loop's
 /// driver measures how long a receive has waited in real time, also under a virtual clock);
