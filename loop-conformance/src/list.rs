@@ -89,6 +89,8 @@ macro_rules! __behaviour_list {
                 stats_count_executor_threads_and_queue: Shared,
                 loop_publishes_its_tasks_and_stats_for_a_monitor: Shared,
                 idle_receives_hold_no_buffers: Shared,
+                blocked_loop_lends_idle_receive_buffers: Shared,
+                dropped_idle_receive_loses_no_bytes: Shared,
             }
             lifecycle {
                 run_until_complete_returns_output: Shared,

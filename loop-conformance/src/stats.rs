@@ -290,6 +290,92 @@ pub fn idle_receives_hold_no_buffers(factory: Factory) {
     close(&lp);
 }
 
+/// A loop blocked in its wait, with no timer and nothing else to do, still lends the buffers of
+/// the receives that wait long: the wait ends at each lending round (see
+/// [`IDLE_RECEIVE_AFTER`]) while a receive holds a buffer.
+pub fn blocked_loop_lends_idle_receive_buffers(factory: Factory) {
+    const CONNS: usize = 32;
+    const BUF: usize = 64 * 1024;
+    let lp = new_loop(factory);
+    let mut clients = Vec::new();
+    for _ in 0..CONNS {
+        let (client, server) = tcp_pair();
+        clients.push(client);
+        let lp2 = lp.clone();
+        lp.create_task(async move {
+            let server = lp2.register_socket(server).expect("register_socket");
+            let (n, _) = lp2.sock_recv(&server, Vec::with_capacity(BUF)).await;
+            assert_eq!(n.expect("sock_recv"), 0, "the peer only closes");
+        })
+        .expect("create_task");
+    }
+    for _ in 0..1000 {
+        if lp.stats().ops_in_flight == CONNS {
+            break;
+        }
+        run_once(&lp);
+    }
+    assert_eq!(lp.stats().ops_in_flight, CONNS, "{:?}", lp.stats());
+    // Blocked for many rounds (real time: the driver measures the receives' wait so), then
+    // stopped from another thread.
+    let handle = lp.handle();
+    let stopper = std::thread::spawn(move || {
+        std::thread::sleep(10 * IDLE_RECEIVE_AFTER);
+        handle.stop();
+    });
+    crate::util::run_forever(&lp);
+    stopper.join().expect("the stopping thread");
+    let idle = lp.stats();
+    let limit = 8 * BUF;
+    assert!(
+        idle.receive_buffers <= limit,
+        "{CONNS} receives idle for {:?} while the loop waited hold {} bytes of buffers (at \
+         most {limit} expected): {idle:?}",
+        10 * IDLE_RECEIVE_AFTER,
+        idle.receive_buffers
+    );
+    drop(clients);
+    for _ in 0..1000 {
+        if lp.stats().tasks == 0 {
+            break;
+        }
+        run_once(&lp);
+    }
+    assert_eq!(lp.stats().tasks, 0, "every connection saw its end");
+    close(&lp);
+}
+
+/// A receive that waited long enough to lend its buffer (see [`IDLE_RECEIVE_AFTER`]) and is
+/// then dropped (`wait_for` gave up) leaves the socket as it was: the bytes sent next reach the
+/// next receive, whole and in order.
+pub fn dropped_idle_receive_loses_no_bytes(factory: Factory) {
+    let lp = new_loop(factory);
+    let (mut client, server) = tcp_pair();
+    let lp2 = lp.clone();
+    let got = block_on(&lp, async move {
+        let server = lp2.register_socket(server).expect("register_socket");
+        let idle = lp2.sock_recv(&server, Vec::with_capacity(64 * 1024));
+        let timed_out = loop_api::wait_for(3 * IDLE_RECEIVE_AFTER, idle).await;
+        assert!(
+            timed_out.is_err(),
+            "nothing was sent, yet the receive finished"
+        );
+        client.write_all(b"after the idle wait").expect("write");
+        let mut got = Vec::new();
+        while got.len() < b"after the idle wait".len() {
+            let recv = lp2.sock_recv(&server, Vec::with_capacity(64 * 1024));
+            let (n, buf) = loop_api::wait_for(Duration::from_secs(20), recv)
+                .await
+                .expect("the bytes arrive well before 20 s");
+            assert!(n.expect("sock_recv") > 0, "the peer did not close");
+            got.extend_from_slice(&buf);
+        }
+        got
+    });
+    assert_eq!(got, b"after the idle wait");
+    close(&lp);
+}
+
 /// Runs `lp` (whose receives wait for data that does not come) until it holds at most `limit`
 /// bytes of receive buffers, or for 20 times [`IDLE_RECEIVE_AFTER`] of real time (the loop's
 /// driver measures how long a receive has waited in real time, also under a virtual clock);

@@ -18,6 +18,8 @@ use std::task::Waker;
 
 use slab::Slab;
 
+mod driver_api;
+
 use crate::spares::Spares;
 use crate::sys::file_identity;
 use loop_api::Op;
@@ -226,6 +228,7 @@ impl Ops {
         !self.to_wake.is_empty()
     }
 
+    #[inline]
     pub(crate) fn insert(&mut self, op: Op, owner: Owner) -> OpKey {
         self.starts += 1;
         OpKey(self.slots.insert(OpSlot {
@@ -317,7 +320,7 @@ impl Ops {
     /// The driver cut its wait short (before the timeout it was given, with nothing to
     /// report) to lend the buffers of receives that waited long: the loop must not take the
     /// early return for a quiet wait of the whole timeout.
-    pub(crate) fn note_wait_cut_short(&mut self) {
+    pub fn note_wait_cut_short(&mut self) {
         self.wait_cut_short = true;
     }
 
@@ -427,6 +430,9 @@ impl Ops {
     /// A driver reports that operation `key` finished with `result`.
     ///
     /// The waiting future is woken after the driver returns; an orphan's slot is freed now.
+    /// Inlined: a driver's completion loop calls it for every operation (the rare cases are
+    /// out of line, in `complete_rest`).
+    #[inline(always)]
     pub fn complete(&mut self, key: OpKey, result: io::Result<usize>) {
         let Some(slot) = self.slots.get_mut(key.0) else {
             return;
@@ -434,6 +440,25 @@ impl Ops {
         self.completions += 1;
         slot.completed_at = self.completions;
         own_result(&mut slot.op, &result);
+        match &mut slot.owner {
+            // The common case: a future waits for it.
+            Owner::Future(waker) if !slot.hand_over => {
+                slot.result = Some(result);
+                if let Some(w) = waker.take() {
+                    self.to_wake.push(w);
+                }
+            }
+            _ => self.complete_rest(key, result),
+        }
+    }
+
+    /// [`complete`](Self::complete) of a watch, of an orphan, or of an op that takes what a
+    /// dropped op left (its slot's completion order and made fd are set).
+    #[inline(never)]
+    fn complete_rest(&mut self, key: OpKey, result: io::Result<usize>) {
+        let Some(slot) = self.slots.get(key.0) else {
+            return;
+        };
         let result = if slot.hand_over {
             self.take_handed_over(key, result)
         } else {

@@ -8,13 +8,15 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
+use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use io_uring::types::{Fd, SubmitArgs, Timespec};
 use io_uring::{IoUring, opcode, squeue};
-use loop_core::{Direction, Driver, DriverWaker, Op, OpKey, Ops};
+use loop_core::{Direction, Driver, DriverWaker, Op, OpKey, Ops, Started};
 
-use crate::order::{Order, turn_of};
+use crate::lending::Lending;
+use crate::order::{Order, Turns, turn_of};
 
 /// `user_data` of the eventfd read that wakes the loop.
 const WAKE_TOKEN: u64 = u64::MAX;
@@ -47,16 +49,17 @@ pub struct UringDriver {
     /// Completions taken off the ring early (to make room when the kernel said EBUSY), not
     /// yet reported.
     reaped: Vec<(u64, i32)>,
-    /// By fd: the next receive is sent at once, with its buffer: the last one filled its
-    /// buffer (more is likely waiting), or a poll just said the socket is readable. Otherwise
-    /// (the socket was drained, or nothing is known) a receive of at least
-    /// [`PARK_MIN`](loop_core::PARK_MIN) bytes first waits with a POLL_ADD and its buffer
-    /// parked ([`Ops::park_buffer`]), so an idle connection holds no receive buffer; a smaller
-    /// one is sent with [`RECVSEND_POLL_FIRST`]. Only a hint: a wrong one (a reused fd number)
-    /// costs a poll that fires at once, or a buffer held while waiting, never correctness.
-    direct: Vec<bool>,
+    /// Ops to submit again after a reap (kept for its allocation).
+    retry: Vec<OpKey>,
+    /// Receives to cancel for waiting long (kept for its allocation).
+    to_cancel: Vec<OpKey>,
     /// One receive and one send per socket in the kernel at a time (see [`crate::order`]).
+    /// A receive goes with its buffer, with [`RECVSEND_POLL_FIRST`] unless the socket is
+    /// likely readable (its turns' `readable` hint: the last receive filled its buffer, or a
+    /// poll just said so); one that waits long gives its buffer up ([`crate::lending`]).
     order: Order,
+    /// When receives in the kernel give their buffers up (see [`crate::lending`]).
+    lending: Lending,
     /// The kernel has every opcode of the file operations ([`crate::files::FILE_OPCODES`]).
     file_ops: bool,
 }
@@ -110,8 +113,10 @@ impl UringDriver {
             wake_armed: false,
             defer_taskrun,
             reaped: Vec::new(),
-            direct: Vec::new(),
+            retry: Vec::new(),
+            to_cancel: Vec::new(),
             order: Order::default(),
+            lending: Lending::default(),
             file_ops,
         })
     }
@@ -125,7 +130,23 @@ impl UringDriver {
     ///
     /// # Safety
     /// The memory `entry` points to must stay valid until its completion is reaped.
+    #[inline]
     unsafe fn push(&mut self, entry: &squeue::Entry) -> io::Result<()> {
+        // SAFETY: the caller guarantees the entry's memory outlives the operation.
+        if unsafe { self.ring.submission().push(entry) }.is_ok() {
+            return Ok(());
+        }
+        // SAFETY: as above.
+        unsafe { self.push_when_full(entry) }
+    }
+
+    /// [`push`](Self::push) when the queue is full.
+    ///
+    /// # Safety
+    /// As for `push`.
+    #[cold]
+    #[inline(never)]
+    unsafe fn push_when_full(&mut self, entry: &squeue::Entry) -> io::Result<()> {
         loop {
             // SAFETY: the caller guarantees the entry's memory outlives the operation.
             if unsafe { self.ring.submission().push(entry) }.is_ok() {
@@ -220,46 +241,140 @@ impl UringDriver {
         reaped.extend(self.ring.completion().map(|c| (c.user_data(), c.result())));
     }
 
-    /// Reports every completion taken off the ring or waiting on it.
-    fn reap(&mut self, ops: &mut Ops) {
-        let mut retry = Vec::new();
-        self.take_completions();
-        let mut completed = std::mem::take(&mut self.reaped);
-        for (user_data, res) in completed.drain(..) {
-            match user_data {
-                WAKE_TOKEN => self.wake_armed = false,
-                CANCEL_TOKEN => {}
-                key => {
-                    let key = OpKey(key as usize);
-                    if res == -libc::EINTR && ops.is_pending(key) {
-                        retry.push(key);
-                        continue;
-                    }
-                    self.in_flight = self.in_flight.saturating_sub(1);
-                    if !self.complete(ops, key, res) {
-                        self.in_flight += 1;
-                        retry.push(key);
-                    }
-                }
-            }
+    /// Reports every completion taken off the ring or waiting on it: true if some op's
+    /// completion was reported to `ops`.
+    fn reap(&mut self, ops: &mut Ops) -> bool {
+        let mut retry = std::mem::take(&mut self.retry);
+        let mut reported = false;
+        if !self.reaped.is_empty() {
+            reported = self.reap_taken(ops, &mut retry);
         }
-        // Keep the allocation for the next iteration.
-        if self.reaped.is_empty() {
-            self.reaped = completed;
+        // One CQE at a time, straight off the ring.
+        loop {
+            let Some(cqe) = self.ring.completion().next() else {
+                break;
+            };
+            reported |= self.reap_one(ops, cqe.user_data(), cqe.result(), &mut retry);
         }
-        for key in retry {
+        for key in retry.drain(..) {
             self.in_flight = self.in_flight.saturating_sub(1);
             if let Err(e) = self.submit(ops, key) {
                 ops.complete(key, Err(e));
+                reported = true;
             }
         }
+        self.retry = retry;
+        reported
+    }
+
+    /// Reports the completions taken off the ring early (they came first).
+    #[inline(never)]
+    fn reap_taken(&mut self, ops: &mut Ops, retry: &mut Vec<OpKey>) -> bool {
+        let mut reported = false;
+        let mut taken = std::mem::take(&mut self.reaped);
+        for (user_data, res) in taken.drain(..) {
+            reported |= self.reap_one(ops, user_data, res, retry);
+        }
+        // Keep the allocation for the next time.
+        if self.reaped.is_empty() {
+            self.reaped = taken;
+        }
+        reported
+    }
+
+    /// Handles one CQE: true if an op's completion was reported to `ops`; an op to submit
+    /// again goes into `retry`.
+    #[inline(always)]
+    fn reap_one(
+        &mut self,
+        ops: &mut Ops,
+        user_data: u64,
+        res: i32,
+        retry: &mut Vec<OpKey>,
+    ) -> bool {
+        match user_data {
+            WAKE_TOKEN => self.wake_armed = false,
+            CANCEL_TOKEN => {}
+            key => {
+                let key = OpKey(key as usize);
+                if res == -libc::EINTR && ops.is_pending(key) {
+                    retry.push(key);
+                    return false;
+                }
+                self.in_flight = self.in_flight.saturating_sub(1);
+                if self.complete(ops, key, res) {
+                    return true;
+                }
+                self.in_flight += 1;
+                retry.push(key);
+            }
+        }
+        false
     }
 
     /// Reports the completion `res` (a CQE's result) of op `key`. False: the op is not done
     /// and must be submitted again (an op io_uring has no opcode for, whose syscall would
     /// still block).
+    #[inline(always)]
     fn complete(&mut self, ops: &mut Ops, key: OpKey, res: i32) -> bool {
-        let turn = ops.op_mut(key).and_then(|op| turn_of(op));
+        let Some((op, parked, orphaned)) = ops.op_state(key) else {
+            return true;
+        };
+        // A receive or send the kernel ran with its buffer: the common case, one lookup of
+        // the op and one of its turns.
+        let (fd, dir, full) = match op {
+            Op::Recv { fd, buf } if !parked => {
+                if res > 0 {
+                    let len = (buf.len() + res as usize).min(buf.capacity());
+                    // SAFETY: the kernel wrote `res` bytes into the spare capacity it was
+                    // given.
+                    unsafe { buf.set_len(len) };
+                }
+                (*fd, Direction::Read, res > 0 && buf.len() == buf.capacity())
+            }
+            Op::Send { fd, .. } => (*fd, Direction::Write, false),
+            _ => {
+                let turn = turn_of(op);
+                return self.complete_other(ops, key, res, turn);
+            }
+        };
+        let result = if res < 0 {
+            Err(io::Error::from_raw_os_error(-res))
+        } else {
+            Ok(res as usize)
+        };
+        let mut next = None;
+        if let Some(turns) = self.order.turns(fd, dir)
+            && turns.current == Some(key)
+        {
+            if dir == Direction::Read {
+                if self.lending.release(turns) && res == -libc::ECANCELED && !orphaned {
+                    // Cancelled for waiting long, having received nothing: it waits on with
+                    // its buffer parked (a POLL_ADD), keeping its turn.
+                    ops.park_buffer(key);
+                    return false;
+                }
+                // Filled: more is likely waiting.
+                turns.readable |= full;
+            }
+            next = turns.pass();
+        }
+        ops.complete(key, result);
+        if let Some(next) = next {
+            self.push_next(ops, next, fd, dir);
+        }
+        true
+    }
+
+    /// [`complete`](Self::complete) for the other ops: a parked receive's poll, a poll for
+    /// an op io_uring has no opcode for, datagrams, accepts, connects, file ops, watches.
+    fn complete_other(
+        &mut self,
+        ops: &mut Ops,
+        key: OpKey,
+        res: i32,
+        turn: Option<(i32, Direction)>,
+    ) -> bool {
         let done = self.finish(ops, key, res);
         if done && let Some((fd, dir)) = turn {
             self.pass_turn(ops, key, fd, dir);
@@ -296,9 +411,12 @@ impl UringDriver {
             // SAFETY: for a receive, the kernel wrote `n` bytes into the spare capacity (and
             // the address into the header) it was given.
             unsafe { op.assume_received(*n) };
-            if let Op::Recv { fd, buf } = &*op {
-                let full = *n > 0 && buf.len() == buf.capacity();
-                set_hint(&mut self.direct, *fd, full);
+            if let Op::Recv { fd, buf } = &*op
+                && *n > 0
+                && buf.len() == buf.capacity()
+            {
+                // Filled: more is likely waiting.
+                self.set_readable(*fd);
             }
         }
         ops.complete(key, result);
@@ -308,54 +426,106 @@ impl UringDriver {
     /// Op `key`, which had the turn of `fd` and `dir`, is done: the next op waiting there goes
     /// to the kernel (one that cannot be queued fails, and the turn goes on).
     fn pass_turn(&mut self, ops: &mut Ops, key: OpKey, fd: i32, dir: Direction) {
-        let mut done = key;
-        while let Some(next) = self.order.pass_turn(done, fd, dir) {
-            match self.push_op(ops, next) {
-                Ok(()) => return,
-                Err(e) => {
-                    ops.complete(next, Err(e));
-                    done = next;
-                }
+        if let Some(next) = self.order.pass_turn(key, fd, dir) {
+            self.push_next(ops, next, fd, dir);
+        }
+    }
+
+    /// Op `next` has the turn of `fd` and `dir` now: its SQE is queued (one that cannot be
+    /// queued fails, and the turn goes on).
+    fn push_next(&mut self, ops: &mut Ops, mut next: OpKey, fd: i32, dir: Direction) {
+        while let Err(e) = self.push_op(ops, next, false) {
+            ops.complete(next, Err(e));
+            match self.order.pass_turn(next, fd, dir) {
+                Some(key) => next = key,
+                None => return,
             }
         }
     }
 
-    /// Queues the SQE of op `key`.
-    fn push_op(&mut self, ops: &mut Ops, key: OpKey) -> io::Result<()> {
-        let Some(op) = ops.op_mut(key) else {
-            return Ok(());
+    /// The next receive on `fd` goes without [`RECVSEND_POLL_FIRST`].
+    fn set_readable(&mut self, fd: i32) {
+        if let Some(turns) = self.order.turns(fd, Direction::Read) {
+            turns.readable = true;
+        }
+    }
+
+    /// Queues the SQE of op `key`. With `take`, it first takes the turn of its socket and
+    /// direction: `Ok(false)` when it was queued behind the op that has it (no SQE).
+    #[inline(always)]
+    fn push_op(&mut self, ops: &mut Ops, key: OpKey, take: bool) -> io::Result<bool> {
+        let Some((op, parked, _)) = ops.op_state(key) else {
+            return Ok(true);
         };
-        let recv_fd = match op {
-            Op::Recv { fd, .. } => Some(*fd),
-            _ => None,
-        };
-        let entry = match recv_fd {
-            // Poll first, holding no buffer (see `direct`); a poll interrupted by EINTR is
-            // submitted again as a poll.
-            Some(fd)
-                if ops.buffer_parked(key)
-                    || (!is_direct(&self.direct, fd) && ops.park_buffer(key)) =>
-            {
-                opcode::PollAdd::new(Fd(fd), libc::POLLIN as u32).build()
-            }
-            _ => {
-                let Some(op) = ops.op_mut(key) else {
-                    return Ok(());
-                };
-                let entry = sqe_for(op, &self.direct);
-                if let Some(fd) = recv_fd {
-                    // Used up: the next receive polls first unless this one fills its buffer.
-                    set_hint(&mut self.direct, fd, false);
+        let turns = turn_of(op).and_then(|(fd, dir)| self.order.turns(fd, dir));
+        let entry = match turns {
+            Some(turns) => {
+                if take && !turns.take(key) {
+                    return Ok(false);
                 }
-                entry
+                turn_sqe(op, parked, turns, &mut self.lending)
             }
+            None => sqe_for(op),
         }
         .user_data(key.0 as u64);
         // SAFETY: the entry points into `ops[key]`'s heap buffers, which the core keeps until
         // `complete(key)` (the type's invariant).
         unsafe { self.push(&entry)? };
         self.in_flight += 1;
-        Ok(())
+        Ok(true)
+    }
+
+    /// Starts the receive or send in `slot`: its SQE is built from the op where it is (it
+    /// points only into the op's heap buffer, which stays where it is when the op moves) under
+    /// the key the op then gets in the table. [`Driver::submit`] in one go, with no lookup.
+    #[inline]
+    fn start_stream_op(&mut self, ops: &mut Ops, slot: &mut Option<Op>) -> Started {
+        let key = ops.vacant_key();
+        let Some((op, (fd, dir))) = slot.as_mut().and_then(|op| turn_of(op).map(|t| (op, t)))
+        else {
+            return ops.start_in_table(slot, |ops, key| self.submit(ops, key));
+        };
+        let Some(turns) = self.order.turns(fd, dir) else {
+            return ops.start_in_table(slot, |ops, key| self.submit(ops, key));
+        };
+        // Else queued behind the op of this socket and direction the kernel has.
+        let entry = turns
+            .take(key)
+            .then(|| turn_sqe(op, false, turns, &mut self.lending).user_data(key.0 as u64));
+        if let Some(entry) = entry {
+            // SAFETY: the entry points only into the op's heap buffer, which the core keeps
+            // (the op goes into the table under `key` right below) until `complete(key)`.
+            if let Err(e) = unsafe { self.push(&entry) } {
+                // Never reached the kernel: nothing waits behind it (it just took the turn).
+                if let Some(turns) = self.order.turns(fd, dir) {
+                    turns.current = None;
+                    self.lending.release(turns);
+                }
+                return Started::Done(Err(e));
+            }
+            self.in_flight += 1;
+        }
+        let Some(op) = slot.take() else {
+            return Started::Done(Err(io::Error::other("no operation to start")));
+        };
+        let inserted = ops.insert_for_future(op);
+        debug_assert_eq!(inserted, key);
+        Started::InFlight(key)
+    }
+
+    /// Some receive in the kernel holds a buffer: when a lending round is due, cancels those
+    /// that waited long (see [`crate::lending`]). Gives the wait's timeout, cut to the next
+    /// round, and whether it was cut.
+    fn lend_idle_buffers(&mut self, timeout: Option<Duration>) -> (Option<Duration>, bool) {
+        let mut to_cancel = std::mem::take(&mut self.to_cancel);
+        let cut = self.lending.round(&mut self.order, &mut to_cancel, timeout);
+        for key in to_cancel.drain(..) {
+            // Not queued: the receive keeps its buffer until it completes (the ring is
+            // failing anyway).
+            self.queue_cancel(key.0 as u64);
+        }
+        self.to_cancel = to_cancel;
+        cut
     }
 
     /// The POLL_ADD of a receive whose buffer is parked completed with `result`. False: the
@@ -370,7 +540,8 @@ impl UringDriver {
         match (result, wanted) {
             (Ok(_), true) => {
                 if let Some(Op::Recv { fd, .. }) = ops.op_mut(key) {
-                    set_hint(&mut self.direct, *fd, true);
+                    let fd = *fd;
+                    self.set_readable(fd);
                 }
                 ops.unpark_buffer(key);
                 false
@@ -395,29 +566,53 @@ fn needs_syscall_when_ready(op: &Op) -> bool {
     matches!(op, Op::SendFile { .. })
 }
 
-/// The hint of `fd` in `hints` (false when unknown).
-fn is_direct(hints: &[bool], fd: i32) -> bool {
-    usize::try_from(fd)
-        .ok()
-        .and_then(|i| hints.get(i).copied())
-        .unwrap_or(false)
-}
-
-/// Sets the hint of `fd` in `hints` (growing it as needed).
-fn set_hint(hints: &mut Vec<bool>, fd: i32, on: bool) {
-    let Ok(i) = usize::try_from(fd) else { return };
-    if i >= hints.len() {
-        if !on {
-            return;
+/// The SQE for `op`, which has the turn `turns` of its socket and direction (see
+/// [`sqe_for`]). A receive that waited long waits for readiness holding no buffer (see
+/// [`crate::lending`]; a poll interrupted by EINTR is submitted again as a poll); another
+/// goes with its buffer, polling first unless the socket is likely readable.
+#[inline]
+fn turn_sqe(op: &mut Op, parked: bool, turns: &mut Turns, lending: &mut Lending) -> squeue::Entry {
+    match op {
+        Op::Recv { fd, .. } if parked => opcode::PollAdd::new(Fd(*fd), libc::POLLIN as u32).build(),
+        Op::Recv { fd, buf } => {
+            // Used up: the next receive polls first unless this one fills its buffer.
+            let ioprio = if std::mem::take(&mut turns.readable) {
+                0
+            } else {
+                RECVSEND_POLL_FIRST
+            };
+            if buf.is_empty() && buf.capacity() >= loop_core::PARK_MIN {
+                lending.hold(turns);
+            }
+            recv_sqe(*fd, buf, ioprio)
         }
-        hints.resize(i + 1, false);
+        Op::Send { fd, buf, pos } => send_sqe(*fd, buf, *pos),
+        _ => sqe_for(op),
     }
-    hints[i] = on;
 }
 
-/// The SQE for `op`, pointing into the op's heap-allocated buffers. `direct`: the hints of
-/// [`UringDriver::direct`].
-fn sqe_for(op: &mut Op, direct: &[bool]) -> squeue::Entry {
+/// The SEND of `buf` from `pos` on `fd`.
+#[inline]
+fn send_sqe(fd: i32, buf: &[u8], pos: usize) -> squeue::Entry {
+    let rest = &buf[pos.min(buf.len())..];
+    let len = rest.len().min(u32::MAX as usize) as u32;
+    opcode::Send::new(Fd(fd), rest.as_ptr(), len)
+        .flags(libc::MSG_NOSIGNAL)
+        .build()
+}
+
+/// The RECV of `buf`'s spare capacity on `fd`.
+#[inline]
+fn recv_sqe(fd: i32, buf: &mut Vec<u8>, ioprio: u16) -> squeue::Entry {
+    let spare = buf.spare_capacity_mut();
+    let len = spare.len().min(u32::MAX as usize) as u32;
+    opcode::Recv::new(Fd(fd), spare.as_mut_ptr().cast(), len)
+        .ioprio(ioprio)
+        .build()
+}
+
+/// The SQE for `op`, pointing into the op's heap-allocated buffers (a receive's polls first).
+fn sqe_for(op: &mut Op) -> squeue::Entry {
     match op {
         Op::Accept { fd, addr, .. } => {
             addr.len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
@@ -429,25 +624,8 @@ fn sqe_for(op: &mut Op, direct: &[bool]) -> squeue::Entry {
         Op::Connect { sock, addr, .. } => {
             opcode::Connect::new(Fd(sock.as_raw_fd()), addr.as_ptr().cast(), addr.len()).build()
         }
-        Op::Recv { fd, buf } => {
-            let spare = buf.spare_capacity_mut();
-            let len = spare.len().min(u32::MAX as usize) as u32;
-            let ioprio = if is_direct(direct, *fd) {
-                0
-            } else {
-                RECVSEND_POLL_FIRST
-            };
-            opcode::Recv::new(Fd(*fd), spare.as_mut_ptr().cast(), len)
-                .ioprio(ioprio)
-                .build()
-        }
-        Op::Send { fd, buf, pos } => {
-            let rest = &buf[(*pos).min(buf.len())..];
-            let len = rest.len().min(u32::MAX as usize) as u32;
-            opcode::Send::new(Fd(*fd), rest.as_ptr(), len)
-                .flags(libc::MSG_NOSIGNAL)
-                .build()
-        }
+        Op::Recv { fd, buf } => recv_sqe(*fd, buf, RECVSEND_POLL_FIRST),
+        Op::Send { fd, buf, pos } => send_sqe(*fd, buf, *pos),
         Op::RecvFrom { fd, buf, msg } => {
             opcode::RecvMsg::new(Fd(*fd), msg.prepare_recv(buf)).build()
         }
@@ -477,30 +655,37 @@ impl Driver for UringDriver {
     }
 
     fn submit(&mut self, ops: &mut Ops, key: OpKey) -> io::Result<()> {
-        let Some(op) = ops.op_mut(key) else {
+        // Ok(false): queued behind the op of this socket and direction the kernel has.
+        let Err(e) = self.push_op(ops, key, true) else {
             return Ok(());
         };
-        let turn = turn_of(op);
-        if let Some((fd, dir)) = turn
-            && !self.order.take_turn(key, fd, dir)
-        {
-            // Queued behind the op of this socket and direction the kernel has.
-            return Ok(());
-        }
-        let pushed = self.push_op(ops, key);
-        if let (Err(_), Some((fd, dir))) = (&pushed, turn) {
+        if let Some((fd, dir)) = ops.op_mut(key).and_then(|op| turn_of(op)) {
             self.pass_turn(ops, key, fd, dir);
         }
-        pushed
+        Err(e)
+    }
+
+    fn start(&mut self, ops: &mut Ops, slot: &mut Option<Op>, waker: &Waker) -> Started {
+        let _ = waker;
+        match slot {
+            Some(Op::Recv { .. } | Op::Send { .. }) => self.start_stream_op(ops, slot),
+            _ => ops.start_in_table(slot, |ops, key| self.submit(ops, key)),
+        }
     }
 
     fn cancel(&mut self, ops: &mut Ops, key: OpKey) {
-        if let Some((fd, dir)) = ops.op_mut(key).and_then(|op| turn_of(op))
-            && self.order.withdraw(key, fd, dir)
-        {
-            // It never reached the kernel.
-            ops.complete(key, Err(io::Error::from_raw_os_error(libc::ECANCELED)));
-            return;
+        if let Some((fd, dir)) = ops.op_mut(key).and_then(|op| turn_of(op)) {
+            if self.order.withdraw(key, fd, dir) {
+                // It never reached the kernel.
+                ops.complete(key, Err(io::Error::from_raw_os_error(libc::ECANCELED)));
+                return;
+            }
+            if let Some(turns) = self.order.turns(fd, dir)
+                && turns.current == Some(key)
+            {
+                // Its future is done with it: its cancellation completes it, whoever asked.
+                turns.idle_cancel = false;
+            }
         }
         if self.queue_cancel(key.0 as u64) {
             self.flush_cancels();
@@ -513,8 +698,15 @@ impl Driver for UringDriver {
 
     fn poll(&mut self, ops: &mut Ops, timeout: Option<Duration>) -> io::Result<()> {
         self.arm_wake()?;
+        let (timeout, cut) = match self.lending.any_held() {
+            false => (timeout, false),
+            true => self.lend_idle_buffers(timeout),
+        };
         self.enter(timeout)?;
-        self.reap(ops);
+        if !self.reap(ops) && cut {
+            // Woken to lend buffers, not by anything the loop waits for.
+            ops.note_wait_cut_short();
+        }
         Ok(())
     }
 

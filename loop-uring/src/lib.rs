@@ -22,6 +22,8 @@ mod driver;
 #[cfg(target_os = "linux")]
 mod files;
 #[cfg(target_os = "linux")]
+mod lending;
+#[cfg(target_os = "linux")]
 mod order;
 mod probe;
 

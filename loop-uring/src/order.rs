@@ -14,23 +14,72 @@ use loop_core::{Direction, Op, OpKey};
 
 /// Where an op waits its turn: its fd and direction, for the ops whose order is the data's
 /// order (receives and sends; not accepts, connects or readiness watches).
+#[inline]
 pub(crate) fn turn_of(op: &Op) -> Option<(RawFd, Direction)> {
+    // Every request's receive and send: one test each.
+    if let Op::Recv { fd, .. } = op {
+        return Some((*fd, Direction::Read));
+    }
+    if let Op::Send { fd, .. } = op {
+        return Some((*fd, Direction::Write));
+    }
+    turn_of_other(op)
+}
+
+#[inline(never)]
+fn turn_of_other(op: &Op) -> Option<(RawFd, Direction)> {
     match op {
-        Op::Recv { .. }
-        | Op::RecvFrom { .. }
-        | Op::Send { .. }
-        | Op::SendTo { .. }
-        | Op::SendFile { .. } => Some((op.fd(), op.direction())),
+        Op::Recv { fd, .. } | Op::RecvFrom { fd, .. } => Some((*fd, Direction::Read)),
+        Op::Send { fd, .. } | Op::SendTo { fd, .. } => Some((*fd, Direction::Write)),
+        Op::SendFile { sock, .. } => Some((*sock, Direction::Write)),
         _ => None,
     }
 }
 
 #[derive(Debug, Default)]
-struct Turns {
+pub(crate) struct Turns {
     /// The op of this fd and direction the kernel has now.
-    current: Option<OpKey>,
+    pub(crate) current: Option<OpKey>,
     /// The ops waiting for their turn, in submission order.
     waiting: VecDeque<OpKey>,
+    /// Receives only: the lending round (see [`crate::lending`]) since which the receive the
+    /// kernel has holds a buffer it could lend (`None`: it holds none).
+    pub(crate) held_since: Option<u32>,
+    /// Receives only: the receive the kernel has is being cancelled because it waited long,
+    /// to wait on without its buffer (not because its future was dropped).
+    pub(crate) idle_cancel: bool,
+    /// Receives only: the next receive goes without `RECVSEND_POLL_FIRST` (the last one
+    /// filled its buffer, or a poll just said the socket is readable).
+    pub(crate) readable: bool,
+}
+
+impl Turns {
+    /// Op `key` wants the kernel: true if it is its turn (it then has it), false if it was
+    /// queued behind the op that has it.
+    #[inline]
+    pub(crate) fn take(&mut self, key: OpKey) -> bool {
+        match self.current {
+            None => {
+                self.current = Some(key);
+                true
+            }
+            Some(current) if current == key => true,
+            Some(_) => {
+                self.waiting.push_back(key);
+                false
+            }
+        }
+    }
+
+    /// The op that has the turn is done: the next one waiting, which now has it.
+    #[inline]
+    pub(crate) fn pass(&mut self) -> Option<OpKey> {
+        self.current = match self.waiting.is_empty() {
+            true => None,
+            false => self.waiting.pop_front(),
+        };
+        self.current
+    }
 }
 
 /// The turns of every fd, by fd number and direction.
@@ -40,31 +89,35 @@ pub(crate) struct Order {
 }
 
 impl Order {
-    fn turns(&mut self, fd: RawFd, dir: Direction) -> Option<&mut Turns> {
+    /// The turns of `fd` in direction `dir` (made on first use; `None` for a negative fd).
+    #[inline]
+    pub(crate) fn turns(&mut self, fd: RawFd, dir: Direction) -> Option<&mut Turns> {
         let i = usize::try_from(fd).ok()?;
         if i >= self.fds.len() {
-            self.fds.resize_with(i + 1, Default::default);
+            self.grow(i);
         }
-        Some(&mut self.fds[i][dir as usize])
+        self.fds.get_mut(i).map(|t| &mut t[dir as usize])
+    }
+
+    /// Makes room for the turns of fd number `i`.
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, i: usize) {
+        self.fds.resize_with(i + 1, Default::default);
+    }
+
+    /// The receive turns of every fd.
+    pub(crate) fn read_turns(&mut self) -> impl Iterator<Item = &mut Turns> {
+        self.fds
+            .iter_mut()
+            .map(|t| &mut t[Direction::Read as usize])
     }
 
     /// Op `key` wants the kernel: true if it is its turn (it then has it), false if it was
     /// queued behind the op that has it.
+    #[cfg(test)]
     pub(crate) fn take_turn(&mut self, key: OpKey, fd: RawFd, dir: Direction) -> bool {
-        let Some(turns) = self.turns(fd, dir) else {
-            return true;
-        };
-        match turns.current {
-            None => {
-                turns.current = Some(key);
-                true
-            }
-            Some(current) if current == key => true,
-            Some(_) => {
-                turns.waiting.push_back(key);
-                false
-            }
-        }
+        self.turns(fd, dir).is_none_or(|turns| turns.take(key))
     }
 
     /// Op `key` completed: the next op waiting on its fd and direction, which now has the
@@ -74,8 +127,7 @@ impl Order {
         if turns.current != Some(key) {
             return None;
         }
-        turns.current = turns.waiting.pop_front();
-        turns.current
+        turns.pass()
     }
 
     /// Takes `key` out of the queue it waits in; false if it was not waiting (it is in the
@@ -96,6 +148,8 @@ impl Order {
         for turns in self.fds.iter_mut().flatten() {
             keys.extend(turns.waiting.drain(..));
             turns.current = None;
+            turns.held_since = None;
+            turns.idle_cancel = false;
         }
         keys
     }
