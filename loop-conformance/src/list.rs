@@ -91,6 +91,7 @@ macro_rules! __behaviour_list {
                 idle_receives_hold_no_buffers: Shared,
                 blocked_loop_lends_idle_receive_buffers: Shared,
                 dropped_idle_receive_loses_no_bytes: Shared,
+                busy_receives_keep_their_buffers: Shared,
             }
             lifecycle {
                 run_until_complete_returns_output: Shared,

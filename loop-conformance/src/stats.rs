@@ -376,6 +376,61 @@ pub fn dropped_idle_receive_loses_no_bytes(factory: Factory) {
     close(&lp);
 }
 
+/// A receive of a connection in use whose data comes before it has waited
+/// `IDLE_RECEIVE_AFTER` gets back the very buffer it gave: two connections receive a first
+/// message each, then two receives of 64 KiB wait on them, data soon comes for the second
+/// only, and it returns in its own allocation (the loop hands no buffer from one busy
+/// connection to another). An attempt in which the receive did wait that long (a stalled
+/// machine) proves nothing and is made again.
+pub fn busy_receives_keep_their_buffers(factory: Factory) {
+    const BUF: usize = 64 * 1024;
+    let lp = new_loop(factory);
+    for _attempt in 0..5 {
+        let (mut idle_client, idle_server) = tcp_pair();
+        let (mut client, server) = tcp_pair();
+        let got: Log<(usize, usize)> = Log::new();
+        let firsts: Log<usize> = Log::new();
+        for (i, sock) in [idle_server, server].into_iter().enumerate() {
+            let (lp2, got, firsts) = (lp.clone(), got.clone(), firsts.clone());
+            lp.create_task(async move {
+                let sock = lp2.register_socket(sock).expect("register_socket");
+                let (n, buf) = lp2.sock_recv(&sock, Vec::with_capacity(BUF)).await;
+                assert_eq!(n.expect("sock_recv"), 5, "the first message");
+                firsts.push(i);
+                let given = buf.as_ptr() as usize;
+                let (n, buf) = lp2.sock_recv(&sock, buf).await;
+                n.expect("sock_recv");
+                got.push((i, usize::from(buf.as_ptr() as usize == given)));
+            })
+            .expect("create_task");
+        }
+        idle_client.write_all(b"first").expect("write");
+        client.write_all(b"first").expect("write");
+        for _ in 0..1000 {
+            if firsts.len() == 2 && lp.stats().ops_in_flight == 2 {
+                break;
+            }
+            run_once(&lp);
+        }
+        let parked = std::time::Instant::now();
+        client.write_all(b"soon").expect("write");
+        while got.is_empty() && parked.elapsed() < 20 * IDLE_RECEIVE_AFTER {
+            run_once(&lp);
+        }
+        if parked.elapsed() >= IDLE_RECEIVE_AFTER {
+            continue;
+        }
+        assert_eq!(
+            got.get(),
+            vec![(1, 1)],
+            "the busy receive came back in its own buffer (1: the same allocation)"
+        );
+        close(&lp);
+        return;
+    }
+    panic!("every attempt took longer than IDLE_RECEIVE_AFTER: the machine is too slow");
+}
+
 /// Runs `lp` (whose receives wait for data that does not come) until it holds at most `limit`
 /// bytes of receive buffers, or for 20 times [`IDLE_RECEIVE_AFTER`] of real time (the loop's
 /// driver measures how long a receive has waited in real time, also under a virtual clock);
