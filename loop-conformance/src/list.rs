@@ -92,6 +92,7 @@ macro_rules! __behaviour_list {
                 blocked_loop_lends_idle_receive_buffers: Shared,
                 dropped_idle_receive_loses_no_bytes: Shared,
                 busy_receives_keep_their_buffers: Shared,
+                new_connections_wait_without_buffers: Shared,
             }
             lifecycle {
                 run_until_complete_returns_output: Shared,

@@ -431,6 +431,49 @@ pub fn busy_receives_keep_their_buffers(factory: Factory) {
     panic!("every attempt took longer than IDLE_RECEIVE_AFTER: the machine is too slow");
 }
 
+/// A new connection's receive waits holding no buffer from the start: 32 registered sockets
+/// that have received nothing yet each get a receive of 64 KiB, and as soon as they all wait
+/// the loop holds a few buffers' worth, not 2 MiB (connections accepted in a burst and left
+/// idle cost no buffer even for `IDLE_RECEIVE_AFTER`).
+pub fn new_connections_wait_without_buffers(factory: Factory) {
+    const CONNS: usize = 32;
+    const BUF: usize = 64 * 1024;
+    let lp = new_loop(factory);
+    let mut clients = Vec::new();
+    for _ in 0..CONNS {
+        let (client, server) = tcp_pair();
+        clients.push(client);
+        let lp2 = lp.clone();
+        lp.create_task(async move {
+            let server = lp2.register_socket(server).expect("register_socket");
+            let (n, _) = lp2.sock_recv(&server, Vec::with_capacity(BUF)).await;
+            n.expect("sock_recv");
+        })
+        .expect("create_task");
+    }
+    for _ in 0..1000 {
+        if lp.stats().ops_in_flight == CONNS {
+            break;
+        }
+        run_once(&lp);
+    }
+    let stats = lp.stats();
+    assert_eq!(stats.ops_in_flight, CONNS, "every receive waits: {stats:?}");
+    assert!(
+        stats.receive_buffers <= 8 * BUF,
+        "{CONNS} new connections' receives hold {} bytes: {stats:?}",
+        stats.receive_buffers
+    );
+    drop(clients);
+    for _ in 0..1000 {
+        if lp.stats().tasks == 0 {
+            break;
+        }
+        run_once(&lp);
+    }
+    close(&lp);
+}
+
 /// Runs `lp` (whose receives wait for data that does not come) until it holds at most `limit`
 /// bytes of receive buffers, or for 20 times [`IDLE_RECEIVE_AFTER`] of real time (the loop's
 /// driver measures how long a receive has waited in real time, also under a virtual clock);

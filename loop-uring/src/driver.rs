@@ -6,7 +6,7 @@
 //! `ASYNC_CANCEL`; the op's own completion still arrives and is what frees its buffers.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::task::Waker;
 use std::time::{Duration, Instant};
@@ -356,6 +356,7 @@ impl UringDriver {
                 }
                 // Filled: more is likely waiting.
                 turns.readable |= full;
+                turns.received |= res > 0;
             }
             next = turns.pass();
         }
@@ -441,6 +442,17 @@ impl UringDriver {
                 None => return,
             }
         }
+    }
+
+    /// False when a receive into a buffer of capacity `cap` on `fd` should wait holding no
+    /// buffer: one worth lending, on a socket no receive got bytes from yet.
+    #[inline]
+    fn has_received(&mut self, fd: RawFd, cap: usize) -> bool {
+        cap < loop_core::PARK_MIN
+            || self
+                .order
+                .turns(fd, Direction::Read)
+                .is_none_or(|t| t.received)
     }
 
     /// The next receive on `fd` goes without [`RECVSEND_POLL_FIRST`].
@@ -668,9 +680,24 @@ impl Driver for UringDriver {
     fn start(&mut self, ops: &mut Ops, slot: &mut Option<Op>, waker: &Waker) -> Started {
         let _ = waker;
         match slot {
+            Some(Op::Recv { fd, buf }) if !self.has_received(*fd, buf.capacity()) => {
+                // A new connection's receive waits without its buffer (a POLL_ADD first).
+                ops.start_in_table(slot, |ops, key| {
+                    ops.park_buffer(key);
+                    self.submit(ops, key)
+                })
+            }
             Some(Op::Recv { .. } | Op::Send { .. }) => self.start_stream_op(ops, slot),
             _ => ops.start_in_table(slot, |ops, key| self.submit(ops, key)),
         }
+    }
+
+    fn register_socket(&mut self, fd: RawFd) -> io::Result<()> {
+        // A new socket: its first receive waits holding no buffer.
+        if let Some(turns) = self.order.turns(fd, Direction::Read) {
+            turns.received = false;
+        }
+        Ok(())
     }
 
     fn cancel(&mut self, ops: &mut Ops, key: OpKey) {

@@ -51,6 +51,9 @@ pub(crate) struct Turns {
     /// Receives only: the next receive goes without `RECVSEND_POLL_FIRST` (the last one
     /// filled its buffer, or a poll just said the socket is readable).
     pub(crate) readable: bool,
+    /// Receives only: a receive on the socket got bytes (since it was registered). Until
+    /// then (a new connection, which may well stay idle) a receive waits holding no buffer.
+    pub(crate) received: bool,
 }
 
 impl Turns {
