@@ -1,0 +1,366 @@
+//! The readiness driver's state per fd: [`FdEntry`] (what waits on the fd, its readiness
+//! cache), the op parked on it ([`Parked`]), the table of entries ([`FdTable`]), and the
+//! lending of idle receives' buffers ([`Lending`]).
+
+use std::collections::VecDeque;
+use std::io;
+use std::os::fd::RawFd;
+use std::task::Waker;
+use std::time::Instant;
+
+use crate::driver::{Interest, ParkKey};
+use crate::ops::{OpKey, Ops};
+use loop_api::{Direction, Op};
+
+/// An op parked in its future's slot, waiting for readiness on a registered socket.
+#[derive(Debug)]
+pub(super) struct Parked {
+    /// Its key's generation (a later park on the same fd and direction has another).
+    pub(super) generation: u32,
+    /// Its task's waker; taken when readiness is reported (the op's turn has come).
+    pub(super) waker: Option<Waker>,
+    /// The capacity of its receive buffer, lent to the loop's spares once it had waited
+    /// `IDLE_RECEIVE_AFTER` (0: it keeps its buffer, or has none): an idle connection holds
+    /// no receive buffer.
+    pub(super) lent: usize,
+    /// The capacity of the receive buffer it keeps, counted by
+    /// [`Ops::receive_buffer_bytes`] (0 once lent).
+    pub(super) kept: usize,
+    /// The lending round it parked in (see [`Lending`]).
+    pub(super) round: u32,
+    /// Its buffer is to be lent when its future polls next (it waited long).
+    pub(super) lend: bool,
+}
+
+impl Parked {
+    /// It is done with (finished, dropped, its socket released): it keeps nothing any more.
+    pub(super) fn forget(&self, ops: &mut Ops) {
+        if self.kept != 0 {
+            ops.note_kept(self.kept, false);
+        }
+    }
+}
+
+/// When the buffers of receives that wait long are lent (see
+/// [`IDLE_RECEIVE_AFTER`](loop_api::IDLE_RECEIVE_AFTER)): every `IDLE_RECEIVE_AFTER` while
+/// some parked receive keeps a buffer it could lend, the driver asks those parked since before
+/// the last such round to lend theirs (they have waited at least that long), so a receive
+/// whose data comes within a round never lends.
+#[derive(Debug, Default)]
+pub(super) struct Lending {
+    /// The current round.
+    pub(super) round: u32,
+    /// When the next round begins (`None`: no receive keeps a buffer it could lend).
+    pub(super) next: Option<Instant>,
+    /// Polls that did not wait since the time was last read.
+    pub(super) unread: u32,
+}
+
+impl Lending {
+    /// How many polls that do not wait go by without reading the time.
+    const UNREAD_POLLS: u32 = 16;
+
+    /// The time, read every [`UNREAD_POLLS`](Self::UNREAD_POLLS)th poll that does not wait.
+    pub(super) fn time_to_look(&mut self) -> Option<Instant> {
+        self.unread += 1;
+        (self.unread >= Self::UNREAD_POLLS).then(|| {
+            self.unread = 0;
+            Instant::now()
+        })
+    }
+}
+
+/// The capacity of the receive buffer `op` keeps while parked (0: not a receive).
+pub(super) fn kept_capacity(op: &Op) -> usize {
+    match op {
+        Op::Recv { buf, .. } => buf.capacity(),
+        _ => 0,
+    }
+}
+
+#[derive(Debug, Default)]
+pub(super) struct FdEntry {
+    /// The op parked per direction (read, write): it goes before the queued ones.
+    pub(super) parked: [Option<Parked>; 2],
+    pub(super) readers: VecDeque<OpKey>,
+    pub(super) writers: VecDeque<OpKey>,
+    /// The selector watches it (as far as the driver knows).
+    pub(super) in_selector: bool,
+    /// A registered socket ([`Driver::register_socket`]), whose owner says when the fd goes
+    /// away: registered for both directions, edge-triggered, for good; no re-arm is needed.
+    pub(super) socket: bool,
+    /// A registered stream socket: a short read or write proves it drained (see
+    /// [`drained_by`](crate::drained_by)).
+    pub(super) stream: bool,
+    /// What a registered socket may be ready for, as last seen: cleared when a syscall finds
+    /// it drained (`WouldBlock`, or a short read on a stream), set again by its next event.
+    /// While cleared, an op waits for the edge instead of trying a syscall that would fail.
+    /// Always true for other fds.
+    pub(super) readable: bool,
+    pub(super) writable: bool,
+    /// An event said the read side is closed or the fd is in error: final, the readiness
+    /// cache is no longer used.
+    pub(super) closed: bool,
+    /// A registered socket was made non-blocking (it stays the same socket until released).
+    pub(super) nonblocking: bool,
+    /// A receive on the fd got bytes: the connection is in use. Until then (a new
+    /// connection, which may well stay idle) a parked receive lends its buffer at once.
+    pub(super) received: bool,
+}
+
+impl FdEntry {
+    /// An fd not seen yet: not registered, assumed ready.
+    pub(super) fn fresh() -> Self {
+        FdEntry {
+            readable: true,
+            writable: true,
+            ..FdEntry::default()
+        }
+    }
+
+    pub(super) fn queue(&mut self, dir: Direction) -> &mut VecDeque<OpKey> {
+        match dir {
+            Direction::Read => &mut self.readers,
+            Direction::Write => &mut self.writers,
+        }
+    }
+
+    pub(super) fn parked_mut(&mut self, dir: Direction) -> &mut Option<Parked> {
+        &mut self.parked[dir as usize]
+    }
+
+    /// True while the op of `generation` is the one parked in `dir`.
+    pub(super) fn parks(&self, dir: Direction, generation: u32) -> bool {
+        self.parked[dir as usize]
+            .as_ref()
+            .is_some_and(|p| p.generation == generation)
+    }
+
+    /// Ends the park in `dir` (its op finished, was dropped, or its socket is going): the op
+    /// is no longer in flight and keeps no buffer the loop counts.
+    pub(super) fn end_park(&mut self, dir: Direction, ops: &mut Ops) -> Option<Parked> {
+        let parked = self.parked_mut(dir).take()?;
+        parked.forget(ops);
+        ops.note_unparked();
+        Some(parked)
+    }
+
+    /// A registered socket the selector watches for good (no re-arm per wait).
+    pub(super) fn armed_for_good(&self) -> bool {
+        self.socket && self.in_selector
+    }
+
+    pub(super) fn interest(&self) -> Interest {
+        if self.socket {
+            return Interest::BOTH;
+        }
+        let mut i = Interest::NONE;
+        if !self.readers.is_empty() {
+            i = i.union(Interest::READABLE);
+        }
+        if !self.writers.is_empty() {
+            i = i.union(Interest::WRITABLE);
+        }
+        i
+    }
+
+    /// False only when a registered socket is known to be drained in `dir`.
+    pub(super) fn may_be_ready(&self, dir: Direction) -> bool {
+        if self.closed {
+            return true;
+        }
+        match dir {
+            Direction::Read => self.readable,
+            Direction::Write => self.writable,
+        }
+    }
+
+    pub(super) fn set_ready(&mut self, dir: Direction, ready: bool) {
+        // Only registered sockets keep a readiness cache: others are re-armed per wait instead.
+        let ready = ready || !self.socket;
+        match dir {
+            Direction::Read => self.readable = ready,
+            Direction::Write => self.writable = ready,
+        }
+    }
+
+    /// True when no op waits in `dir` (none parked, none queued): a new one may go first.
+    pub(super) fn idle(&self, dir: Direction) -> bool {
+        self.parked[dir as usize].is_none() && self.queue_ref(dir).is_empty()
+    }
+
+    pub(super) fn queue_ref(&self, dir: Direction) -> &VecDeque<OpKey> {
+        match dir {
+            Direction::Read => &self.readers,
+            Direction::Write => &self.writers,
+        }
+    }
+
+    /// Performs `op` on this fd (see [`perform`](crate::perform::perform)) and notes what its
+    /// result says of the fd's readiness in `dir`. Every request's receive and send take the
+    /// short arms (one test of the variant).
+    #[inline(always)]
+    pub(super) fn perform(
+        &mut self,
+        op: &mut Op,
+        dir: Direction,
+        ready: bool,
+    ) -> io::Result<usize> {
+        let (res, drained) = match op {
+            Op::Recv { fd, buf } => {
+                let res = crate::perform::receive(*fd, buf);
+                // A short read on a stream drained the receive queue.
+                let got = matches!(res, Ok(n) if n > 0);
+                self.received |= got;
+                let short = got && buf.len() < buf.capacity();
+                (res, short && self.stream)
+            }
+            Op::Send { fd, buf, pos } => {
+                let (fd, pos) = (*fd, *pos);
+                let res = crate::perform::send_from(fd, buf, pos);
+                // A partial send filled the send buffer.
+                let short = matches!(res, Ok(n) if pos + n < buf.len());
+                (res, short && self.stream)
+            }
+            // A watch makes no syscall: its WouldBlock says nothing about the fd.
+            _ if op.is_watch() => return crate::perform::perform(op, ready),
+            _ => {
+                let res = crate::perform::perform(op, ready);
+                let drained = self.stream && crate::perform::drained_by(op, &res);
+                (res, drained)
+            }
+        };
+        if drained || is_would_block(&res) {
+            self.set_ready(dir, false);
+        }
+        res
+    }
+}
+
+/// The fd entries, indexed by fd number (fds are small integers: a vector beats hashing on
+/// every operation).
+#[derive(Debug, Default)]
+pub(super) struct FdTable {
+    pub(super) entries: Vec<FdEntry>,
+}
+
+impl FdTable {
+    pub(super) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub(super) fn get_mut(&mut self, fd: RawFd) -> Option<&mut FdEntry> {
+        usize::try_from(fd)
+            .ok()
+            .and_then(|i| self.entries.get_mut(i))
+    }
+
+    /// The entry of `fd` (non-negative: callers check), made if needed.
+    pub(super) fn entry(&mut self, fd: RawFd) -> &mut FdEntry {
+        let i = usize::try_from(fd).unwrap_or(0);
+        if i >= self.entries.len() {
+            self.entries.resize_with(i + 1, FdEntry::fresh);
+        }
+        &mut self.entries[i]
+    }
+
+    /// Takes the entry of `fd` out (leaving a fresh one).
+    pub(super) fn remove(&mut self, fd: RawFd) -> Option<FdEntry> {
+        self.get_mut(fd)
+            .map(|e| std::mem::replace(e, FdEntry::fresh()))
+    }
+
+    /// Takes every entry out.
+    pub(super) fn drain(&mut self) -> impl Iterator<Item = FdEntry> + '_ {
+        self.entries.drain(..)
+    }
+}
+
+pub(super) fn is_would_block(res: &io::Result<usize>) -> bool {
+    matches!(res, Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+}
+
+/// A [`ParkKey`]: the generation, the fd and the direction, below 2^63.
+pub(super) fn park_key(fd: RawFd, dir: Direction, generation: u32) -> ParkKey {
+    ParkKey((u64::from(generation) << 32) | (u64::from(fd as u32) << 1) | dir as u64)
+}
+
+/// The generation after `g` (31 bits, wrapping).
+pub(super) fn next_generation(g: u32) -> u32 {
+    (g + 1) & 0x7fff_ffff
+}
+
+/// Lends the buffer of `parked` (its op is `op`), a receive that waited long, to the
+/// loop's spares.
+pub(super) fn lend_parked_buffer(parked: &mut Parked, ops: &mut Ops, op: &mut Op) {
+    if parked.lent != 0 {
+        return;
+    }
+    let lent = ops.lend_buffer(op);
+    if lent != 0 {
+        ops.note_kept(parked.kept, false);
+        parked.kept = 0;
+        parked.lent = lent;
+    }
+}
+
+/// Gives `parked`'s op (`op`), which lent its buffer, one back before it is tried: kept
+/// (and counted) while the op is still parked.
+pub(super) fn take_lent_buffer(parked: &mut Parked, ops: &mut Ops, op: &mut Op) {
+    let lent = std::mem::take(&mut parked.lent);
+    ops.return_buffer(op, lent);
+    parked.kept = lent;
+    ops.note_kept(lent, true);
+}
+
+/// What a park is named by: its generation, and its lending round.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ParkTag {
+    pub(super) generation: u32,
+    pub(super) round: u32,
+}
+
+/// Parks `op`, which has to wait on `entry` (a registered socket, nothing else waiting in
+/// `dir`), in its caller's slot: a receive keeps its buffer (counted) until it has waited
+/// long (see [`Lending`]).
+#[inline(always)]
+pub(super) fn park_in(
+    entry: &mut FdEntry,
+    tag: ParkTag,
+    ops: &mut Ops,
+    op: &mut Op,
+    fd: RawFd,
+    dir: Direction,
+    waker: &Waker,
+) -> ParkKey {
+    let kept = kept_capacity(op);
+    if kept != 0 {
+        ops.note_kept(kept, true);
+    }
+    *entry.parked_mut(dir) = Some(Parked {
+        generation: tag.generation,
+        waker: Some(waker.clone()),
+        lent: 0,
+        kept,
+        round: tag.round,
+        lend: false,
+    });
+    ops.note_parked();
+    if !entry.received
+        && let Some(parked) = entry.parked_mut(dir)
+    {
+        // A connection that has received nothing yet may stay idle: no buffer meanwhile.
+        lend_parked_buffer(parked, ops, op);
+    }
+    park_key(fd, dir, tag.generation)
+}
+
+pub(super) fn park_parts(key: ParkKey) -> (RawFd, Direction, u32) {
+    let fd = ((key.0 >> 1) & 0x7fff_ffff) as RawFd;
+    let dir = if key.0 & 1 == 0 {
+        Direction::Read
+    } else {
+        Direction::Write
+    };
+    (fd, dir, (key.0 >> 32) as u32)
+}
