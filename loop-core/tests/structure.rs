@@ -1,6 +1,6 @@
-//! Two rules of the codebase's structure (issue 13), checked on the sources so they hold:
-//! loop-core's modules import each other without a cycle, and no production function is over
-//! 60 lines. The sources are rustfmt-formatted, which both checks rely on (a function ends at
+//! Rules of the codebase's structure (issue 13), checked on the sources so they hold:
+//! loop-core's modules import each other without a cycle, no production function is over 60
+//! lines, and no production file is much over 800. The sources are rustfmt-formatted, which both checks rely on (a function ends at
 //! the first `}` at its own indentation; a `use crate::x` or `crate::x::` path names module
 //! `x`, or an item loop-core's lib.rs re-exports from `x`).
 
@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 
 /// The longest a production function may be, in lines (signature and closing brace included).
 const MAX_FUNCTION_LINES: usize = 60;
+
+/// The longest a production source file may be, in lines ("about 800").
+const MAX_FILE_LINES: usize = 850;
 
 /// The crates whose `src/` is production code (the benchmarks and the behaviour suite are not).
 const PRODUCTION_CRATES: [&str; 12] = [
@@ -114,6 +117,27 @@ fn no_production_function_is_over_60_lines() {
     assert!(
         long.is_empty(),
         "functions over {MAX_FUNCTION_LINES} lines:\n{}",
+        long.join("\n")
+    );
+}
+
+#[test]
+fn no_production_file_is_much_over_800_lines() {
+    let mut long = Vec::new();
+    for krate in PRODUCTION_CRATES {
+        for file in rust_files(&workspace().join(krate).join("src")) {
+            let lines = fs::read_to_string(&file)
+                .expect("read a source file")
+                .lines()
+                .count();
+            if lines > MAX_FILE_LINES {
+                long.push(format!("{}: {lines} lines", file.display()));
+            }
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "files over {MAX_FILE_LINES} lines:\n{}",
         long.join("\n")
     );
 }
