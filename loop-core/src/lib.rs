@@ -79,7 +79,7 @@ pub use loop_api::{AddrBuf, Direction, MsgBuf, Op};
 pub use ops::{OpKey, Ops};
 pub use perform::{drained_by, perform};
 pub use readiness::ReadinessDriver;
-pub use spares::{PARK_MIN, SPARE_BUFFERS};
+pub use spares::{LendingRounds, PARK_MIN, RoundCheck, SPARE_BUFFERS};
 
 use loop_api::EventLoop;
 

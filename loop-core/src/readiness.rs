@@ -16,18 +16,19 @@
 use std::io;
 use std::os::fd::RawFd;
 use std::task::{Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::driver::{Driver, DriverWaker, Event, ParkKey, Registration, Selector, Started};
 use crate::ops::{OpKey, Ops};
+use crate::spares::LendingRounds;
 use crate::sys::is_stream_socket;
-use loop_api::{Direction, IDLE_RECEIVE_AFTER, Op};
+use loop_api::{Direction, Op};
 
 mod fds;
 
 use fds::{
-    FdEntry, FdTable, Lending, ParkTag, is_would_block, lend_parked_buffer, next_generation,
-    park_in, park_parts, take_lent_buffer,
+    FdEntry, FdTable, ParkTag, is_would_block, lend_parked_buffer, next_generation, park_in,
+    park_parts, take_lent_buffer,
 };
 
 /// A [`Driver`] for any readiness [`Selector`] (mio, polling, ...).
@@ -41,7 +42,7 @@ pub struct ReadinessDriver<S: Selector> {
     /// Parked ops whose socket was released while they had lent their buffer: generation and
     /// capacity, until their future polls (and gets a buffer back) or is dropped.
     released: Vec<(u32, usize)>,
-    lending: Lending,
+    lending: LendingRounds,
 }
 
 impl<S: Selector> std::fmt::Debug for ReadinessDriver<S> {
@@ -68,7 +69,7 @@ impl<S: Selector> ReadinessDriver<S> {
             waker,
             generation: 0,
             released: Vec::new(),
-            lending: Lending::default(),
+            lending: LendingRounds::default(),
         }
     }
 
@@ -135,39 +136,20 @@ impl<S: Selector> ReadinessDriver<S> {
         }
     }
 
-    /// Some parked receive keeps a buffer it could lend and the loop is about to wait (it is
-    /// `now`): when a lending round is due, asks
-    /// those parked before the last round to lend theirs (their tasks are woken; the buffer
-    /// is lent when the future polls). Gives the wait's timeout, cut to the next round, and
-    /// whether it was cut.
-    fn lend_idle_buffers(
-        &mut self,
-        ops: &mut Ops,
-        now: Instant,
-        timeout: Option<Duration>,
-    ) -> (Option<Duration>, bool) {
-        let mut next = *self.lending.next.get_or_insert(now + IDLE_RECEIVE_AFTER);
-        if now >= next {
-            let round = self.lending.round;
-            for entry in &mut self.fds.entries {
-                let Some(parked) = entry.parked_mut(Direction::Read) else {
-                    continue;
-                };
-                if parked.round != round && parked.kept >= crate::PARK_MIN && !parked.lend {
-                    parked.lend = true;
-                    if let Some(waker) = parked.waker.take() {
-                        ops.wake(waker);
-                    }
+    /// The lending round `ended` (see [`LendingRounds`]): the receives parked in another
+    /// round than it, holding a buffer they could lend, are to lend it (their tasks are
+    /// woken; the buffer is lent when the future polls).
+    fn lend_idle_buffers(&mut self, ops: &mut Ops, ended: u32) {
+        for entry in &mut self.fds.entries {
+            let Some(parked) = entry.parked_mut(Direction::Read) else {
+                continue;
+            };
+            if parked.round != ended && parked.kept >= crate::PARK_MIN && !parked.lend {
+                parked.lend = true;
+                if let Some(waker) = parked.waker.take() {
+                    ops.wake(waker);
                 }
             }
-            self.lending.round = round.wrapping_add(1);
-            next = now + IDLE_RECEIVE_AFTER;
-            self.lending.next = Some(next);
-        }
-        let left = next - now;
-        match timeout {
-            Some(t) if t <= left => (Some(t), false),
-            _ => (Some(left), true),
         }
     }
 
@@ -233,7 +215,7 @@ impl<S: Selector> ReadinessDriver<S> {
         self.generation = next_generation(self.generation);
         let tag = ParkTag {
             generation: self.generation,
-            round: self.lending.round,
+            round: self.lending.current(),
         };
         Some(park_in(entry, tag, ops, op, fd, dir, waker))
     }
@@ -267,7 +249,7 @@ impl<S: Selector> ReadinessDriver<S> {
         self.generation = next_generation(self.generation);
         let tag = ParkTag {
             generation: self.generation,
-            round: self.lending.round,
+            round: self.lending.current(),
         };
         Some(Started::Parked(park_in(
             entry, tag, ops, op, fd, dir, waker,
@@ -528,15 +510,15 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
     fn poll(&mut self, ops: &mut Ops, timeout: Option<Duration>) -> io::Result<()> {
         let mut events = std::mem::take(&mut self.events);
         events.clear();
-        // Lending rounds are checked before a wait (the loop read the time for it), and
-        // every few polls that do not wait (a loop that never waits lends too).
-        let now = match ops.holding() {
-            0 => None,
-            _ => ops.poll_started().or_else(|| self.lending.time_to_look()),
-        };
-        let (timeout, cut) = match now {
-            Some(now) => self.lend_idle_buffers(ops, now, timeout),
-            None => (timeout, false),
+        let (timeout, cut) = match ops.holding() {
+            0 => (timeout, false),
+            _ => {
+                let check = self.lending.before_wait(ops.poll_started(), timeout);
+                if let Some(ended) = check.ended {
+                    self.lend_idle_buffers(ops, ended);
+                }
+                (check.timeout, check.cut)
+            }
         };
         let res = self.selector.select(&mut events, timeout);
         if cut && events.is_empty() && !ops.has_wakers() {

@@ -116,3 +116,90 @@ impl Spares {
         }
     }
 }
+
+/// The rounds in which a driver lends the buffers of receives that waited long (see
+/// [`IDLE_RECEIVE_AFTER`](loop_api::IDLE_RECEIVE_AFTER)): one every `IDLE_RECEIVE_AFTER`
+/// while some receive holds a buffer it could lend. A receive notes the round it began to
+/// hold its buffer in ([`current`](Self::current)); when a round ends, those that began in an
+/// earlier one have waited at least that long and lend theirs, so a receive whose data comes
+/// within a round never does. The time is the one the loop read before its wait
+/// ([`Ops::poll_started`](crate::Ops::poll_started)), or read every 16th poll that does not
+/// wait (a loop that never waits lends too).
+#[derive(Debug, Default)]
+pub struct LendingRounds {
+    /// The current round.
+    round: u32,
+    /// When the next round begins (`None` until a receive first held a buffer).
+    next: Option<std::time::Instant>,
+    /// Polls that did not wait since the time was last read.
+    unread: u32,
+}
+
+/// What [`LendingRounds::before_wait`] found.
+#[derive(Debug, Clone, Copy)]
+pub struct RoundCheck {
+    /// A round ended now: the receives that began to hold their buffer in another round than
+    /// this one are to lend it.
+    pub ended: Option<u32>,
+    /// The wait's timeout, cut to the next round.
+    pub timeout: Option<std::time::Duration>,
+    /// The timeout was cut: if the wait then reports nothing, tell the loop
+    /// ([`Ops::note_wait_cut_short`](crate::Ops::note_wait_cut_short)).
+    pub cut: bool,
+}
+
+impl LendingRounds {
+    /// How many polls that do not wait go by without reading the time.
+    const UNREAD_POLLS: u32 = 16;
+
+    /// The current round.
+    #[inline]
+    pub fn current(&self) -> u32 {
+        self.round
+    }
+
+    /// Before the driver's wait (of at most `timeout`), while some receive holds a buffer it
+    /// could lend: ends the round if it is due, and cuts the wait to the next round.
+    /// `started`: [`Ops::poll_started`](crate::Ops::poll_started).
+    pub fn before_wait(
+        &mut self,
+        started: Option<std::time::Instant>,
+        timeout: Option<std::time::Duration>,
+    ) -> RoundCheck {
+        let unchanged = RoundCheck {
+            ended: None,
+            timeout,
+            cut: false,
+        };
+        let now = match started {
+            Some(now) => now,
+            None => {
+                self.unread += 1;
+                if self.unread < Self::UNREAD_POLLS {
+                    return unchanged;
+                }
+                self.unread = 0;
+                std::time::Instant::now()
+            }
+        };
+        let after = loop_api::IDLE_RECEIVE_AFTER;
+        let mut next = *self.next.get_or_insert(now + after);
+        let mut ended = None;
+        if now >= next {
+            ended = Some(self.round);
+            self.round = self.round.wrapping_add(1);
+            next = now + after;
+            self.next = Some(next);
+        }
+        let left = next - now;
+        let (timeout, cut) = match timeout {
+            Some(t) if t <= left => (Some(t), false),
+            _ => (Some(left), true),
+        };
+        RoundCheck {
+            ended,
+            timeout,
+            cut,
+        }
+    }
+}

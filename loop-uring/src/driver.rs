@@ -528,9 +528,15 @@ impl UringDriver {
     /// Some receive in the kernel holds a buffer: when a lending round is due, cancels those
     /// that waited long (see [`crate::lending`]). Gives the wait's timeout, cut to the next
     /// round, and whether it was cut.
-    fn lend_idle_buffers(&mut self, timeout: Option<Duration>) -> (Option<Duration>, bool) {
+    fn lend_idle_buffers(
+        &mut self,
+        ops: &Ops,
+        timeout: Option<Duration>,
+    ) -> (Option<Duration>, bool) {
         let mut to_cancel = std::mem::take(&mut self.to_cancel);
-        let cut = self.lending.round(&mut self.order, &mut to_cancel, timeout);
+        let cut = self
+            .lending
+            .round(ops, &mut self.order, &mut to_cancel, timeout);
         for key in to_cancel.drain(..) {
             // Not queued: the receive keeps its buffer until it completes (the ring is
             // failing anyway).
@@ -727,7 +733,7 @@ impl Driver for UringDriver {
         self.arm_wake()?;
         let (timeout, cut) = match self.lending.any_held() {
             false => (timeout, false),
-            true => self.lend_idle_buffers(timeout),
+            true => self.lend_idle_buffers(ops, timeout),
         };
         self.enter(timeout)?;
         if !self.reap(ops) && cut {

@@ -1,29 +1,28 @@
 //! When a receive in the kernel gives its buffer up (see [`IDLE_RECEIVE_AFTER`]).
 //!
 //! A receive goes to the kernel with its buffer (a busy connection's data comes within a
-//! request, so it never hands its buffer over). Every [`IDLE_RECEIVE_AFTER`] while some
-//! receive in the kernel holds a buffer it could lend, the driver cancels those sent before
-//! the last such round (they have waited at least that long); a cancel that wins (the
-//! receive ends `ECANCELED`, having received nothing) turns the receive into a readiness
-//! poll with its buffer parked in the loop's spares ([`Ops::park_buffer`]), so an idle
-//! connection holds no receive buffer. A receive whose data comes first completes as usual.
+//! request, so it never hands its buffer over). In the lending rounds ([`LendingRounds`],
+//! one every [`IDLE_RECEIVE_AFTER`] while some receive in the kernel holds a buffer it could
+//! lend), the driver cancels those sent in an earlier round (they have waited at least that
+//! long); a cancel that wins (the receive ends `ECANCELED`, having received nothing) turns the
+//! receive into a readiness poll with its buffer parked in the loop's spares
+//! ([`Ops::park_buffer`]), so an idle connection holds no receive buffer. A receive whose
+//! data comes first completes as usual.
 //!
+//! [`IDLE_RECEIVE_AFTER`]: loop_api::IDLE_RECEIVE_AFTER
 //! [`Ops::park_buffer`]: loop_core::Ops::park_buffer
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use loop_api::IDLE_RECEIVE_AFTER;
-use loop_core::OpKey;
+use loop_core::{LendingRounds, OpKey, Ops};
 
 use crate::order::{Order, Turns};
 
-/// The lending rounds and the receives in the kernel that hold a buffer they could lend.
+/// The receives in the kernel that hold a buffer they could lend, and the lending rounds.
 #[derive(Debug, Default)]
 pub(crate) struct Lending {
-    /// The current round.
-    round: u32,
-    /// When the next round begins (`None` until a receive first held a buffer).
-    next: Option<Instant>,
+    /// The rounds (shared with the readiness driver's lending).
+    rounds: LendingRounds,
     /// Receives in the kernel holding a buffer they could lend.
     holding: usize,
 }
@@ -39,7 +38,7 @@ impl Lending {
     #[inline]
     pub(crate) fn hold(&mut self, turns: &mut Turns) {
         if turns.held_since.is_none() {
-            turns.held_since = Some(self.round);
+            turns.held_since = Some(self.rounds.current());
             self.holding += 1;
         }
     }
@@ -54,36 +53,28 @@ impl Lending {
         std::mem::take(&mut turns.idle_cancel)
     }
 
-    /// Some receive holds a buffer: when a round is due, puts the keys of those sent before
-    /// the last round into `to_cancel` (marked as cancelled for waiting long). Gives the
-    /// wait's timeout, cut to the next round, and whether it was cut.
+    /// Some receive holds a buffer: when a round ends, puts the keys of those sent in an
+    /// earlier round into `to_cancel` (marked as cancelled for waiting long). Gives the wait's
+    /// timeout, cut to the next round, and whether it was cut.
     pub(crate) fn round(
         &mut self,
+        ops: &Ops,
         order: &mut Order,
         to_cancel: &mut Vec<OpKey>,
         timeout: Option<Duration>,
     ) -> (Option<Duration>, bool) {
-        let now = Instant::now();
-        let mut next = *self.next.get_or_insert(now + IDLE_RECEIVE_AFTER);
-        if now >= next {
-            let round = self.round;
+        let check = self.rounds.before_wait(ops.poll_started(), timeout);
+        if let Some(ended) = check.ended {
             for turns in order.read_turns() {
                 if let (Some(since), Some(key)) = (turns.held_since, turns.current)
-                    && since != round
+                    && since != ended
                     && !turns.idle_cancel
                 {
                     turns.idle_cancel = true;
                     to_cancel.push(key);
                 }
             }
-            self.round = round.wrapping_add(1);
-            next = now + IDLE_RECEIVE_AFTER;
-            self.next = Some(next);
         }
-        let left = next - now;
-        match timeout {
-            Some(t) if t <= left => (Some(t), false),
-            _ => (Some(left), true),
-        }
+        (check.timeout, check.cut)
     }
 }

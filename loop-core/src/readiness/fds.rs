@@ -1,12 +1,10 @@
 //! The readiness driver's state per fd: [`FdEntry`] (what waits on the fd, its readiness
-//! cache), the op parked on it ([`Parked`]), the table of entries ([`FdTable`]), and the
-//! lending of idle receives' buffers ([`Lending`]).
+//! cache), the op parked on it ([`Parked`]) and the table of entries ([`FdTable`]).
 
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::RawFd;
 use std::task::Waker;
-use std::time::Instant;
 
 use crate::driver::{Interest, ParkKey};
 use crate::ops::{OpKey, Ops};
@@ -26,7 +24,7 @@ pub(super) struct Parked {
     /// The capacity of the receive buffer it keeps, counted by
     /// [`Ops::receive_buffer_bytes`] (0 once lent).
     pub(super) kept: usize,
-    /// The lending round it parked in (see [`Lending`]).
+    /// The lending round it parked in (see [`LendingRounds`](crate::LendingRounds)).
     pub(super) round: u32,
     /// Its buffer is to be lent when its future polls next (it waited long).
     pub(super) lend: bool,
@@ -38,35 +36,6 @@ impl Parked {
         if self.kept != 0 {
             ops.note_kept(self.kept, false);
         }
-    }
-}
-
-/// When the buffers of receives that wait long are lent (see
-/// [`IDLE_RECEIVE_AFTER`](loop_api::IDLE_RECEIVE_AFTER)): every `IDLE_RECEIVE_AFTER` while
-/// some parked receive keeps a buffer it could lend, the driver asks those parked since before
-/// the last such round to lend theirs (they have waited at least that long), so a receive
-/// whose data comes within a round never lends.
-#[derive(Debug, Default)]
-pub(super) struct Lending {
-    /// The current round.
-    pub(super) round: u32,
-    /// When the next round begins (`None`: no receive keeps a buffer it could lend).
-    pub(super) next: Option<Instant>,
-    /// Polls that did not wait since the time was last read.
-    pub(super) unread: u32,
-}
-
-impl Lending {
-    /// How many polls that do not wait go by without reading the time.
-    const UNREAD_POLLS: u32 = 16;
-
-    /// The time, read every [`UNREAD_POLLS`](Self::UNREAD_POLLS)th poll that does not wait.
-    pub(super) fn time_to_look(&mut self) -> Option<Instant> {
-        self.unread += 1;
-        (self.unread >= Self::UNREAD_POLLS).then(|| {
-            self.unread = 0;
-            Instant::now()
-        })
     }
 }
 
@@ -322,7 +291,7 @@ pub(super) struct ParkTag {
 
 /// Parks `op`, which has to wait on `entry` (a registered socket, nothing else waiting in
 /// `dir`), in its caller's slot: a receive keeps its buffer (counted) until it has waited
-/// long (see [`Lending`]).
+/// long (see [`LendingRounds`](crate::LendingRounds)).
 #[inline(always)]
 pub(super) fn park_in(
     entry: &mut FdEntry,
