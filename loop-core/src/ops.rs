@@ -19,6 +19,7 @@ use std::task::Waker;
 use slab::Slab;
 
 mod driver_api;
+mod holds;
 
 use crate::spares::Spares;
 use crate::sys::file_identity;
@@ -243,11 +244,11 @@ impl Ops {
     }
 
     /// Inserts `op`, a future's operation that has to wait for data, parking its buffer if
-    /// it is a receive (see [`park_buffer`](Self::park_buffer)): the same as an insert and a
-    /// park, with one table lookup.
+    /// it is a receive and `lend` (see [`park_buffer`](Self::park_buffer)): the same as an
+    /// insert and a park, with one table lookup.
     #[inline]
-    pub(crate) fn insert_waiting(&mut self, mut op: Op) -> OpKey {
-        let parked = self.spare.lend(&mut op);
+    pub(crate) fn insert_waiting(&mut self, mut op: Op, lend: bool) -> OpKey {
+        let parked = if lend { self.spare.lend(&mut op) } else { 0 };
         self.starts += 1;
         OpKey(self.slots.insert(OpSlot {
             op,

@@ -43,6 +43,55 @@ pub struct ReadinessDriver<S: Selector> {
     /// capacity, until their future polls (and gets a buffer back) or is dropped.
     released: Vec<(u32, usize)>,
     lending: LendingRounds,
+    /// Receives in the table keeping their buffer while they wait (a connection in use), and
+    /// the lending round each began in.
+    table_holds: Vec<(OpKey, u32)>,
+}
+
+/// The receives in the table that keep their buffer while they wait (the driver's
+/// `table_holds`), with the current lending round.
+struct TableHolds<'a> {
+    held: &'a mut Vec<(OpKey, u32)>,
+    round: u32,
+}
+
+impl<'a> TableHolds<'a> {
+    fn new(held: &'a mut Vec<(OpKey, u32)>, lending: &LendingRounds) -> Self {
+        TableHolds {
+            held,
+            round: lending.current(),
+        }
+    }
+
+    /// Receive `key`, in the table, has to wait on `entry`'s fd: a new connection's lends its
+    /// buffer at once, one of a connection in use keeps it until a lending round.
+    fn wait(&mut self, entry: &FdEntry, ops: &mut Ops, key: OpKey) {
+        if entry.received && ops.holds_lendable(key) {
+            self.hold(ops, key);
+        } else {
+            ops.park_buffer(key);
+        }
+    }
+
+    /// Receive `key` keeps its buffer from this round on.
+    fn hold(&mut self, ops: &mut Ops, key: OpKey) {
+        self.held.push((key, self.round));
+        ops.note_holding(true);
+    }
+
+    /// The lending round `ended` ended: the receives that began to keep their buffer in an
+    /// earlier one lend it if they still wait (an entry of an op that finished meanwhile is
+    /// just dropped).
+    fn lend(&mut self, ops: &mut Ops, ended: u32) {
+        self.held.retain(|&(key, since)| {
+            if since == ended {
+                return true;
+            }
+            ops.lend_if_waiting(key);
+            ops.note_holding(false);
+            false
+        });
+    }
 }
 
 impl<S: Selector> std::fmt::Debug for ReadinessDriver<S> {
@@ -70,12 +119,18 @@ impl<S: Selector> ReadinessDriver<S> {
             generation: 0,
             released: Vec::new(),
             lending: LendingRounds::default(),
+            table_holds: Vec::new(),
         }
     }
 
     /// The selector inside.
     pub fn selector(&self) -> &S {
         &self.selector
+    }
+
+    /// The receives in the table that keep their buffer (see [`TableHolds`]).
+    fn holds(&mut self) -> TableHolds<'_> {
+        TableHolds::new(&mut self.table_holds, &self.lending)
     }
 
     /// Registers or re-arms `fd` for what its waiters need.
@@ -136,6 +191,22 @@ impl<S: Selector> ReadinessDriver<S> {
         }
     }
 
+    /// Before a wait of at most `timeout`, while receives keep buffers they could lend: ends
+    /// the lending round if it is due (those that waited long lend theirs); gives the
+    /// timeout, cut to the next round, and whether it was cut.
+    fn lending_round(
+        &mut self,
+        ops: &mut Ops,
+        timeout: Option<Duration>,
+    ) -> (Option<Duration>, bool) {
+        let check = self.lending.before_wait(ops.poll_started(), timeout);
+        if let Some(ended) = check.ended {
+            self.lend_idle_buffers(ops, ended);
+            self.holds().lend(ops, ended);
+        }
+        (check.timeout, check.cut)
+    }
+
     /// The lending round `ended` (see [`LendingRounds`]): the receives parked in another
     /// round than it, holding a buffer they could lend, are to lend it (their tasks are
     /// woken; the buffer is lent when the future polls).
@@ -155,7 +226,7 @@ impl<S: Selector> ReadinessDriver<S> {
 
     /// Readiness in direction `dir` was reported for `entry`'s fd: the parked op's task is
     /// woken (it goes first), else the queued ops are retried.
-    fn retry(entry: &mut FdEntry, ops: &mut Ops, dir: Direction) {
+    fn retry(entry: &mut FdEntry, ops: &mut Ops, dir: Direction, holds: &mut TableHolds<'_>) {
         entry.set_ready(dir, true);
         if let Some(parked) = entry.parked_mut(dir) {
             if let Some(waker) = parked.waker.take() {
@@ -170,13 +241,13 @@ impl<S: Selector> ReadinessDriver<S> {
             return;
         }
         if !entry.queue(dir).is_empty() {
-            Self::run_queue(entry, ops, dir);
+            Self::run_queue(entry, ops, dir, holds);
         }
     }
 
     /// Retries the ops queued on an fd in direction `dir`, in order, until one would block
     /// (or a short read shows the fd drained).
-    fn run_queue(entry: &mut FdEntry, ops: &mut Ops, dir: Direction) {
+    fn run_queue(entry: &mut FdEntry, ops: &mut Ops, dir: Direction, holds: &mut TableHolds<'_>) {
         while let Some(&key) = entry.queue(dir).front() {
             // A receive's buffer was parked while it waited: it gets one back only now.
             let Some(op) = ops.op_to_perform(key) else {
@@ -185,7 +256,7 @@ impl<S: Selector> ReadinessDriver<S> {
             };
             let res = entry.perform(op, dir, true);
             if is_would_block(&res) {
-                ops.park_buffer(key);
+                holds.wait(entry, ops, key);
                 break;
             }
             entry.queue(dir).pop_front();
@@ -347,8 +418,13 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
         let Some(op) = slot.take() else {
             unreachable!("the slot held the op just above")
         };
-        // Nothing to read yet: a receive waits without its buffer.
-        let key = ops.insert_waiting(op);
+        // Nothing to read yet: a new connection's receive waits without its buffer, one of a
+        // connection in use keeps it until a lending round finds it waited long.
+        let received = self.fds.get_mut(fd).is_some_and(|e| e.received);
+        let key = ops.insert_waiting(op, !received);
+        if received && ops.holds_lendable(key) {
+            self.holds().hold(ops, key);
+        }
         match self.wait_for_readiness(key, fd, dir, is_watch) {
             Ok(()) => Started::InFlight(key),
             Err(e) => {
@@ -398,7 +474,8 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
             if !is_would_block(&res) {
                 entry.end_park(dir, ops);
                 if entry.may_be_ready(dir) && !entry.queue(dir).is_empty() {
-                    Self::run_queue(entry, ops, dir);
+                    let mut holds = TableHolds::new(&mut self.table_holds, &self.lending);
+                    Self::run_queue(entry, ops, dir, &mut holds);
                 }
                 return Poll::Ready(res);
             }
@@ -426,7 +503,8 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
         entry.end_park(dir, ops);
         // The readiness it was woken for, if any, goes to the ops queued behind it.
         if entry.may_be_ready(dir) {
-            Self::run_queue(entry, ops, dir);
+            let mut holds = TableHolds::new(&mut self.table_holds, &self.lending);
+            Self::run_queue(entry, ops, dir, &mut holds);
         }
     }
 
@@ -512,13 +590,7 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
         events.clear();
         let (timeout, cut) = match ops.holding() {
             0 => (timeout, false),
-            _ => {
-                let check = self.lending.before_wait(ops.poll_started(), timeout);
-                if let Some(ended) = check.ended {
-                    self.lend_idle_buffers(ops, ended);
-                }
-                (check.timeout, check.cut)
-            }
+            _ => self.lending_round(ops, timeout),
         };
         let res = self.selector.select(&mut events, timeout);
         if cut && events.is_empty() && !ops.has_wakers() {
@@ -548,11 +620,12 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
             if ev.ready.is_closed() {
                 entry.closed = true;
             }
+            let mut holds = TableHolds::new(&mut self.table_holds, &self.lending);
             if ev.ready.is_readable() {
-                Self::retry(entry, ops, Direction::Read);
+                Self::retry(entry, ops, Direction::Read, &mut holds);
             }
             if ev.ready.is_writable() {
-                Self::retry(entry, ops, Direction::Write);
+                Self::retry(entry, ops, Direction::Write, &mut holds);
             }
             // A one-shot registration is now disarmed: re-arm it for the ops still waiting
             // (if that fails, the fd is gone; its ops fail with the error). Registered sockets
