@@ -219,9 +219,17 @@ impl Ops {
         self.parked_ops
     }
 
-    /// Wakes `waker` once the driver returns (a parked operation's fd may be ready).
+    /// Wakes `waker` (a parked operation's fd may be ready, an operation completed): at once
+    /// when it is one of our tasks' (queuing the task runs no other code, see
+    /// [`loop_api::is_loop_task_waker`]), any other once the driver returns (it might call
+    /// back into the loop).
+    #[inline]
     pub fn wake(&mut self, waker: Waker) {
-        self.to_wake.push(waker);
+        if loop_api::is_loop_task_waker(&waker) {
+            waker.wake();
+        } else {
+            self.to_wake.push(waker);
+        }
     }
 
     /// True when a driver called outside `poll` left wakers to wake.
@@ -430,7 +438,7 @@ impl Ops {
 
     /// A driver reports that operation `key` finished with `result`.
     ///
-    /// The waiting future is woken after the driver returns; an orphan's slot is freed now.
+    /// The waiting future is woken (see [`wake`](Self::wake)); an orphan's slot is freed now.
     /// Inlined: a driver's completion loop calls it for every operation (the rare cases are
     /// out of line, in `complete_rest`).
     #[inline(always)]
@@ -446,7 +454,7 @@ impl Ops {
             Owner::Future(waker) if !slot.hand_over => {
                 slot.result = Some(result);
                 if let Some(w) = waker.take() {
-                    self.to_wake.push(w);
+                    self.wake(w);
                 }
             }
             _ => self.complete_rest(key, result),
@@ -472,7 +480,7 @@ impl Ops {
             Owner::Future(waker) => {
                 slot.result = Some(result);
                 if let Some(w) = waker.take() {
-                    self.to_wake.push(w);
+                    self.wake(w);
                 }
             }
             Owner::Watch => {

@@ -230,13 +230,7 @@ impl<S: Selector> ReadinessDriver<S> {
         entry.set_ready(dir, true);
         if let Some(parked) = entry.parked_mut(dir) {
             if let Some(waker) = parked.waker.take() {
-                // A task of ours is queued at once (that runs nothing else); any other
-                // waker once the driver returns.
-                if loop_api::is_loop_task_waker(&waker) {
-                    waker.wake();
-                } else {
-                    ops.wake(waker);
-                }
+                ops.wake(waker);
             }
             return;
         }
