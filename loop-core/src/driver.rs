@@ -17,8 +17,9 @@ pub enum Started {
     /// It finished at once with this result; the op (with its buffers) is back in the
     /// caller's slot.
     Done(io::Result<usize>),
-    /// It is in flight under this key of [`Ops`] (which took it from the caller's slot); its
-    /// completion is reported by `poll`.
+    /// It is in flight under this key of [`Ops`] (which took it from the caller's slot), with
+    /// the waker given to `start` as its future's ([`Ops::set_waker`], or inserted with it);
+    /// its completion is reported by `poll`.
     InFlight(OpKey),
     /// It waits for readiness with the op left in the caller's slot (a readiness driver's
     /// path for a registered socket, as tokio's and async-io's sockets wait): the driver
@@ -123,7 +124,6 @@ pub trait Driver: 'static {
     /// try the syscall first, so an operation that completes at once costs no table entry,
     /// wake-up or second poll, and to park one that waits on a registered socket.
     fn start(&mut self, ops: &mut Ops, slot: &mut Option<Op>, waker: &Waker) -> Started {
-        let _ = waker;
         let Some(op) = slot.take() else {
             return Started::Done(Err(io::Error::other("no operation to start")));
         };
@@ -137,7 +137,10 @@ pub trait Driver: 'static {
                 *slot = Some(op);
                 Started::Done(res)
             }
-            None => Started::InFlight(key),
+            None => {
+                ops.set_waker(key, waker);
+                Started::InFlight(key)
+            }
         }
     }
     /// Tries parked op `key` (in `slot`, see [`Started::Parked`]) again: its result, or

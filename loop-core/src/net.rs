@@ -132,10 +132,8 @@ pub(crate) fn start<D: Driver>(
             }
             OpPoll::Done(res)
         }
-        Started::InFlight(key) => {
-            io.ops.set_waker(key, cx.waker());
-            OpPoll::Pending(OpId(key.0 as u64))
-        }
+        // The driver gave the op its future's waker.
+        Started::InFlight(key) => OpPoll::Pending(OpId(key.0 as u64)),
         Started::Parked(key) => OpPoll::Pending(OpId(PARKED | key.0)),
     }
 }

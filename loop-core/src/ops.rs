@@ -255,12 +255,12 @@ impl Ops {
     /// it is a receive and `lend` (see [`park_buffer`](Self::park_buffer)): the same as an
     /// insert and a park, with one table lookup.
     #[inline]
-    pub(crate) fn insert_waiting(&mut self, mut op: Op, lend: bool) -> OpKey {
+    pub(crate) fn insert_waiting(&mut self, mut op: Op, lend: bool, waker: &Waker) -> OpKey {
         let parked = if lend { self.spare.lend(&mut op) } else { 0 };
         self.starts += 1;
         OpKey(self.slots.insert(OpSlot {
             op,
-            owner: Owner::Future(None),
+            owner: Owner::Future(Some(waker.clone())),
             result: None,
             completed_at: 0,
             started_at: self.starts,
@@ -495,7 +495,10 @@ impl Ops {
         }
     }
 
-    pub(crate) fn set_waker(&mut self, key: OpKey, waker: &Waker) {
+    /// Makes `waker` the one woken when operation `key` (a future's) completes; a driver that
+    /// answers [`Started::InFlight`](crate::Started::InFlight) has done it (or inserted the op
+    /// with it).
+    pub fn set_waker(&mut self, key: OpKey, waker: &Waker) {
         if let Some(OpSlot {
             owner: Owner::Future(w),
             ..

@@ -415,7 +415,7 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
         // Nothing to read yet: a new connection's receive waits without its buffer, one of a
         // connection in use keeps it until a lending round finds it waited long.
         let received = self.fds.get_mut(fd).is_some_and(|e| e.received);
-        let key = ops.insert_waiting(op, !received);
+        let key = ops.insert_waiting(op, !received, waker);
         if received && ops.holds_lendable(key) {
             self.holds().hold(ops, key);
         }

@@ -491,14 +491,14 @@ impl UringDriver {
     /// points only into the op's heap buffer, which stays where it is when the op moves) under
     /// the key the op then gets in the table. [`Driver::submit`] in one go, with no lookup.
     #[inline]
-    fn start_stream_op(&mut self, ops: &mut Ops, slot: &mut Option<Op>) -> Started {
+    fn start_stream_op(&mut self, ops: &mut Ops, slot: &mut Option<Op>, waker: &Waker) -> Started {
         let key = ops.vacant_key();
         let Some((op, (fd, dir))) = slot.as_mut().and_then(|op| turn_of(op).map(|t| (op, t)))
         else {
-            return ops.start_in_table(slot, |ops, key| self.submit(ops, key));
+            return ops.start_in_table(slot, waker, |ops, key| self.submit(ops, key));
         };
         let Some(turns) = self.order.turns(fd, dir) else {
-            return ops.start_in_table(slot, |ops, key| self.submit(ops, key));
+            return ops.start_in_table(slot, waker, |ops, key| self.submit(ops, key));
         };
         // Else queued behind the op of this socket and direction the kernel has.
         let entry = turns
@@ -520,7 +520,7 @@ impl UringDriver {
         let Some(op) = slot.take() else {
             return Started::Done(Err(io::Error::other("no operation to start")));
         };
-        let inserted = ops.insert_for_future(op);
+        let inserted = ops.insert_for_future(op, waker);
         debug_assert_eq!(inserted, key);
         Started::InFlight(key)
     }
@@ -684,17 +684,16 @@ impl Driver for UringDriver {
     }
 
     fn start(&mut self, ops: &mut Ops, slot: &mut Option<Op>, waker: &Waker) -> Started {
-        let _ = waker;
         match slot {
             Some(Op::Recv { fd, buf }) if !self.has_received(*fd, buf.capacity()) => {
                 // A new connection's receive waits without its buffer (a POLL_ADD first).
-                ops.start_in_table(slot, |ops, key| {
+                ops.start_in_table(slot, waker, |ops, key| {
                     ops.park_buffer(key);
                     self.submit(ops, key)
                 })
             }
-            Some(Op::Recv { .. } | Op::Send { .. }) => self.start_stream_op(ops, slot),
-            _ => ops.start_in_table(slot, |ops, key| self.submit(ops, key)),
+            Some(Op::Recv { .. } | Op::Send { .. }) => self.start_stream_op(ops, slot, waker),
+            _ => ops.start_in_table(slot, waker, |ops, key| self.submit(ops, key)),
         }
     }
 

@@ -3,6 +3,7 @@
 //! start.
 
 use std::io;
+use std::task::Waker;
 
 use super::{OpKey, Ops, Owner};
 use crate::Started;
@@ -29,8 +30,8 @@ impl Ops {
     /// Puts `op`, the operation of a future that awaits it, in the table (in flight: the
     /// driver reports its completion); gives its key.
     #[inline]
-    pub fn insert_for_future(&mut self, op: Op) -> OpKey {
-        self.insert(op, Owner::Future(None))
+    pub fn insert_for_future(&mut self, op: Op, waker: &Waker) -> OpKey {
+        self.insert(op, Owner::Future(Some(waker.clone())))
     }
 
     /// What [`Driver::start`](crate::Driver::start) does by default, for a driver that
@@ -40,12 +41,14 @@ impl Ops {
     pub fn start_in_table(
         &mut self,
         slot: &mut Option<Op>,
+        waker: &Waker,
         submit: impl FnOnce(&mut Ops, OpKey) -> io::Result<()>,
     ) -> Started {
         let Some(op) = slot.take() else {
             return Started::Done(Err(io::Error::other("no operation to start")));
         };
-        let key = self.insert_for_future(op);
+        // Its waker only once it did not finish at once (that would wake it for nothing).
+        let key = self.insert(op, Owner::Future(None));
         if let Err(e) = submit(self, key) {
             *slot = self.remove(key);
             return Started::Done(Err(e));
@@ -55,7 +58,10 @@ impl Ops {
                 *slot = Some(op);
                 Started::Done(res)
             }
-            None => Started::InFlight(key),
+            None => {
+                self.set_waker(key, waker);
+                Started::InFlight(key)
+            }
         }
     }
 }
