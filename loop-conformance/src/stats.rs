@@ -1,6 +1,7 @@
 //! `EventLoop::stats()`: a loop's counters say what it holds and has done.
 
 use std::io::Write;
+use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
@@ -279,15 +280,7 @@ pub fn idle_receives_hold_no_buffers(factory: Factory) {
         "after a round: {} bytes held: {again:?}",
         again.receive_buffers
     );
-    drop(clients);
-    for _ in 0..1000 {
-        if lp.stats().tasks == 0 {
-            break;
-        }
-        run_once(&lp);
-    }
-    assert_eq!(lp.stats().tasks, 0, "every connection saw its end");
-    close(&lp);
+    end_connections(&lp, clients);
 }
 
 /// A loop blocked in its wait, with no timer and nothing else to do, still lends the buffers of
@@ -297,25 +290,7 @@ pub fn blocked_loop_lends_idle_receive_buffers(factory: Factory) {
     const CONNS: usize = 32;
     const BUF: usize = 64 * 1024;
     let lp = new_loop(factory);
-    let mut clients = Vec::new();
-    for _ in 0..CONNS {
-        let (client, server) = tcp_pair();
-        clients.push(client);
-        let lp2 = lp.clone();
-        lp.create_task(async move {
-            let server = lp2.register_socket(server).expect("register_socket");
-            let (n, _) = lp2.sock_recv(&server, Vec::with_capacity(BUF)).await;
-            assert_eq!(n.expect("sock_recv"), 0, "the peer only closes");
-        })
-        .expect("create_task");
-    }
-    for _ in 0..1000 {
-        if lp.stats().ops_in_flight == CONNS {
-            break;
-        }
-        run_once(&lp);
-    }
-    assert_eq!(lp.stats().ops_in_flight, CONNS, "{:?}", lp.stats());
+    let clients = receives_waiting_on_new_sockets(&lp, CONNS, BUF);
     // Blocked for many rounds (real time: the driver measures the receives' wait so), then
     // stopped from another thread.
     let handle = lp.handle();
@@ -334,15 +309,7 @@ pub fn blocked_loop_lends_idle_receive_buffers(factory: Factory) {
         10 * IDLE_RECEIVE_AFTER,
         idle.receive_buffers
     );
-    drop(clients);
-    for _ in 0..1000 {
-        if lp.stats().tasks == 0 {
-            break;
-        }
-        run_once(&lp);
-    }
-    assert_eq!(lp.stats().tasks, 0, "every connection saw its end");
-    close(&lp);
+    end_connections(&lp, clients);
 }
 
 /// A receive that waited long enough to lend its buffer (see [`IDLE_RECEIVE_AFTER`]) and is
@@ -439,39 +406,55 @@ pub fn new_connections_wait_without_buffers(factory: Factory) {
     const CONNS: usize = 32;
     const BUF: usize = 64 * 1024;
     let lp = new_loop(factory);
-    let mut clients = Vec::new();
-    for _ in 0..CONNS {
-        let (client, server) = tcp_pair();
-        clients.push(client);
-        let lp2 = lp.clone();
-        lp.create_task(async move {
-            let server = lp2.register_socket(server).expect("register_socket");
-            let (n, _) = lp2.sock_recv(&server, Vec::with_capacity(BUF)).await;
-            n.expect("sock_recv");
-        })
-        .expect("create_task");
-    }
-    for _ in 0..1000 {
-        if lp.stats().ops_in_flight == CONNS {
-            break;
-        }
-        run_once(&lp);
-    }
+    let clients = receives_waiting_on_new_sockets(&lp, CONNS, BUF);
     let stats = lp.stats();
-    assert_eq!(stats.ops_in_flight, CONNS, "every receive waits: {stats:?}");
     assert!(
         stats.receive_buffers <= 8 * BUF,
         "{CONNS} new connections' receives hold {} bytes: {stats:?}",
         stats.receive_buffers
     );
+    end_connections(&lp, clients);
+}
+
+/// `conns` tasks on `lp`, each receiving into a buffer of `buf` bytes on a registered socket
+/// of a new connection whose peer only closes; runs the loop until every receive waits.
+/// Gives the peers.
+fn receives_waiting_on_new_sockets(lp: &EventLoop, conns: usize, buf: usize) -> Vec<TcpStream> {
+    let mut clients = Vec::new();
+    for _ in 0..conns {
+        let (client, server) = tcp_pair();
+        clients.push(client);
+        let lp2 = lp.clone();
+        lp.create_task(async move {
+            let server = lp2.register_socket(server).expect("register_socket");
+            let (n, _) = lp2.sock_recv(&server, Vec::with_capacity(buf)).await;
+            assert_eq!(n.expect("sock_recv"), 0, "the peer only closes");
+        })
+        .expect("create_task");
+    }
+    for _ in 0..1000 {
+        if lp.stats().ops_in_flight == conns {
+            break;
+        }
+        run_once(lp);
+    }
+    let stats = lp.stats();
+    assert_eq!(stats.ops_in_flight, conns, "every receive waits: {stats:?}");
+    clients
+}
+
+/// Closes the peers of `lp`'s connections and runs it until every connection's task saw its
+/// end, then closes it.
+fn end_connections(lp: &EventLoop, clients: Vec<TcpStream>) {
     drop(clients);
     for _ in 0..1000 {
         if lp.stats().tasks == 0 {
             break;
         }
-        run_once(&lp);
+        run_once(lp);
     }
-    close(&lp);
+    assert_eq!(lp.stats().tasks, 0, "every connection saw its end");
+    close(lp);
 }
 
 /// Runs `lp` (whose receives wait for data that does not come) until it holds at most `limit`

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use crate::ops::{OpKey, Ops, Owner};
+use crate::ops::{OpKey, Ops};
 use loop_api::{Direction, Op};
 
 /// What [`Driver::start`] did with an operation.
@@ -124,24 +124,7 @@ pub trait Driver: 'static {
     /// try the syscall first, so an operation that completes at once costs no table entry,
     /// wake-up or second poll, and to park one that waits on a registered socket.
     fn start(&mut self, ops: &mut Ops, slot: &mut Option<Op>, waker: &Waker) -> Started {
-        let Some(op) = slot.take() else {
-            return Started::Done(Err(io::Error::other("no operation to start")));
-        };
-        let key = ops.insert(op, Owner::Future(None));
-        if let Err(e) = self.submit(ops, key) {
-            *slot = ops.remove(key);
-            return Started::Done(Err(e));
-        }
-        match ops.take_completed(key) {
-            Some((res, op)) => {
-                *slot = Some(op);
-                Started::Done(res)
-            }
-            None => {
-                ops.set_waker(key, waker);
-                Started::InFlight(key)
-            }
-        }
+        ops.start_in_table(slot, waker, |ops, key| self.submit(ops, key))
     }
     /// Tries parked op `key` (in `slot`, see [`Started::Parked`]) again: its result, or
     /// `Pending` with `waker` kept for the next readiness. The default (a driver that never
