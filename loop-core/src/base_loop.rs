@@ -241,7 +241,11 @@ impl<D: Driver> BaseEventLoop<D> {
             .as_mut()
             .ok_or(LoopError::Closed)?
             .poll(plan.timeout(), started, &mut polled)?;
-        let quiet = polled.is_empty() && !self.shared.notified.load(Ordering::Acquire);
+        // Quiet: the wait reported nothing. The driver queues our own tasks at once (see
+        // `Ops::wake`), so a task it woke shows in the ready queue, not in `polled`.
+        let quiet = polled.is_empty()
+            && self.local.ready.borrow().is_empty()
+            && !self.shared.notified.load(Ordering::Acquire);
         let waited = started.map_or(Duration::ZERO, |t| t.elapsed());
         if may_block {
             self.counters.add_io_wait(waited);

@@ -134,7 +134,9 @@ impl LoopClock {
         match plan {
             // Real work was in flight: virtual time flowed as real time meanwhile.
             PollPlan::Flow(limit) => clock.advance(waited.min(limit)),
-            PollPlan::JumpIfQuiet { to, .. } if quiet => clock.advance_to(to),
+            // Only a wait of the whole grace with nothing to show: one that ended early (an
+            // event that woke nothing, a driver's own round) is no proof of quiet.
+            PollPlan::JumpIfQuiet { wait, to } if quiet && waited >= wait => clock.advance_to(to),
             _ => {}
         }
     }

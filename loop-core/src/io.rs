@@ -24,14 +24,12 @@ pub(crate) type IoCell<D> = Rc<RefCell<Option<Io<D>>>>;
 pub(crate) struct Polled {
     pub(crate) wakers: Vec<Waker>,
     pub(crate) fired: Vec<OpKey>,
-    /// The driver's wait ended before its timeout to lend idle receives' buffers.
-    pub(crate) cut_short: bool,
 }
 
 impl Polled {
-    /// True when the poll reported nothing and waited as long as it was asked to.
+    /// True when the poll reported nothing.
     pub(crate) fn is_empty(&self) -> bool {
-        self.wakers.is_empty() && self.fired.is_empty() && !self.cut_short
+        self.wakers.is_empty() && self.fired.is_empty()
     }
 }
 
@@ -54,7 +52,6 @@ impl<D: Driver> Io<D> {
         }
         self.ops.drain_wakers(&mut polled.wakers);
         self.ops.drain_fired_watches(&mut polled.fired);
-        polled.cut_short = self.ops.take_wait_cut_short();
         Ok(())
     }
 

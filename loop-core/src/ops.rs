@@ -194,9 +194,6 @@ pub struct Ops {
     /// bytes): a readiness driver lends those that wait long (see
     /// [`IDLE_RECEIVE_AFTER`](loop_api::IDLE_RECEIVE_AFTER)).
     holding: usize,
-    /// The driver's last wait was cut short to lend idle receives' buffers (see
-    /// [`note_wait_cut_short`](Self::note_wait_cut_short)).
-    wait_cut_short: bool,
     /// The real time the loop read just before the current poll of the driver (`None`: it
     /// did not, the poll does not block).
     poll_started: Option<std::time::Instant>,
@@ -326,13 +323,6 @@ impl Ops {
         self.holding
     }
 
-    /// The driver cut its wait short (before the timeout it was given, with nothing to
-    /// report) to lend the buffers of receives that waited long: the loop must not take the
-    /// early return for a quiet wait of the whole timeout.
-    pub fn note_wait_cut_short(&mut self) {
-        self.wait_cut_short = true;
-    }
-
     /// The real time the loop read just before this poll of the driver, if it did (it does
     /// before every poll that may block): a driver that needs the time for its own rounds
     /// (lending idle receives' buffers) reads it here rather than from the OS again.
@@ -342,11 +332,6 @@ impl Ops {
 
     pub(crate) fn set_poll_started(&mut self, at: Option<std::time::Instant>) {
         self.poll_started = at;
-    }
-
-    /// Takes the flag of [`note_wait_cut_short`](Self::note_wait_cut_short).
-    pub(crate) fn take_wait_cut_short(&mut self) -> bool {
-        std::mem::take(&mut self.wait_cut_short)
     }
 
     /// Gives `op`, a parked receive that lent its buffer, one of capacity `lent` back (a

@@ -193,18 +193,14 @@ impl<S: Selector> ReadinessDriver<S> {
 
     /// Before a wait of at most `timeout`, while receives keep buffers they could lend: ends
     /// the lending round if it is due (those that waited long lend theirs); gives the
-    /// timeout, cut to the next round, and whether it was cut.
-    fn lending_round(
-        &mut self,
-        ops: &mut Ops,
-        timeout: Option<Duration>,
-    ) -> (Option<Duration>, bool) {
+    /// timeout, cut to the next round.
+    fn lending_round(&mut self, ops: &mut Ops, timeout: Option<Duration>) -> Option<Duration> {
         let check = self.lending.before_wait(ops.poll_started(), timeout);
         if let Some(ended) = check.ended {
             self.lend_idle_buffers(ops, ended);
             self.holds().lend(ops, ended);
         }
-        (check.timeout, check.cut)
+        check.timeout
     }
 
     /// The lending round `ended` (see [`LendingRounds`]): the receives parked in another
@@ -582,14 +578,11 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
     fn poll(&mut self, ops: &mut Ops, timeout: Option<Duration>) -> io::Result<()> {
         let mut events = std::mem::take(&mut self.events);
         events.clear();
-        let (timeout, cut) = match ops.holding() {
-            0 => (timeout, false),
+        let timeout = match ops.holding() {
+            0 => timeout,
             _ => self.lending_round(ops, timeout),
         };
         let res = self.selector.select(&mut events, timeout);
-        if cut && events.is_empty() && !ops.has_wakers() {
-            ops.note_wait_cut_short();
-        }
         match res {
             Ok(()) => {}
             // EINTR, or (polling's poll(2) mode, when several threads notify at once) EAGAIN

@@ -141,11 +141,9 @@ pub struct RoundCheck {
     /// A round ended now: the receives that began to hold their buffer in another round than
     /// this one are to lend it.
     pub ended: Option<u32>,
-    /// The wait's timeout, cut to the next round.
+    /// The wait's timeout, cut to the next round (a wait that ends early is no quiet wait of
+    /// the whole timeout to the loop: it compares the time waited).
     pub timeout: Option<std::time::Duration>,
-    /// The timeout was cut: if the wait then reports nothing, tell the loop
-    /// ([`Ops::note_wait_cut_short`](crate::Ops::note_wait_cut_short)).
-    pub cut: bool,
 }
 
 impl LendingRounds {
@@ -169,7 +167,6 @@ impl LendingRounds {
         let unchanged = RoundCheck {
             ended: None,
             timeout,
-            cut: false,
         };
         let now = match started {
             Some(now) => now,
@@ -192,14 +189,7 @@ impl LendingRounds {
             self.next = Some(next);
         }
         let left = next - now;
-        let (timeout, cut) = match timeout {
-            Some(t) if t <= left => (Some(t), false),
-            _ => (Some(left), true),
-        };
-        RoundCheck {
-            ended,
-            timeout,
-            cut,
-        }
+        let timeout = Some(timeout.map_or(left, |t| t.min(left)));
+        RoundCheck { ended, timeout }
     }
 }

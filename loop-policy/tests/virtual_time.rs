@@ -123,6 +123,52 @@ fn a_socket_operation_in_flight_stops_the_jump() {
     lp.close().unwrap();
 }
 
+/// With an idle-I/O grace, a receive whose data comes within the grace still stops the jump
+/// to a far timer: the loop's wait reported I/O (its task was woken), so it was not quiet.
+/// On every backend, a registered socket (on a readiness backend its receive waits parked,
+/// and the driver queues its task at once).
+#[test]
+fn io_within_the_grace_stops_the_jump_on_every_backend() {
+    for backend in [Backend::Mio, Backend::Polling, Backend::Uring] {
+        let Ok(lp) = backend.new_event_loop_with(loop_policy::LoopConfig::virtual_time()) else {
+            eprintln!("{backend:?} cannot run here: skipped");
+            continue;
+        };
+        let clock = lp.virtual_clock().expect("virtual clock");
+        clock.set_idle_io_grace(Some(Duration::from_secs(5)));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            std::io::Write::write_all(&mut &client, b"x").unwrap();
+            client
+        });
+        let elapsed = lp
+            .run_until_complete(async move {
+                let lp = loop_api::get_running_loop().unwrap();
+                let server = lp.register_socket(server).unwrap();
+                let t0 = lp.time();
+                let far = lp
+                    .call_later(Duration::from_secs(3600), || {
+                        panic!("jumped to the far timer")
+                    })
+                    .unwrap();
+                let (n, _) = lp.sock_recv(&server, Vec::with_capacity(4)).await;
+                assert_eq!(n.unwrap(), 1);
+                far.cancel();
+                lp.time() - t0
+            })
+            .unwrap();
+        writer.join().unwrap();
+        assert!(
+            elapsed < Duration::from_secs(60),
+            "{backend:?}: {elapsed:?}"
+        );
+        lp.close().unwrap();
+    }
+}
+
 fn order_with_seed(seed: Option<u64>) -> Vec<usize> {
     let lp = test_loop();
     lp.virtual_clock().unwrap().set_seed(seed);

@@ -241,57 +241,44 @@ impl UringDriver {
         reaped.extend(self.ring.completion().map(|c| (c.user_data(), c.result())));
     }
 
-    /// Reports every completion taken off the ring or waiting on it: true if some op's
-    /// completion was reported to `ops`.
-    fn reap(&mut self, ops: &mut Ops) -> bool {
+    /// Reports every completion taken off the ring or waiting on it.
+    fn reap(&mut self, ops: &mut Ops) {
         let mut retry = std::mem::take(&mut self.retry);
-        let mut reported = false;
         if !self.reaped.is_empty() {
-            reported = self.reap_taken(ops, &mut retry);
+            self.reap_taken(ops, &mut retry);
         }
         // One CQE at a time, straight off the ring.
         loop {
             let Some(cqe) = self.ring.completion().next() else {
                 break;
             };
-            reported |= self.reap_one(ops, cqe.user_data(), cqe.result(), &mut retry);
+            self.reap_one(ops, cqe.user_data(), cqe.result(), &mut retry);
         }
         for key in retry.drain(..) {
             self.in_flight = self.in_flight.saturating_sub(1);
             if let Err(e) = self.submit(ops, key) {
                 ops.complete(key, Err(e));
-                reported = true;
             }
         }
         self.retry = retry;
-        reported
     }
 
     /// Reports the completions taken off the ring early (they came first).
     #[inline(never)]
-    fn reap_taken(&mut self, ops: &mut Ops, retry: &mut Vec<OpKey>) -> bool {
-        let mut reported = false;
+    fn reap_taken(&mut self, ops: &mut Ops, retry: &mut Vec<OpKey>) {
         let mut taken = std::mem::take(&mut self.reaped);
         for (user_data, res) in taken.drain(..) {
-            reported |= self.reap_one(ops, user_data, res, retry);
+            self.reap_one(ops, user_data, res, retry);
         }
         // Keep the allocation for the next time.
         if self.reaped.is_empty() {
             self.reaped = taken;
         }
-        reported
     }
 
-    /// Handles one CQE: true if an op's completion was reported to `ops`; an op to submit
-    /// again goes into `retry`.
+    /// Handles one CQE; an op to submit again goes into `retry`.
     #[inline(always)]
-    fn reap_one(
-        &mut self,
-        ops: &mut Ops,
-        user_data: u64,
-        res: i32,
-        retry: &mut Vec<OpKey>,
-    ) -> bool {
+    fn reap_one(&mut self, ops: &mut Ops, user_data: u64, res: i32, retry: &mut Vec<OpKey>) {
         match user_data {
             WAKE_TOKEN => self.wake_armed = false,
             CANCEL_TOKEN => {}
@@ -299,17 +286,15 @@ impl UringDriver {
                 let key = OpKey(key as usize);
                 if res == -libc::EINTR && ops.is_pending(key) {
                     retry.push(key);
-                    return false;
+                    return;
                 }
                 self.in_flight = self.in_flight.saturating_sub(1);
-                if self.complete(ops, key, res) {
-                    return true;
+                if !self.complete(ops, key, res) {
+                    self.in_flight += 1;
+                    retry.push(key);
                 }
-                self.in_flight += 1;
-                retry.push(key);
             }
         }
-        false
     }
 
     /// Reports the completion `res` (a CQE's result) of op `key`. False: the op is not done
@@ -527,12 +512,8 @@ impl UringDriver {
 
     /// Some receive in the kernel holds a buffer: when a lending round is due, cancels those
     /// that waited long (see [`crate::lending`]). Gives the wait's timeout, cut to the next
-    /// round, and whether it was cut.
-    fn lend_idle_buffers(
-        &mut self,
-        ops: &Ops,
-        timeout: Option<Duration>,
-    ) -> (Option<Duration>, bool) {
+    /// round.
+    fn lend_idle_buffers(&mut self, ops: &Ops, timeout: Option<Duration>) -> Option<Duration> {
         let mut to_cancel = std::mem::take(&mut self.to_cancel);
         let cut = self
             .lending
@@ -730,15 +711,12 @@ impl Driver for UringDriver {
 
     fn poll(&mut self, ops: &mut Ops, timeout: Option<Duration>) -> io::Result<()> {
         self.arm_wake()?;
-        let (timeout, cut) = match self.lending.any_held() {
-            false => (timeout, false),
+        let timeout = match self.lending.any_held() {
+            false => timeout,
             true => self.lend_idle_buffers(ops, timeout),
         };
         self.enter(timeout)?;
-        if !self.reap(ops) && cut {
-            // Woken to lend buffers, not by anything the loop waits for.
-            ops.note_wait_cut_short();
-        }
+        self.reap(ops);
         Ok(())
     }
 

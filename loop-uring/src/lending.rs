@@ -55,14 +55,14 @@ impl Lending {
 
     /// Some receive holds a buffer: when a round ends, puts the keys of those sent in an
     /// earlier round into `to_cancel` (marked as cancelled for waiting long). Gives the wait's
-    /// timeout, cut to the next round, and whether it was cut.
+    /// timeout, cut to the next round.
     pub(crate) fn round(
         &mut self,
         ops: &Ops,
         order: &mut Order,
         to_cancel: &mut Vec<OpKey>,
         timeout: Option<Duration>,
-    ) -> (Option<Duration>, bool) {
+    ) -> Option<Duration> {
         let check = self.rounds.before_wait(ops.poll_started(), timeout);
         if let Some(ended) = check.ended {
             for turns in order.read_turns() {
@@ -75,6 +75,6 @@ impl Lending {
                 }
             }
         }
-        (check.timeout, check.cut)
+        check.timeout
     }
 }
