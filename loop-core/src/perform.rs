@@ -142,10 +142,23 @@ fn send(fd: RawFd, bytes: &[u8]) -> io::Result<usize> {
 /// gets one datagram of many.
 pub fn drained_by(op: &Op, res: &io::Result<usize>) -> bool {
     match (op, res) {
-        (Op::Recv { buf, .. }, Ok(n)) => *n > 0 && buf.len() < buf.capacity(),
-        (Op::Send { buf, pos, .. }, Ok(n)) => pos + n < buf.len(),
+        (Op::Recv { buf, .. }, Ok(n)) => receive_drained(*n, buf.len(), buf.capacity()),
+        (Op::Send { buf, pos, .. }, Ok(n)) => send_drained(*pos, *n, buf),
         _ => false,
     }
+}
+
+/// [`drained_by`] of a receive that got `n` bytes, its buffer now `len` of `capacity`: some,
+/// without filling it.
+#[inline(always)]
+pub(crate) fn receive_drained(n: usize, len: usize, capacity: usize) -> bool {
+    n > 0 && len < capacity
+}
+
+/// [`drained_by`] of a send of `buf` from `pos` that took `n` bytes: only part of the rest.
+#[inline(always)]
+pub(crate) fn send_drained(pos: usize, n: usize, buf: &[u8]) -> bool {
+    pos + n < buf.len()
 }
 
 /// accept(2) of a non-blocking, close-on-exec connection: one `accept4` where the OS has it.

@@ -178,26 +178,21 @@ impl FdEntry {
         let (res, drained) = match op {
             Op::Recv { fd, buf } => {
                 let res = crate::perform::receive(*fd, buf);
-                // A short read on a stream drained the receive queue.
-                let got = matches!(res, Ok(n) if n > 0);
-                self.received |= got;
-                let short = got && buf.len() < buf.capacity();
+                self.received |= matches!(res, Ok(n) if n > 0);
+                let (len, cap) = (buf.len(), buf.capacity());
+                let short = matches!(res, Ok(n) if crate::perform::receive_drained(n, len, cap));
                 (res, short && self.stream)
             }
             Op::Send { fd, buf, pos } => {
                 let (fd, pos) = (*fd, *pos);
                 let res = crate::perform::send_from(fd, buf, pos);
-                // A partial send filled the send buffer.
-                let short = matches!(res, Ok(n) if pos + n < buf.len());
+                let short = matches!(res, Ok(n) if crate::perform::send_drained(pos, n, buf));
                 (res, short && self.stream)
             }
             // A watch makes no syscall: its WouldBlock says nothing about the fd.
             _ if op.is_watch() => return crate::perform::perform(op, ready),
-            _ => {
-                let res = crate::perform::perform(op, ready);
-                let drained = self.stream && crate::perform::drained_by(op, &res);
-                (res, drained)
-            }
+            // The other ops say nothing of a stream's readiness (see `drained_by`).
+            _ => (crate::perform::perform(op, ready), false),
         };
         if drained || is_would_block(&res) {
             self.set_ready(dir, false);
