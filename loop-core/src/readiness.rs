@@ -27,8 +27,8 @@ use loop_api::{Direction, Op};
 mod fds;
 
 use fds::{
-    FdEntry, FdTable, ParkTag, is_would_block, lend_parked_buffer, next_generation, park_in,
-    park_parts, take_lent_buffer,
+    FdEntry, FdTable, ParkTag, is_would_block, lend_parked_buffer, park_in, park_parts,
+    take_lent_buffer,
 };
 
 /// A [`Driver`] for any readiness [`Selector`] (mio, polling, ...).
@@ -273,11 +273,7 @@ impl<S: Selector> ReadinessDriver<S> {
         if !(parkable && entry.armed_for_good() && entry.idle(dir)) {
             return None;
         }
-        self.generation = next_generation(self.generation);
-        let tag = ParkTag {
-            generation: self.generation,
-            round: self.lending.current(),
-        };
+        let tag = ParkTag::next(&mut self.generation, &self.lending);
         Some(park_in(entry, tag, ops, op, fd, dir, waker))
     }
 
@@ -307,11 +303,7 @@ impl<S: Selector> ReadinessDriver<S> {
                 return Some(Started::Done(res));
             }
         }
-        self.generation = next_generation(self.generation);
-        let tag = ParkTag {
-            generation: self.generation,
-            round: self.lending.current(),
-        };
+        let tag = ParkTag::next(&mut self.generation, &self.lending);
         Some(Started::Parked(park_in(
             entry, tag, ops, op, fd, dir, waker,
         )))

@@ -249,9 +249,16 @@ pub(super) fn park_key(fd: RawFd, dir: Direction, generation: u32) -> ParkKey {
     ParkKey((u64::from(generation) << 32) | (u64::from(fd as u32) << 1) | dir as u64)
 }
 
-/// The generation after `g` (31 bits, wrapping).
-pub(super) fn next_generation(g: u32) -> u32 {
-    (g + 1) & 0x7fff_ffff
+impl ParkTag {
+    /// The tag of the next park: the generation after `generation` (31 bits, wrapping; it
+    /// becomes the last one), in the current lending round.
+    pub(super) fn next(generation: &mut u32, lending: &crate::LendingRounds) -> Self {
+        *generation = (*generation + 1) & 0x7fff_ffff;
+        ParkTag {
+            generation: *generation,
+            round: lending.current(),
+        }
+    }
 }
 
 /// Lends the buffer of `parked` (its op is `op`), a receive that waited long, to the
