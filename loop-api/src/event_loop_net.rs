@@ -42,9 +42,12 @@ impl Future for SockRecv {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let op = &mut self.op;
         op.poll_in_place(cx).map(|res| {
-            // The op leaves the future whole: nothing of it is dropped with the future.
-            let buf = match op.take_op() {
-                Some(Op::Recv { buf, .. }) => buf,
+            let buf = match op.op_mut() {
+                Some(Op::Recv { buf, .. }) => {
+                    let buf = std::mem::take(buf);
+                    op.forget_spent_op();
+                    buf
+                }
                 _ => Vec::new(),
             };
             (res, buf)
@@ -88,10 +91,8 @@ impl Future for SockSendAll {
                     (Ok(n), Some(Op::Send { pos, buf, .. })) => {
                         *pos += n;
                         if *pos >= buf.len() {
-                            let buf = match op.take_op() {
-                                Some(Op::Send { buf, .. }) => buf,
-                                _ => Vec::new(),
-                            };
+                            let buf = std::mem::take(buf);
+                            op.forget_spent_op();
                             return Poll::Ready((Ok(()), buf));
                         }
                         op.restart();

@@ -358,12 +358,21 @@ pub struct OpFuture {
     lp: Weak<dyn AbstractEventLoop>,
     /// The op, while it is not in the loop's hands.
     op: Option<Op>,
-    /// The loop's id of the op while it is in flight.
-    id: Option<OpId>,
-    /// Its result was given.
-    finished: bool,
+    /// Where the op is: not started, in flight (under the loop's id), or finished.
+    state: OpState,
     /// What kind of op it is (an index in [`OP_LABELS`]), for a monitor's `where`.
     kind: u8,
+}
+
+/// Where an [`OpFuture`]'s op is (one field, so a poll tests one word).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OpState {
+    /// Not started yet (or to run again, see [`OpFuture::restart`]).
+    Idle,
+    /// In flight on the loop, under this id.
+    InFlight(OpId),
+    /// Its result was given.
+    Finished,
 }
 
 /// The names a monitor shows for what a task waits for, by [`Op::kind`].
@@ -399,8 +408,7 @@ impl OpFuture {
             lp,
             kind: op.kind(),
             op: Some(op),
-            id: None,
-            finished: false,
+            state: OpState::Idle,
         }
     }
 
@@ -414,39 +422,52 @@ impl OpFuture {
         self.op.take()
     }
 
+    /// Forgets the op once its buffer was taken out (a receive or send): what is left of it
+    /// (an fd number, a position) owns nothing, so it needs no drop.
+    #[inline(always)]
+    pub(crate) fn forget_spent_op(&mut self) {
+        std::mem::forget(self.op.take());
+    }
+
     /// Makes the future run its op again (after it finished, e.g. the rest of a send).
     pub(crate) fn restart(&mut self) {
-        self.finished = false;
+        self.state = OpState::Idle;
     }
 
     /// Polls the op, leaving it in the future (see [`op_mut`](Self::op_mut)) once done.
     #[inline(always)]
     pub(crate) fn poll_in_place(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        if self.finished {
+        if self.state == OpState::Finished {
             return Poll::Ready(Err(io::Error::other("operation polled after it finished")));
         }
         let Some(lp) = self.lp.upgrade() else {
-            self.finished = true;
+            self.state = OpState::Finished;
             return Poll::Ready(Err(closed_loop_io_error()));
         };
-        let polled = match self.id {
-            Some(id) => lp.poll_op(id, &mut self.op, cx),
-            None => match lp.start_op(&mut self.op, cx) {
+        let polled = match self.state {
+            OpState::InFlight(id) => lp.poll_op(id, &mut self.op, cx),
+            _ => match lp.start_op(&mut self.op, cx) {
                 OpPoll::Done(res) => Poll::Ready(res),
                 OpPoll::Pending(id) => {
-                    self.id = Some(id);
+                    self.state = OpState::InFlight(id);
                     Poll::Pending
                 }
             },
         };
         if polled.is_ready() {
-            self.id = None;
-            self.finished = true;
-        } else {
-            crate::introspect::awaiting(OP_LABELS[usize::from(self.kind)]);
+            self.state = OpState::Finished;
+        } else if crate::introspect::publishing() {
+            awaiting_op(self.kind);
         }
         polled
     }
+}
+
+/// Tells a monitor's `where` what the polled task waits for (only while one publishes).
+#[cold]
+#[inline(never)]
+fn awaiting_op(kind: u8) {
+    crate::introspect::awaiting(OP_LABELS[usize::from(kind)]);
 }
 
 impl Unpin for OpFuture {}
@@ -463,7 +484,7 @@ impl Future for OpFuture {
 impl Drop for OpFuture {
     #[inline]
     fn drop(&mut self) {
-        if let Some(id) = self.id {
+        if let OpState::InFlight(id) = self.state {
             self.give_up(id);
         }
     }
@@ -484,8 +505,7 @@ impl fmt::Debug for OpFuture {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OpFuture")
             .field("op", &self.op)
-            .field("in_flight", &self.id)
-            .field("finished", &self.finished)
+            .field("state", &self.state)
             .finish()
     }
 }
