@@ -159,7 +159,10 @@ impl<D: Driver> BaseEventLoop<D> {
     pub(crate) fn stats_impl(&self) -> loop_api::LoopStats {
         let (executor_threads, executor_queued) = self.executor.borrow().load();
         let (ops_in_flight, receive_buffers) = self.io.borrow().as_ref().map_or((0, 0), |io| {
-            (io.ops.pending_futures(), io.ops.receive_buffer_bytes())
+            (
+                io.ops.pending_futures(),
+                io.ops.receive_buffer_bytes() + io.driver.kept_receive_bytes(),
+            )
         });
         loop_api::LoopStats {
             backend: self.backend,

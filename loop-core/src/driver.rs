@@ -187,6 +187,12 @@ pub trait Driver: 'static {
     fn runs_file_ops(&self) -> bool {
         false
     }
+    /// Bytes of receive buffers that ops the driver parked in their futures' slots
+    /// ([`Started::Parked`]) keep, for the loop's statistics (the table's are counted by
+    /// [`Ops::receive_buffer_bytes`]). The default, 0: the driver parks none.
+    fn kept_receive_bytes(&self) -> usize {
+        0
+    }
     /// The loop is closing: cancel every in-flight operation and wait for all their
     /// completions, so no buffer is freed while the kernel may still use it.
     fn shutdown(&mut self, ops: &mut Ops);

@@ -126,12 +126,6 @@ pub struct Ops {
     parked_ops: usize,
     /// Parked receive buffers, for the next receive that needs one (see the module docs).
     spare: Spares,
-    /// Bytes of receive buffers that parked ops keep in their futures.
-    kept_by_parked: usize,
-    /// Parked ops keeping a buffer they could lend (at least [`PARK_MIN`](crate::PARK_MIN)
-    /// bytes): a readiness driver lends those that wait long (see
-    /// [`IDLE_RECEIVE_AFTER`](loop_api::IDLE_RECEIVE_AFTER)).
-    holding: usize,
     /// The real time the loop read just before the current poll of the driver (`None`: it
     /// did not, the poll does not block).
     poll_started: Option<std::time::Instant>,
@@ -241,26 +235,6 @@ impl Ops {
         self.spare.lend(op)
     }
 
-    /// A parked op keeps (`true`) or no longer keeps a receive buffer of `bytes`: counted in
-    /// [`receive_buffer_bytes`](Self::receive_buffer_bytes), and in
-    /// [`holding`](Self::holding) when it could be lent.
-    #[inline]
-    pub(crate) fn note_kept(&mut self, bytes: usize, kept: bool) {
-        let lendable = usize::from(bytes >= crate::PARK_MIN);
-        if kept {
-            self.kept_by_parked += bytes;
-            self.holding += lendable;
-        } else {
-            self.kept_by_parked = self.kept_by_parked.saturating_sub(bytes);
-            self.holding = self.holding.saturating_sub(lendable);
-        }
-    }
-
-    /// How many parked ops keep a buffer they could lend.
-    pub(crate) fn holding(&self) -> usize {
-        self.holding
-    }
-
     /// The real time the loop read just before this poll of the driver, if it did (it does
     /// before every poll that may block): a driver that needs the time for its own rounds
     /// (lending idle receives' buffers) reads it here rather than from the OS again.
@@ -298,7 +272,8 @@ impl Ops {
     }
 
     /// Bytes of receive buffers the table holds: those of receives in flight and the spare
-    /// ones (a parked buffer counts once, as a spare).
+    /// ones (a parked buffer counts once, as a spare). What parked ops keep in their futures
+    /// is their driver's to count ([`Driver::kept_receive_bytes`](crate::Driver::kept_receive_bytes)).
     pub fn receive_buffer_bytes(&self) -> usize {
         let held: usize = self
             .slots
@@ -309,7 +284,7 @@ impl Ops {
                 _ => 0,
             })
             .sum();
-        held + self.spare.bytes() + self.kept_by_parked
+        held + self.spare.bytes()
     }
 
     /// The operation under `key`, for a driver to perform or to build its request from.
@@ -543,8 +518,6 @@ impl Ops {
         self.leftovers = Leftovers::default();
         self.parked_ops = 0;
         self.spare = Spares::default();
-        self.kept_by_parked = 0;
-        self.holding = 0;
     }
 }
 

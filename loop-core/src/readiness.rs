@@ -43,6 +43,9 @@ pub struct ReadinessDriver<S: Selector> {
     /// capacity, until their future polls (and gets a buffer back) or is dropped.
     released: Vec<(u32, usize)>,
     lending: LendingRounds,
+    /// A parked receive may keep a buffer it could lend: set when one parks (or gets its
+    /// buffer back) keeping one, worked out again when a lending round ends.
+    parks_hold: bool,
     /// Receives in the table keeping their buffer while they wait (a connection in use), and
     /// the lending round each began in.
     table_holds: Vec<(OpKey, u32)>,
@@ -67,16 +70,15 @@ impl<'a> TableHolds<'a> {
     /// buffer at once, one of a connection in use keeps it until a lending round.
     fn wait(&mut self, entry: &FdEntry, ops: &mut Ops, key: OpKey) {
         if entry.received && ops.holds_lendable(key) {
-            self.hold(ops, key);
+            self.hold(key);
         } else {
             ops.park_buffer(key);
         }
     }
 
     /// Receive `key` keeps its buffer from this round on.
-    fn hold(&mut self, ops: &mut Ops, key: OpKey) {
+    fn hold(&mut self, key: OpKey) {
         self.held.push((key, self.round));
-        ops.note_holding(true);
     }
 
     /// The lending round `ended` ended: the receives that began to keep their buffer in an
@@ -88,7 +90,6 @@ impl<'a> TableHolds<'a> {
                 return true;
             }
             ops.lend_if_waiting(key);
-            ops.note_holding(false);
             false
         });
     }
@@ -119,6 +120,7 @@ impl<S: Selector> ReadinessDriver<S> {
             generation: 0,
             released: Vec::new(),
             lending: LendingRounds::default(),
+            parks_hold: false,
             table_holds: Vec::new(),
         }
     }
@@ -205,19 +207,27 @@ impl<S: Selector> ReadinessDriver<S> {
 
     /// The lending round `ended` (see [`LendingRounds`]): the receives parked in another
     /// round than it, holding a buffer they could lend, are to lend it (their tasks are
-    /// woken; the buffer is lent when the future polls).
+    /// woken; the buffer is lent when the future polls). Notes whether any parked receive
+    /// still holds one (it parked in the round that ended).
     fn lend_idle_buffers(&mut self, ops: &mut Ops, ended: u32) {
+        let mut still = false;
         for entry in &mut self.fds.entries {
             let Some(parked) = entry.parked_mut(Direction::Read) else {
                 continue;
             };
-            if parked.round != ended && parked.kept >= crate::PARK_MIN && !parked.lend {
-                parked.lend = true;
-                if let Some(waker) = parked.waker.take() {
-                    ops.wake(waker);
-                }
+            if parked.kept < crate::PARK_MIN || parked.lend {
+                continue;
+            }
+            if parked.round == ended {
+                still = true;
+                continue;
+            }
+            parked.lend = true;
+            if let Some(waker) = parked.waker.take() {
+                ops.wake(waker);
             }
         }
+        self.parks_hold = still;
     }
 
     /// Readiness in direction `dir` was reported for `entry`'s fd: the parked op's task is
@@ -274,7 +284,9 @@ impl<S: Selector> ReadinessDriver<S> {
             return None;
         }
         let tag = ParkTag::next(&mut self.generation, &self.lending);
-        Some(park_in(entry, tag, ops, op, fd, dir, waker))
+        let (key, holds) = park_in(entry, tag, ops, op, fd, dir, waker);
+        self.parks_hold |= holds;
+        Some(key)
     }
 
     /// The short path of [`Driver::start`]: a receive or send on a registered socket with
@@ -304,9 +316,9 @@ impl<S: Selector> ReadinessDriver<S> {
             }
         }
         let tag = ParkTag::next(&mut self.generation, &self.lending);
-        Some(Started::Parked(park_in(
-            entry, tag, ops, op, fd, dir, waker,
-        )))
+        let (key, holds) = park_in(entry, tag, ops, op, fd, dir, waker);
+        self.parks_hold |= holds;
+        Some(Started::Parked(key))
     }
 
     /// Queues op `key` on its fd (it has to wait) and arms the fd if needed. On error the op
@@ -405,7 +417,7 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
         let received = self.fds.get_mut(fd).is_some_and(|e| e.received);
         let key = ops.insert_waiting(op, !received, waker);
         if received && ops.holds_lendable(key) {
-            self.holds().hold(ops, key);
+            self.holds().hold(key);
         }
         match self.wait_for_readiness(key, fd, dir, is_watch) {
             Ok(()) => Started::InFlight(key),
@@ -414,6 +426,15 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
                 Started::Done(Err(e))
             }
         }
+    }
+
+    fn kept_receive_bytes(&self) -> usize {
+        let parked = self
+            .fds
+            .entries
+            .iter()
+            .flat_map(|e| e.parked.iter().flatten());
+        parked.map(|p| p.kept).sum()
     }
 
     fn poll_parked(
@@ -441,6 +462,7 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
                 && parked.lent != 0
             {
                 take_lent_buffer(parked, ops, op);
+                self.parks_hold = true;
             }
             // What a dropped op of the socket left comes before anything newer (and says
             // nothing of the socket's readiness).
@@ -570,9 +592,10 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
     fn poll(&mut self, ops: &mut Ops, timeout: Option<Duration>) -> io::Result<()> {
         let mut events = std::mem::take(&mut self.events);
         events.clear();
-        let timeout = match ops.holding() {
-            0 => timeout,
-            _ => self.lending_round(ops, timeout),
+        let timeout = if self.parks_hold || !self.table_holds.is_empty() {
+            self.lending_round(ops, timeout)
+        } else {
+            timeout
         };
         let res = self.selector.select(&mut events, timeout);
         match res {

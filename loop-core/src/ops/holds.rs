@@ -17,16 +17,6 @@ impl Ops {
         })
     }
 
-    /// A receive in the table begins (`true`) or stops keeping a buffer it could lend:
-    /// counted in [`holding`](Self::holding), which keeps the driver's lending rounds going.
-    pub(crate) fn note_holding(&mut self, on: bool) {
-        if on {
-            self.holding += 1;
-        } else {
-            self.holding = self.holding.saturating_sub(1);
-        }
-    }
-
     /// Lends the buffer of the op under `key` if it is still a receive waiting with one.
     pub(crate) fn lend_if_waiting(&mut self, key: OpKey) {
         if self.holds_lendable(key) {

@@ -21,22 +21,13 @@ pub(super) struct Parked {
     /// `IDLE_RECEIVE_AFTER` (0: it keeps its buffer, or has none): an idle connection holds
     /// no receive buffer.
     pub(super) lent: usize,
-    /// The capacity of the receive buffer it keeps, counted by
-    /// [`Ops::receive_buffer_bytes`] (0 once lent).
+    /// The capacity of the receive buffer it keeps (0 once lent), counted in the loop's
+    /// receive buffer bytes (see [`Driver::kept_receive_bytes`](crate::Driver::kept_receive_bytes)).
     pub(super) kept: usize,
     /// The lending round it parked in (see [`LendingRounds`](crate::LendingRounds)).
     pub(super) round: u32,
     /// Its buffer is to be lent when its future polls next (it waited long).
     pub(super) lend: bool,
-}
-
-impl Parked {
-    /// It is done with (finished, dropped, its socket released): it keeps nothing any more.
-    pub(super) fn forget(&self, ops: &mut Ops) {
-        if self.kept != 0 {
-            ops.note_kept(self.kept, false);
-        }
-    }
 }
 
 /// The capacity of the receive buffer `op` keeps while parked (0: not a receive).
@@ -106,10 +97,9 @@ impl FdEntry {
     }
 
     /// Ends the park in `dir` (its op finished, was dropped, or its socket is going): the op
-    /// is no longer in flight and keeps no buffer the loop counts.
+    /// is no longer in flight.
     pub(super) fn end_park(&mut self, dir: Direction, ops: &mut Ops) -> Option<Parked> {
         let parked = self.parked_mut(dir).take()?;
-        parked.forget(ops);
         ops.note_unparked();
         Some(parked)
     }
@@ -269,19 +259,17 @@ pub(super) fn lend_parked_buffer(parked: &mut Parked, ops: &mut Ops, op: &mut Op
     }
     let lent = ops.lend_buffer(op);
     if lent != 0 {
-        ops.note_kept(parked.kept, false);
         parked.kept = 0;
         parked.lent = lent;
     }
 }
 
 /// Gives `parked`'s op (`op`), which lent its buffer, one back before it is tried: kept
-/// (and counted) while the op is still parked.
+/// while the op is still parked (the caller notes that parks hold buffers again).
 pub(super) fn take_lent_buffer(parked: &mut Parked, ops: &mut Ops, op: &mut Op) {
     let lent = std::mem::take(&mut parked.lent);
     ops.return_buffer(op, lent);
     parked.kept = lent;
-    ops.note_kept(lent, true);
 }
 
 /// What a park is named by: its generation, and its lending round.
@@ -292,8 +280,9 @@ pub(super) struct ParkTag {
 }
 
 /// Parks `op`, which has to wait on `entry` (a registered socket, nothing else waiting in
-/// `dir`), in its caller's slot: a receive keeps its buffer (counted) until it has waited
-/// long (see [`LendingRounds`](crate::LendingRounds)).
+/// `dir`), in its caller's slot: a receive keeps its buffer until it has waited long (see
+/// [`LendingRounds`](crate::LendingRounds)). Gives its key, and whether it keeps a buffer it
+/// could lend.
 #[inline(always)]
 pub(super) fn park_in(
     entry: &mut FdEntry,
@@ -303,11 +292,8 @@ pub(super) fn park_in(
     fd: RawFd,
     dir: Direction,
     waker: &Waker,
-) -> ParkKey {
+) -> (ParkKey, bool) {
     let kept = kept_capacity(op);
-    if kept != 0 {
-        ops.note_kept(kept, true);
-    }
     *entry.parked_mut(dir) = Some(Parked {
         generation: tag.generation,
         waker: Some(waker.clone()),
@@ -317,13 +303,15 @@ pub(super) fn park_in(
         lend: false,
     });
     ops.note_parked();
+    let mut holds = kept >= crate::PARK_MIN;
     if !entry.received
         && let Some(parked) = entry.parked_mut(dir)
     {
         // A connection that has received nothing yet may stay idle: no buffer meanwhile.
         lend_parked_buffer(parked, ops, op);
+        holds = false;
     }
-    park_key(fd, dir, tag.generation)
+    (park_key(fd, dir, tag.generation), holds)
 }
 
 pub(super) fn park_parts(key: ParkKey) -> (RawFd, Direction, u32) {
