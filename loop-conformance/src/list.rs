@@ -90,6 +90,7 @@ macro_rules! __behaviour_list {
                 loop_publishes_its_tasks_and_stats_for_a_monitor: Shared,
                 idle_receives_hold_no_buffers: Shared,
                 blocked_loop_lends_idle_receive_buffers: Shared,
+                lending_rounds_stop_once_nothing_holds: Shared,
                 dropped_idle_receive_loses_no_bytes: Shared,
                 busy_receives_keep_their_buffers: Shared,
                 new_connections_wait_without_buffers: Shared,

@@ -312,6 +312,53 @@ pub fn blocked_loop_lends_idle_receive_buffers(factory: Factory) {
     end_connections(&lp, clients);
 }
 
+/// The lending rounds end once no receive holds a buffer it could lend: a receive of a
+/// connection in use waits holding its buffer, lends it at a round's end, and from then on
+/// the loop, with nothing to do, stays in its wait instead of waking at every round: over ten
+/// rounds' time it goes round a few times, not once a round.
+pub fn lending_rounds_stop_once_nothing_holds(factory: Factory) {
+    let lp = new_loop(factory);
+    let (mut client, server) = tcp_pair();
+    let received: Log<usize> = Log::new();
+    let (lp2, got) = (lp.clone(), received.clone());
+    lp.create_task(async move {
+        let sock = lp2.register_socket(server).expect("register_socket");
+        loop {
+            let (n, _) = lp2.sock_recv(&sock, Vec::with_capacity(64 * 1024)).await;
+            match n.expect("sock_recv") {
+                0 => return,
+                n => got.push(n),
+            }
+        }
+    })
+    .expect("create_task");
+    client.write_all(b"first").expect("write");
+    for _ in 0..1000 {
+        if received.len() == 1 && lp.stats().ops_in_flight == 1 {
+            break;
+        }
+        run_once(&lp);
+    }
+    assert_eq!(received.get(), vec![5], "the first message");
+    let before = lp.stats().iterations;
+    let handle = lp.handle();
+    let stopper = std::thread::spawn(move || {
+        std::thread::sleep(10 * IDLE_RECEIVE_AFTER);
+        handle.stop();
+    });
+    crate::util::run_forever(&lp);
+    stopper.join().expect("the stopping thread");
+    let rounds = lp.stats().iterations - before;
+    // Two round ends (the receive waited a whole round), its task lending the buffer, the
+    // stop: a few iterations, and ten or more if every round still woke the loop.
+    assert!(
+        rounds <= 8,
+        "the loop went round {rounds} times in {:?} with nothing to do",
+        10 * IDLE_RECEIVE_AFTER
+    );
+    end_connections(&lp, vec![client]);
+}
+
 /// A receive that waited long enough to lend its buffer (see [`IDLE_RECEIVE_AFTER`]) and is
 /// then dropped (`wait_for` gave up) leaves the socket as it was: the bytes sent next reach the
 /// next receive, whole and in order.
