@@ -9,9 +9,13 @@
 # (call_soon), tokio (create_task, timers). Needs valgrind. Outputs stay in target/loop-bench/.
 #
 # BENCH "echo" profiles an echo server instead (SUBJECT: mio, polling, uring, tokio, streams-mio,
-# streams-uring, raw-mio, raw-uring): a fresh server under callgrind per size, 16 connections x
+# streams-uring, raw-mio, raw-uring, or a peer: peer-monoio, peer-compio, peer-tokio-uring,
+# peer-glommio, peer-smol): a fresh server under callgrind per size, 16 connections x
 # 1 KiB, n1 then n2 requests per connection; the figures are then instructions per request, in
 # user space (syscalls are strace's part; the kernel's io_uring work is not counted either).
+# A peer is the program of loop-bench/peers (a workspace of its own), built in release with only
+# its own feature into target/peers as loop-bench/peers/run.sh builds it, and run as
+# `peer-NAME echo ADDR`; loop-bench is still built for its load generator.
 # The profile is dumped with callgrind_control (vgdb, which needs ptrace: root, or
 # kernel.yama.ptrace_scope 0) once the load is done, and the server is then killed.
 #
@@ -28,15 +32,25 @@ dir=target/loop-bench; mkdir -p "$dir"
 if [ "$bench" = echo ]; then
     n1=200; n2=1200
     command -v callgrind_control >/dev/null || { echo "callgrind_control is missing (valgrind package)" >&2; exit 1; }
+    case "$subject" in peer-*)
+        cargo build --release --locked --manifest-path loop-bench/peers/Cargo.toml \
+            --target-dir "${CARGO_TARGET_DIR:-target}/peers" --no-default-features \
+            --features "${subject#peer-}" --bin "$subject" >&2
+        # glommio wants RLIMIT_MEMLOCK >= 512 KiB for its rings: raised where permitted.
+        ulimit -l unlimited 2>/dev/null || true;;
+    esac
 fi
 for n in $n1 $n2; do
     out="$dir/profile.$bench.$subject.$n.out"
     if [ "$bench" = echo ]; then
         port=$((21000 + RANDOM % 1000))
-        kind=echo; backend="$subject"
-        case "$subject" in streams-*) kind=echo-streams; backend="${subject#streams-}";; esac
+        case "$subject" in
+            streams-*) server=("$bin" serve echo-streams "${subject#streams-}");;
+            peer-*) server=("${CARGO_TARGET_DIR:-target}/peers/release/$subject" echo);;
+            *) server=("$bin" serve echo "$subject");;
+        esac
         valgrind --tool=callgrind --callgrind-out-file="$out" \
-            "$bin" serve "$kind" "$backend" "127.0.0.1:$port" > "$dir/profile.echo.log" 2>&1 &
+            "${server[@]}" "127.0.0.1:$port" > "$dir/profile.echo.log" 2>&1 &
         vpid=$!
         for _ in $(seq 200); do grep -q listening "$dir/profile.echo.log" && break; sleep 0.1; done
         timeout 300 "$bin" load "127.0.0.1:$port" 16 1024 "$n" >&2
