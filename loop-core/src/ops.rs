@@ -158,13 +158,23 @@ impl Ops {
     /// when it is one of our tasks' (queuing the task runs no other code, see
     /// [`loop_api::is_loop_task_waker`]), any other once the driver returns (it might call
     /// back into the loop).
-    #[inline]
+    ///
+    /// Out of line, with the push of a waker left for later apart: our task's wake-up is
+    /// then inlined into it, with no registers to save.
+    #[inline(never)]
     pub fn wake(&mut self, waker: Waker) {
         if loop_api::is_loop_task_waker(&waker) {
             waker.wake();
         } else {
-            self.to_wake.push(waker);
+            self.wake_later(waker);
         }
+    }
+
+    /// [`wake`](Self::wake) of a waker that is not one of our tasks'.
+    #[cold]
+    #[inline(never)]
+    fn wake_later(&mut self, waker: Waker) {
+        self.to_wake.push(waker);
     }
 
     /// True when a driver called outside `poll` left wakers to wake.
