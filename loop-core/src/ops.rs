@@ -15,13 +15,13 @@ use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::task::Waker;
 
-use slab::Slab;
-
 mod driver_api;
 mod holds;
 mod leftovers;
+mod slots;
 
 use leftovers::Leftovers;
+use slots::Slots;
 
 use crate::spares::Spares;
 use crate::sys::file_identity;
@@ -108,7 +108,7 @@ fn own_made_fd(op: &mut Op, result: &io::Result<usize>) {
 /// The table of in-flight operations.
 #[derive(Debug, Default)]
 pub struct Ops {
-    slots: Slab<OpSlot>,
+    slots: Slots<OpSlot>,
     to_wake: Vec<Waker>,
     fired_watches: Vec<OpKey>,
     leftovers: Leftovers,
@@ -422,7 +422,9 @@ impl Ops {
             }
             Owner::Orphaned(identity) => {
                 let identity = *identity;
-                let slot = self.slots.remove(key.0);
+                let Some(slot) = self.slots.try_remove(key.0) else {
+                    return;
+                };
                 self.keep_leftover(slot.op, result, identity, slot.completed_at);
             }
         }
@@ -520,7 +522,9 @@ impl Ops {
             .map(|(k, _)| k);
         match waiting {
             Some(k) => {
-                self.slots[k].hand_over = true;
+                if let Some(slot) = self.slots.get_mut(k) {
+                    slot.hand_over = true;
+                }
                 Orphaned::HandOver(OpKey(k))
             }
             None => Orphaned::WakeParked(fd, dir),
