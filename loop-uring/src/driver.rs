@@ -502,11 +502,8 @@ impl UringDriver {
             }
             self.in_flight += 1;
         }
-        let Some(op) = slot.take() else {
-            return Started::Done(Err(io::Error::other("no operation to start")));
-        };
-        let inserted = ops.insert_for_future(op, waker);
-        debug_assert_eq!(inserted, key);
+        let inserted = ops.insert_for_future(slot, waker);
+        debug_assert_eq!(inserted, Some(key));
         Started::InFlight(key)
     }
 

@@ -27,11 +27,14 @@ impl Ops {
         OpKey(self.slots.vacant_key())
     }
 
-    /// Puts `op`, the operation of a future that awaits it, in the table (in flight: the
-    /// driver reports its completion); gives its key.
+    /// Puts the op in `slot`, the operation of a future that awaits it, in the table (in
+    /// flight: the driver reports its completion); gives its key (`None`: `slot` is empty).
+    /// The waker is cloned first, so the op moves from `slot` straight into the table.
     #[inline]
-    pub fn insert_for_future(&mut self, op: Op, waker: &Waker) -> OpKey {
-        self.insert(op, Owner::Future(Some(waker.clone())))
+    pub fn insert_for_future(&mut self, slot: &mut Option<Op>, waker: &Waker) -> Option<OpKey> {
+        let owner = Owner::Future(Some(waker.clone()));
+        let op = slot.take()?;
+        Some(self.insert(op, owner))
     }
 
     /// What [`Driver::start`](crate::Driver::start) does by default, for a driver that
