@@ -54,6 +54,31 @@ impl<T> Slots<T> {
         key
     }
 
+    /// [`insert`](Self::insert) of the value `make` gives, made only once its slot is known
+    /// (so it is built in the slot, not built first and copied there).
+    #[inline(always)]
+    pub(crate) fn insert_with(&mut self, make: impl FnOnce() -> T) -> usize {
+        let key = self.next;
+        match self.entries.get_mut(key) {
+            Some(entry) => {
+                let Entry::Vacant(next) = *entry else {
+                    unreachable!("the free list names an occupied slot");
+                };
+                *entry = Entry::Occupied(make());
+                self.next = next;
+            }
+            None => self.push_with(make),
+        }
+        self.len += 1;
+        key
+    }
+
+    /// [`insert_with`](Self::insert_with) when no slot is free: a new one at the end.
+    #[inline(never)]
+    fn push_with(&mut self, make: impl FnOnce() -> T) {
+        self.push(make());
+    }
+
     /// [`insert`](Self::insert) when no slot is free: a new one at the end.
     #[inline(never)]
     fn push(&mut self, val: T) {
@@ -142,7 +167,7 @@ mod tests {
         assert_eq!(slots.vacant_key(), a);
         assert_eq!(slots.insert('d'), a);
         assert_eq!(slots.insert('e'), b);
-        assert_eq!(slots.insert('f'), 3);
+        assert_eq!(slots.insert_with(|| 'f'), 3);
         assert_eq!(slots.len(), 4);
         assert_eq!(slots.get(c), Some(&'c'));
         let all: Vec<_> = slots.iter().collect();
