@@ -15,13 +15,13 @@ use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::task::Waker;
 
-use slab::Slab;
-
 mod driver_api;
 mod holds;
 mod leftovers;
+mod slots;
 
 use leftovers::Leftovers;
+use slots::Slots;
 
 use crate::spares::Spares;
 use crate::sys::file_identity;
@@ -108,7 +108,7 @@ fn own_made_fd(op: &mut Op, result: &io::Result<usize>) {
 /// The table of in-flight operations.
 #[derive(Debug, Default)]
 pub struct Ops {
-    slots: Slab<OpSlot>,
+    slots: Slots<OpSlot>,
     to_wake: Vec<Waker>,
     fired_watches: Vec<OpKey>,
     leftovers: Leftovers,
@@ -152,13 +152,23 @@ impl Ops {
     /// when it is one of our tasks' (queuing the task runs no other code, see
     /// [`loop_api::is_loop_task_waker`]), any other once the driver returns (it might call
     /// back into the loop).
-    #[inline]
+    ///
+    /// Out of line, with the push of a waker left for later apart: our task's wake-up is
+    /// then inlined into it, with no registers to save.
+    #[inline(never)]
     pub fn wake(&mut self, waker: Waker) {
         if loop_api::is_loop_task_waker(&waker) {
             waker.wake();
         } else {
-            self.to_wake.push(waker);
+            self.wake_later(waker);
         }
+    }
+
+    /// [`wake`](Self::wake) of a waker that is not one of our tasks'.
+    #[cold]
+    #[inline(never)]
+    fn wake_later(&mut self, waker: Waker) {
+        self.to_wake.push(waker);
     }
 
     /// True when a driver called outside `poll` left wakers to wake.
@@ -387,7 +397,9 @@ impl Ops {
             }
             Owner::Orphaned(identity) => {
                 let identity = *identity;
-                let slot = self.slots.remove(key.0);
+                let Some(slot) = self.slots.try_remove(key.0) else {
+                    return;
+                };
                 self.keep_leftover(slot.op, result, identity, slot.completed_at);
             }
         }
@@ -485,7 +497,9 @@ impl Ops {
             .map(|(k, _)| k);
         match waiting {
             Some(k) => {
-                self.slots[k].hand_over = true;
+                if let Some(slot) = self.slots.get_mut(k) {
+                    slot.hand_over = true;
+                }
                 Orphaned::HandOver(OpKey(k))
             }
             None => Orphaned::WakeParked(fd, dir),

@@ -284,8 +284,8 @@ impl UringDriver {
             CANCEL_TOKEN => {}
             key => {
                 let key = OpKey(key as usize);
-                if res == -libc::EINTR && ops.is_pending(key) {
-                    retry.push(key);
+                if res == -libc::EINTR {
+                    self.interrupted(ops, key, retry);
                     return;
                 }
                 self.in_flight = self.in_flight.saturating_sub(1);
@@ -294,6 +294,22 @@ impl UringDriver {
                     retry.push(key);
                 }
             }
+        }
+    }
+
+    /// Op `key` completed with EINTR: one still waiting is submitted again (it stays in
+    /// flight); another (already completed, which should not happen) is left alone.
+    #[cold]
+    #[inline(never)]
+    fn interrupted(&mut self, ops: &mut Ops, key: OpKey, retry: &mut Vec<OpKey>) {
+        if ops.is_pending(key) {
+            retry.push(key);
+            return;
+        }
+        self.in_flight = self.in_flight.saturating_sub(1);
+        if !self.complete(ops, key, -libc::EINTR) {
+            self.in_flight += 1;
+            retry.push(key);
         }
     }
 
@@ -502,11 +518,8 @@ impl UringDriver {
             }
             self.in_flight += 1;
         }
-        let Some(op) = slot.take() else {
-            return Started::Done(Err(io::Error::other("no operation to start")));
-        };
-        let inserted = ops.insert_for_future(op, waker);
-        debug_assert_eq!(inserted, key);
+        let inserted = ops.insert_for_future(slot, waker);
+        debug_assert_eq!(inserted, Some(key));
         Started::InFlight(key)
     }
 

@@ -5,7 +5,7 @@
 use std::io;
 use std::task::Waker;
 
-use super::{OpKey, Ops, Owner};
+use super::{OpKey, OpSlot, Ops, Owner};
 use crate::Started;
 use loop_api::Op;
 
@@ -27,11 +27,25 @@ impl Ops {
         OpKey(self.slots.vacant_key())
     }
 
-    /// Puts `op`, the operation of a future that awaits it, in the table (in flight: the
-    /// driver reports its completion); gives its key.
+    /// Puts the op in `slot`, the operation of a future that awaits it, in the table (in
+    /// flight: the driver reports its completion); gives its key (`None`: `slot` is empty).
+    /// The waker is cloned first, so the op moves from `slot` straight into the table.
     #[inline]
-    pub fn insert_for_future(&mut self, op: Op, waker: &Waker) -> OpKey {
-        self.insert(op, Owner::Future(Some(waker.clone())))
+    pub fn insert_for_future(&mut self, slot: &mut Option<Op>, waker: &Waker) -> Option<OpKey> {
+        let owner = Owner::Future(Some(waker.clone()));
+        slot.as_ref()?;
+        self.starts += 1;
+        let started_at = self.starts;
+        let key = self.slots.insert_with(|| OpSlot {
+            op: slot.take().unwrap_or_else(|| unreachable!("checked above")),
+            owner,
+            result: None,
+            completed_at: 0,
+            started_at,
+            hand_over: false,
+            parked_buffer: 0,
+        });
+        Some(OpKey(key))
     }
 
     /// What [`Driver::start`](crate::Driver::start) does by default, for a driver that
