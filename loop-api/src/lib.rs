@@ -70,7 +70,7 @@ pub use op::{
 pub use pipe::{PipeRead, PipeReader, PipeWrite, PipeWriter};
 pub use policy::LoopPolicy;
 pub use process::{ChildProcess, Communicated, Process, shell_command};
-pub use raw::{close_fd, is_loop_task_waker};
+pub use raw::{close_fd, is_loop_task_waker, wake_into};
 pub use registered_socket::RegisteredSocket;
 pub use remote::{LoopHandle, ThreadSafeScheduler};
 pub use running::{Sleep, YieldNow, get_running_loop, sleep, yield_now};

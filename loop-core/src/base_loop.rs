@@ -20,7 +20,7 @@ use crate::counters::Counters;
 use crate::driver::Driver;
 use crate::executor::DefaultExecutor;
 use crate::io::{Io, IoCell, Polled};
-use crate::ops::Ops;
+use crate::ops::{Ops, OwnTasks};
 use crate::reporting::{Report, Reporting};
 use crate::shared::{LocalQueue, Ready, RemoteItem, Shared};
 use crate::signals::Signals;
@@ -107,10 +107,13 @@ impl<D: Driver> BaseEventLoop<D> {
         let now = clock.as_ref().map_or(real_now, |c| c.now().min(real_now));
         let epoch = now.checked_sub(TIMER_EPOCH_BACK).unwrap_or(now);
         let backend = driver.name();
-        let io: IoCell<D> = Rc::new(RefCell::new(Some(Io {
-            driver,
-            ops: Ops::default(),
-        })));
+        let mut ops = Ops::default();
+        // The loop's tasks are bound to `shared` (see `spawn_impl`).
+        ops.queue_own_tasks(OwnTasks {
+            queue: local.clone(),
+            scheduler: Arc::as_ptr(&shared).cast(),
+        });
+        let io: IoCell<D> = Rc::new(RefCell::new(Some(Io { driver, ops })));
         let record = loop_api::introspect::LoopRecord::register(
             backend,
             loop_api::LoopHandle::new(shared.clone()),

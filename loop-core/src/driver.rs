@@ -4,7 +4,6 @@
 
 use std::io;
 use std::os::fd::RawFd;
-use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
@@ -33,8 +32,7 @@ pub enum Started {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ParkKey(pub u64);
 
-/// Something any thread can call to end a blocked [`Driver::poll`] early.
-pub type DriverWaker = Arc<dyn Fn() + Send + Sync>;
+pub use crate::shared::DriverWaker;
 
 /// The I/O half of a loop: starts operations and reports their completions. What a backend
 /// implements, directly (a completion backend: io_uring, IOCP) or through

@@ -105,11 +105,27 @@ fn own_made_fd(op: &mut Op, result: &io::Result<usize>) {
     }
 }
 
+/// Where a driver queues the loop's own tasks it wakes (see [`Ops::wake`]): the loop's ready
+/// queue, and the scheduler its tasks are bound to (its `Arc`'s data pointer).
+pub(crate) struct OwnTasks {
+    pub(crate) queue: std::rc::Rc<crate::shared::LocalQueue>,
+    pub(crate) scheduler: *const (),
+}
+
+impl std::fmt::Debug for OwnTasks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OwnTasks")
+    }
+}
+
 /// The table of in-flight operations.
 #[derive(Debug, Default)]
 pub struct Ops {
     slots: Slots<OpSlot>,
     to_wake: Vec<Waker>,
+    /// The loop's own tasks are queued straight onto its ready queue (`None`: a table made
+    /// apart from a loop, whose wakers are woken).
+    own_tasks: Option<OwnTasks>,
     fired_watches: Vec<OpKey>,
     leftovers: Leftovers,
     /// Completions reported so far: the order results arrived in. A driver reports the
@@ -153,15 +169,39 @@ impl Ops {
     /// [`loop_api::is_loop_task_waker`]), any other once the driver returns (it might call
     /// back into the loop).
     ///
+    /// A task of this loop goes straight onto the loop's ready queue, with no call to its
+    /// scheduler (which would look the queue up among the thread's loops).
+    ///
     /// Out of line, with the push of a waker left for later apart: our task's wake-up is
     /// then inlined into it, with no registers to save.
     #[inline(never)]
     pub fn wake(&mut self, waker: Waker) {
+        let waker = match &self.own_tasks {
+            Some(own) => match loop_api::wake_into(waker, own.scheduler) {
+                Ok(Some(task)) => {
+                    // SAFETY: the task is bound to this loop's scheduler, so it was spawned
+                    // on this loop, on its thread; the table is only used on that thread
+                    // (the loop is `!Send`).
+                    let task = unsafe { task.into_local() };
+                    own.queue.push(crate::shared::Ready::Task(task));
+                    return;
+                }
+                Ok(None) => return,
+                Err(waker) => waker,
+            },
+            None => waker,
+        };
         if loop_api::is_loop_task_waker(&waker) {
             waker.wake();
         } else {
             self.wake_later(waker);
         }
+    }
+
+    /// Makes [`wake`](Self::wake) queue the tasks bound to `scheduler` (the loop's) onto
+    /// `queue` (its ready queue) directly.
+    pub(crate) fn queue_own_tasks(&mut self, own: OwnTasks) {
+        self.own_tasks = Some(own);
     }
 
     /// [`wake`](Self::wake) of a waker that is not one of our tasks'.

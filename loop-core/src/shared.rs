@@ -14,7 +14,6 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use crate::driver::DriverWaker;
 use loop_api::Direction;
 
 /// A thread-safe callback (from `call_soon_threadsafe`).
@@ -54,6 +53,10 @@ impl Generation {
         u64::from(self.0[0]) | u64::from(self.0[1]) << 32
     }
 }
+
+/// Something any thread can call to end a blocked [`Driver::poll`](crate::Driver::poll)
+/// early (the thread-safe part of a loop keeps its driver's, to wake the loop).
+pub type DriverWaker = std::sync::Arc<dyn Fn() + Send + Sync>;
 
 /// The loop's ready queue, reachable from wakers on the loop's thread.
 pub(crate) struct LocalQueue {

@@ -111,4 +111,4 @@ pub use handle::Handle;
 pub use op_data::{AddrBuf, MsgBuf};
 pub use task::{Notified, TaskRef};
 pub(crate) use task::{TaskOutput, new_task};
-pub use waker::is_loop_task_waker;
+pub use waker::{is_loop_task_waker, wake_into};

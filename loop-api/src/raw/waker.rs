@@ -111,6 +111,40 @@ pub fn is_loop_task_waker(waker: &Waker) -> bool {
     std::ptr::eq(waker.vtable(), &WAKER_VTABLE)
 }
 
+/// Consumes `waker` as its `wake` would when it is one of our tasks' wakers whose scheduler
+/// is the one at `scheduler` (the data pointer of the `Arc<dyn Schedule>` the task was bound
+/// to, see `Arc::as_ptr`), handing the task back instead of giving it to the scheduler:
+/// `Ok(Some)` when it was not queued yet (the caller queues it, as that scheduler would),
+/// `Ok(None)` when it was. Any other waker comes back unused in `Err`.
+///
+/// For a loop whose driver wakes the loop's own tasks on its thread: it queues them without
+/// the scheduler's call and its search for the thread's queue.
+pub fn wake_into(waker: Waker, scheduler: *const ()) -> Result<Option<Notified>, Waker> {
+    if !is_loop_task_waker(&waker) {
+        return Err(waker);
+    }
+    // SAFETY: a waker of ours: its data is a live task header it holds a unit of.
+    let ptr = unsafe { header_of(waker.data()) };
+    // SAFETY: the waker's unit keeps the header alive during the call.
+    let header = unsafe { &*ptr.as_ptr() };
+    // SAFETY: as in `waker_wake`: a waker exists, so `scheduler` was written (once) before.
+    let bound = unsafe { &*header.scheduler.get() };
+    if !bound
+        .as_ref()
+        .is_some_and(|s| std::ptr::addr_eq(std::sync::Arc::as_ptr(s), scheduler))
+    {
+        return Err(waker);
+    }
+    // The waker's unit moves into the `Notified`, or is given back below.
+    std::mem::forget(waker);
+    if header.queued.swap(true, Ordering::AcqRel) {
+        // SAFETY: the consumed waker's unit is given back (the task was queued already).
+        unsafe { ref_dec(ptr) };
+        return Ok(None);
+    }
+    Ok(Some(Notified { ptr }))
+}
+
 /// A waker for the task (it holds a unit of `refs`).
 ///
 /// # Safety

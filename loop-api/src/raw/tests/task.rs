@@ -526,3 +526,52 @@ fn a_task_waker_is_known_for_one_and_others_are_not() {
     let woken = sched.take();
     assert_eq!(woken.len(), 1, "the task was queued once");
 }
+
+#[test]
+fn wake_into_hands_back_a_task_of_its_scheduler_and_leaves_others_alone() {
+    let sched = Arc::new(Collect::default());
+    let other = Arc::new(Collect::default());
+    let slot = Rc::new(Cell::new(None));
+    let ready = Rc::new(Cell::new(false));
+    let (task, mut user) = spawn(parked(slot.clone(), ready.clone()), &sched);
+    assert!(task.run().is_pending());
+    let ours: *const () = Arc::as_ptr(&sched).cast();
+    // A waker that is not a task's, and a task's of another scheduler, come back unused.
+    assert!(crate::raw::wake_into(Waker::noop().clone(), ours).is_err());
+    let waker = slot.take().expect("a waker");
+    let back = crate::raw::wake_into(waker.clone(), Arc::as_ptr(&other).cast());
+    let back = back.expect_err("not bound to `other`");
+    assert!(back.will_wake(&waker));
+    drop(back);
+    // Its own scheduler's: handed back once (not queued yet), then queued already; the
+    // scheduler is never called.
+    let woken = crate::raw::wake_into(waker.clone(), ours).expect("bound to `sched`");
+    let woken = woken.expect("not queued yet");
+    assert!(matches!(
+        crate::raw::wake_into(waker.clone(), ours),
+        Ok(None)
+    ));
+    assert!(sched.take_notified().is_empty() && other.take_notified().is_empty());
+    // SAFETY: the test's thread made the task.
+    let woken = unsafe { woken.into_local() };
+    ready.set(true);
+    assert!(woken.run().is_ready());
+    let mut cx = Context::from_waker(Waker::noop());
+    assert_eq!(Pin::new(&mut user).poll(&mut cx), Poll::Ready(Ok(7)));
+    // Every unit given back: once the handles and wakers are gone, the task is freed, and
+    // with it its scheduler (a unit kept by a wake that found it queued would keep both).
+    let sched = Arc::new(Collect::default());
+    let ours: *const () = Arc::as_ptr(&sched).cast();
+    let (slot, ready) = (Rc::new(Cell::new(None)), Rc::new(Cell::new(false)));
+    let (task, user) = spawn(parked(slot.clone(), ready.clone()), &sched);
+    assert!(task.run().is_pending());
+    let waker = slot.take().expect("a waker");
+    let woken = crate::raw::wake_into(waker.clone(), ours).expect("bound to `sched`");
+    assert!(woken.is_some(), "not queued yet");
+    assert!(matches!(
+        crate::raw::wake_into(waker.clone(), ours),
+        Ok(None)
+    ));
+    drop((woken, waker, task, user));
+    assert_eq!(Arc::strong_count(&sched), 1, "the task was freed");
+}
