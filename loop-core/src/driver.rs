@@ -393,6 +393,25 @@ pub trait Selector: 'static {
     /// # Errors
     /// The OS wait failing; `Interrupted` for EINTR (the driver retries).
     fn select(&mut self, events: &mut Vec<Event>, timeout: Option<Duration>) -> io::Result<()>;
+    /// [`select`](Selector::select), handing each event to `on_event` as it is read instead
+    /// of collecting them: what the driver calls. The default collects them into a vector of
+    /// its own first; a selector overrides it to save that pass.
+    ///
+    /// # Errors
+    /// As [`select`](Selector::select)'s.
+    fn select_each<F: FnMut(Event)>(
+        &mut self,
+        timeout: Option<Duration>,
+        on_event: F,
+    ) -> io::Result<()>
+    where
+        Self: Sized,
+    {
+        let mut events = Vec::new();
+        self.select(&mut events, timeout)?;
+        events.into_iter().for_each(on_event);
+        Ok(())
+    }
     /// A thread-safe way to end a blocked `select`.
     fn waker(&self) -> DriverWaker;
     /// True if a registration is disarmed once it reports an event (one-shot mode, e.g. the

@@ -18,7 +18,7 @@ use std::os::fd::RawFd;
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use crate::driver::{Driver, DriverWaker, Event, ParkKey, Registration, Selector, Started};
+use crate::driver::{Driver, DriverWaker, ParkKey, Registration, Selector, Started};
 use crate::ops::{OpKey, Ops};
 use crate::spares::LendingRounds;
 use crate::sys::is_stream_socket;
@@ -35,7 +35,8 @@ use fds::{
 pub struct ReadinessDriver<S: Selector> {
     selector: S,
     fds: FdTable,
-    events: Vec<Event>,
+    /// The fds of a one-shot selector to re-arm after the events of a poll (scratch).
+    rearm: Vec<RawFd>,
     waker: DriverWaker,
     /// The generation of the last parked op (31 bits, wrapping).
     generation: u32,
@@ -115,7 +116,7 @@ impl<S: Selector> ReadinessDriver<S> {
         ReadinessDriver {
             selector,
             fds: FdTable::default(),
-            events: Vec::with_capacity(256),
+            rearm: Vec::new(),
             waker,
             generation: 0,
             released: Vec::new(),
@@ -590,57 +591,56 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
     }
 
     fn poll(&mut self, ops: &mut Ops, timeout: Option<Duration>) -> io::Result<()> {
-        let mut events = std::mem::take(&mut self.events);
-        events.clear();
         let timeout = if self.parks_hold || !self.table_holds.is_empty() {
             self.lending_round(ops, timeout)
         } else {
             timeout
         };
-        let res = self.selector.select(&mut events, timeout);
-        match res {
-            Ok(()) => {}
-            // EINTR, or (polling's poll(2) mode, when several threads notify at once) EAGAIN
-            // from draining its notification pipe: a wake-up with nothing to report. No
-            // wake-up is lost: the loop checks its `notified` flag before every poll.
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock
-                ) => {}
-            Err(e) => {
-                self.events = events;
-                return Err(e);
-            }
-        }
         let oneshot = self.selector.is_oneshot();
-        for ev in &events {
+        let mut rearm = std::mem::take(&mut self.rearm);
+        let (fds, table_holds, lending) = (&mut self.fds, &mut self.table_holds, &self.lending);
+        let res = self.selector.select_each(timeout, |ev| {
             let fd = ev.token as RawFd;
-            let Some(entry) = self.fds.get_mut(fd) else {
-                continue;
+            let Some(entry) = fds.get_mut(fd) else {
+                return;
             };
             if ev.ready.is_closed() {
                 entry.closed = true;
             }
-            let mut holds = TableHolds::new(&mut self.table_holds, &self.lending);
+            let mut holds = TableHolds::new(table_holds, lending);
             if ev.ready.is_readable() {
                 Self::retry(entry, ops, Direction::Read, &mut holds);
             }
             if ev.ready.is_writable() {
                 Self::retry(entry, ops, Direction::Write, &mut holds);
             }
-            // A one-shot registration is now disarmed: re-arm it for the ops still waiting
-            // (if that fails, the fd is gone; its ops fail with the error). Registered sockets
-            // are registered for good.
-            if oneshot
-                && !entry.socket
-                && let Err(e) = self.arm(fd)
-            {
+            // A one-shot registration is now disarmed: re-armed below for the ops still
+            // waiting. Registered sockets are registered for good.
+            if oneshot && !entry.socket {
+                rearm.push(fd);
+            }
+        });
+        // If re-arming fails, the fd is gone: its ops fail with the error.
+        for fd in rearm.drain(..) {
+            if let Err(e) = self.arm(fd) {
                 self.fail_waiters(ops, fd, &e);
             }
         }
-        self.events = events;
-        Ok(())
+        self.rearm = rearm;
+        match res {
+            // EINTR, or (polling's poll(2) mode, when several threads notify at once) EAGAIN
+            // from draining its notification pipe: a wake-up with nothing to report. No
+            // wake-up is lost: the loop checks its `notified` flag before every poll.
+            Err(e)
+                if !matches!(
+                    e.kind(),
+                    io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock
+                ) =>
+            {
+                Err(e)
+            }
+            _ => Ok(()),
+        }
     }
 
     fn waker(&self) -> DriverWaker {

@@ -89,6 +89,14 @@ impl Selector for MioSelector {
     }
 
     fn select(&mut self, events: &mut Vec<Event>, timeout: Option<Duration>) -> io::Result<()> {
+        self.select_each(timeout, |ev| events.push(ev))
+    }
+
+    fn select_each<F: FnMut(Event)>(
+        &mut self,
+        timeout: Option<Duration>,
+        mut on_event: F,
+    ) -> io::Result<()> {
         self.poll.poll(&mut self.events, timeout)?;
         for ev in self.events.iter() {
             if ev.token() == Token(WAKER_TOKEN) {
@@ -104,7 +112,7 @@ impl Selector for MioSelector {
             if ev.is_read_closed() || ev.is_error() {
                 ready = ready.union(Readiness::CLOSED);
             }
-            events.push(Event {
+            on_event(Event {
                 token: ev.token().0,
                 ready,
             });

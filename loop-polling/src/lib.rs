@@ -233,6 +233,14 @@ impl Selector for PollingSelector {
     /// fd left in the set would wake every wait. The driver re-adds it (`reregister` answers
     /// [`Registration::NotRegistered`], then `register`) when operations still wait on it.
     fn select(&mut self, events: &mut Vec<Event>, timeout: Option<Duration>) -> io::Result<()> {
+        self.select_each(timeout, |ev| events.push(ev))
+    }
+
+    fn select_each<F: FnMut(Event)>(
+        &mut self,
+        timeout: Option<Duration>,
+        mut on_event: F,
+    ) -> io::Result<()> {
         self.events.clear();
         self.poller.wait(&mut self.events, timeout)?;
         for ev in self.events.iter() {
@@ -260,7 +268,7 @@ impl Selector for PollingSelector {
             } else {
                 ev.key
             };
-            events.push(Event { token, ready });
+            on_event(Event { token, ready });
         }
         Ok(())
     }
