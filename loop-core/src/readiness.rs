@@ -628,9 +628,9 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
         }
         self.rearm = rearm;
         match res {
-            // EINTR, or (polling's poll(2) mode, when several threads notify at once) EAGAIN
-            // from draining its notification pipe: a wake-up with nothing to report. No
-            // wake-up is lost: the loop checks its `notified` flag before every poll.
+            // EINTR, or EAGAIN from a selector whose wake-up had nothing to report
+            // (loop-polling retries polling's own, see `PollingSelector::wait`). No wake-up is
+            // lost: the loop checks its `notified` flag before every poll.
             Err(e)
                 if !matches!(
                     e.kind(),

@@ -185,6 +185,23 @@ impl PollingSelector {
             token
         }
     }
+
+    /// `Poller::wait` into `self.events`, made safe from a lost wake-up in polling's poll(2)
+    /// mode (polling 3.11). There, a wait that finds a notification flagged but its byte not
+    /// yet in the pipe (the notifying thread is between the two) fails with `WouldBlock`, and
+    /// `Poller::wait` then returns without clearing its own `notified` flag: every later
+    /// `notify()` sees the flag set and does nothing, so a loop that goes on to block in its
+    /// next wait is never woken. Waits that do not block follow until one returns `Ok`,
+    /// which clears the flag; their events are kept.
+    fn wait(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        let mut timeout = timeout;
+        loop {
+            match self.poller.wait(&mut self.events, timeout) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => timeout = Some(Duration::ZERO),
+                other => return other.map(drop),
+            }
+        }
+    }
 }
 
 impl Selector for PollingSelector {
@@ -242,7 +259,7 @@ impl Selector for PollingSelector {
         mut on_event: F,
     ) -> io::Result<()> {
         self.events.clear();
-        self.poller.wait(&mut self.events, timeout)?;
+        self.wait(timeout)?;
         for ev in self.events.iter() {
             if ev.key == WAKER_TOKEN {
                 continue;
