@@ -291,15 +291,8 @@ pub fn blocked_loop_lends_idle_receive_buffers(factory: Factory) {
     const BUF: usize = 64 * 1024;
     let lp = new_loop(factory);
     let clients = receives_waiting_on_new_sockets(&lp, CONNS, BUF);
-    // Blocked for many rounds (real time: the driver measures the receives' wait so), then
-    // stopped from another thread.
-    let handle = lp.handle();
-    let stopper = std::thread::spawn(move || {
-        std::thread::sleep(10 * IDLE_RECEIVE_AFTER);
-        handle.stop();
-    });
-    crate::util::run_forever(&lp);
-    stopper.join().expect("the stopping thread");
+    // Blocked for many rounds (real time: the driver measures the receives' wait so).
+    run_for_ten_rounds(&lp);
     let idle = lp.stats();
     let limit = 8 * BUF;
     assert!(
@@ -341,13 +334,7 @@ pub fn lending_rounds_stop_once_nothing_holds(factory: Factory) {
     }
     assert_eq!(received.get(), vec![5], "the first message");
     let before = lp.stats().iterations;
-    let handle = lp.handle();
-    let stopper = std::thread::spawn(move || {
-        std::thread::sleep(10 * IDLE_RECEIVE_AFTER);
-        handle.stop();
-    });
-    crate::util::run_forever(&lp);
-    stopper.join().expect("the stopping thread");
+    run_for_ten_rounds(&lp);
     let rounds = lp.stats().iterations - before;
     // Two round ends (the receive waited a whole round), its task lending the buffer, the
     // stop: a few iterations, and ten or more if every round still woke the loop.
@@ -488,6 +475,18 @@ fn receives_waiting_on_new_sockets(lp: &EventLoop, conns: usize, buf: usize) -> 
     let stats = lp.stats();
     assert_eq!(stats.ops_in_flight, conns, "every receive waits: {stats:?}");
     clients
+}
+
+/// Runs `lp` for ten lending rounds (10 x [`IDLE_RECEIVE_AFTER`] of real time), then stops
+/// it from another thread.
+fn run_for_ten_rounds(lp: &EventLoop) {
+    let handle = lp.handle();
+    let stopper = std::thread::spawn(move || {
+        std::thread::sleep(10 * IDLE_RECEIVE_AFTER);
+        handle.stop();
+    });
+    crate::util::run_forever(lp);
+    stopper.join().expect("the stopping thread");
 }
 
 /// Closes the peers of `lp`'s connections and runs it until every connection's task saw its

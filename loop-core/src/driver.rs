@@ -387,32 +387,24 @@ pub trait Selector: 'static {
     /// Stops watching `fd`. [`NotRegistered`](Registration::NotRegistered) if the selector
     /// does not watch it.
     fn deregister(&mut self, fd: RawFd) -> Registration;
-    /// Waits at most `timeout` (rounded up, never down) and appends the events to `events`,
-    /// leaving out the waker's own.
+    /// Waits at most `timeout` (rounded up, never down) and hands each event to `on_event` as
+    /// it reads it, leaving out the waker's own: what the driver calls.
     ///
     /// # Errors
     /// The OS wait failing; `Interrupted` for EINTR (the driver retries).
-    fn select(&mut self, events: &mut Vec<Event>, timeout: Option<Duration>) -> io::Result<()>;
-    /// [`select`](Selector::select), handing each event to `on_event` as it is read instead
-    /// of collecting them: what the driver calls. The default collects them into a vector of
-    /// its own first; a selector overrides it to save that pass.
-    ///
-    /// # Errors
-    /// As [`select`](Selector::select)'s.
     fn select_each<F: FnMut(Event)>(
         &mut self,
         timeout: Option<Duration>,
         on_event: F,
-    ) -> io::Result<()>
-    where
-        Self: Sized,
-    {
-        let mut events = Vec::new();
-        self.select(&mut events, timeout)?;
-        events.into_iter().for_each(on_event);
-        Ok(())
+    ) -> io::Result<()>;
+    /// [`select_each`](Selector::select_each), appending the events to `events`.
+    ///
+    /// # Errors
+    /// As [`select_each`](Selector::select_each)'s.
+    fn select(&mut self, events: &mut Vec<Event>, timeout: Option<Duration>) -> io::Result<()> {
+        self.select_each(timeout, |ev| events.push(ev))
     }
-    /// A thread-safe way to end a blocked `select`.
+    /// A thread-safe way to end a blocked `select_each`.
     fn waker(&self) -> DriverWaker;
     /// True if a registration is disarmed once it reports an event (one-shot mode, e.g. the
     /// `polling` crate, or poll(2)); the driver then re-arms an fd after each event while ops

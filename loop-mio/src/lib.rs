@@ -88,10 +88,6 @@ impl Selector for MioSelector {
         Registration::from_result(self.poll.registry().deregister(&mut SourceFd(&fd)))
     }
 
-    fn select(&mut self, events: &mut Vec<Event>, timeout: Option<Duration>) -> io::Result<()> {
-        self.select_each(timeout, |ev| events.push(ev))
-    }
-
     fn select_each<F: FnMut(Event)>(
         &mut self,
         timeout: Option<Duration>,

@@ -249,10 +249,6 @@ impl Selector for PollingSelector {
     /// `POLLHUP`/`POLLERR`/`POLLNVAL` even with no events asked for, so a disarmed or closed
     /// fd left in the set would wake every wait. The driver re-adds it (`reregister` answers
     /// [`Registration::NotRegistered`], then `register`) when operations still wait on it.
-    fn select(&mut self, events: &mut Vec<Event>, timeout: Option<Duration>) -> io::Result<()> {
-        self.select_each(timeout, |ev| events.push(ev))
-    }
-
     fn select_each<F: FnMut(Event)>(
         &mut self,
         timeout: Option<Duration>,

@@ -39,19 +39,7 @@ impl<T> Slots<T> {
     /// Puts `val` in the first free slot; gives its key.
     #[inline(always)]
     pub(crate) fn insert(&mut self, val: T) -> usize {
-        let key = self.next;
-        match self.entries.get_mut(key) {
-            Some(entry) => {
-                let Entry::Vacant(next) = *entry else {
-                    unreachable!("the free list names an occupied slot");
-                };
-                *entry = Entry::Occupied(val);
-                self.next = next;
-            }
-            None => self.push(val),
-        }
-        self.len += 1;
-        key
+        self.insert_with(|| val)
     }
 
     /// [`insert`](Self::insert) of the value `make` gives, made only once its slot is known
@@ -76,13 +64,7 @@ impl<T> Slots<T> {
     /// [`insert_with`](Self::insert_with) when no slot is free: a new one at the end.
     #[inline(never)]
     fn push_with(&mut self, make: impl FnOnce() -> T) {
-        self.push(make());
-    }
-
-    /// [`insert`](Self::insert) when no slot is free: a new one at the end.
-    #[inline(never)]
-    fn push(&mut self, val: T) {
-        self.entries.push(Entry::Occupied(val));
+        self.entries.push(Entry::Occupied(make()));
         self.next = self.entries.len();
     }
 
