@@ -51,7 +51,8 @@ pub(super) enum Polled {
     /// It finished (the output is stored, the future dropped).
     Done,
     /// It panicked (the outcome `Panicked` is stored, the future dropped); what and where.
-    Panicked(CaughtPanic),
+    /// Boxed, so a poll's answer is one word (returned in a register).
+    Panicked(Box<CaughtPanic>),
 }
 
 /// What is known about the task's future type: the functions of its `TaskCell<F>`.
@@ -223,7 +224,7 @@ impl<F: Future + 'static> TaskCell<F> {
                 flags.set(flags.get() | FAILED);
                 head.output
                     .set(Some(Err(TaskError::Panicked(caught.message.clone()))));
-                Polled::Panicked(caught)
+                Polled::Panicked(Box::new(caught))
             }
         }
     }

@@ -185,14 +185,14 @@ impl TaskRef {
     /// Keeps the future's panic for [`take_panic`](Self::take_panic), unless it is not to be
     /// reported.
     #[cold]
-    fn keep_panic(&self, caught: CaughtPanic) {
+    fn keep_panic(&self, caught: Box<CaughtPanic>) {
         let header = self.header();
         let flags = header.flags.get();
         if flags & NO_REPORT != 0 {
             return;
         }
         let mut extra = header.extra.take().unwrap_or_default();
-        extra.panic = Some(Box::new(caught));
+        extra.panic = Some(caught);
         header.extra.set(Some(extra));
         header.flags.set(flags | EXTRA | PANIC_KEPT);
     }
