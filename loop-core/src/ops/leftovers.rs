@@ -106,8 +106,14 @@ impl Ops {
     }
 
     /// Moves what `op` got (`n` bytes, a datagram, a connection), delivered `at`, among the
-    /// leftovers of socket `id`, in delivery order.
-    pub(super) fn keep_own_result(&mut self, op: &mut Op, n: usize, id: (u64, u64), at: u64) {
+    /// leftovers of socket `id`, in delivery order. False if it got nothing to keep.
+    pub(super) fn keep_own_result(
+        &mut self,
+        op: &mut Op,
+        n: usize,
+        id: (u64, u64),
+        at: u64,
+    ) -> bool {
         let leftovers = &mut self.leftovers;
         match op {
             Op::Recv { buf, .. } if n > 0 => {
@@ -128,7 +134,9 @@ impl Ops {
                     .insert(at, datagram);
             }
             Op::Accept { addr, conn, .. } => {
-                let Some(conn) = conn.take() else { return };
+                let Some(conn) = conn.take() else {
+                    return false;
+                };
                 let addr = std::mem::replace(addr, loop_api::AddrBuf::new_boxed());
                 leftovers
                     .accepted
@@ -136,9 +144,10 @@ impl Ops {
                     .or_default()
                     .insert(at, (conn, addr));
             }
-            _ => return,
+            _ => return false,
         }
         leftovers.refresh();
+        true
     }
 
     /// What dropped ops left for `op` (the next receive or accept on their socket): moved
@@ -163,50 +172,19 @@ impl Ops {
     }
 
     /// Keeps what `op`, completed `at` with `result` and dropped, leaves for the next operation
-    /// on the same socket.
+    /// on the same socket (`identity`: the socket's, if it could be told). False if it left
+    /// nothing.
     pub(super) fn keep_leftover(
         &mut self,
-        op: Op,
+        mut op: Op,
         result: io::Result<usize>,
         identity: Option<(u64, u64)>,
         at: u64,
     ) -> bool {
-        let leftovers = &mut self.leftovers;
-        match (op, result) {
-            (Op::Recv { buf, .. }, Ok(n)) if n > 0 => {
-                let Some(id) = identity else { return false };
-                let bytes = buf[buf.len().saturating_sub(n)..].iter().copied().collect();
-                leftovers.received.entry(id).or_default().insert(at, bytes);
-            }
-            (Op::RecvFrom { buf, msg, .. }, Ok(n)) => {
-                let Some(id) = identity else { return false };
-                let bytes = buf[buf.len().saturating_sub(n)..].to_vec();
-                let datagram = (bytes, msg.peer());
-                leftovers
-                    .datagrams
-                    .entry(id)
-                    .or_default()
-                    .insert(at, datagram);
-            }
-            (
-                Op::Accept {
-                    addr,
-                    conn: Some(conn),
-                    ..
-                },
-                Ok(_),
-            ) => {
-                let Some(id) = identity else { return false };
-                leftovers
-                    .accepted
-                    .entry(id)
-                    .or_default()
-                    .insert(at, (conn, addr));
-            }
-            _ => return false,
+        match (result, identity) {
+            (Ok(n), Some(id)) => self.keep_own_result(&mut op, n, id, at),
+            _ => false,
         }
-        leftovers.refresh();
-        true
     }
 
     /// Bytes left by cancelled recvs on `fd` (the same socket), in delivery order, moved into
