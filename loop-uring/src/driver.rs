@@ -288,12 +288,19 @@ impl UringDriver {
                     self.interrupted(ops, key, retry);
                     return;
                 }
-                self.in_flight = self.in_flight.saturating_sub(1);
-                if !self.complete(ops, key, res) {
-                    self.in_flight += 1;
-                    retry.push(key);
-                }
+                self.complete_or_retry(ops, key, res, retry);
             }
+        }
+    }
+
+    /// Reports op `key`'s completion `res`; one that is not done goes into `retry` (it stays
+    /// in flight).
+    #[inline(always)]
+    fn complete_or_retry(&mut self, ops: &mut Ops, key: OpKey, res: i32, retry: &mut Vec<OpKey>) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        if !self.complete(ops, key, res) {
+            self.in_flight += 1;
+            retry.push(key);
         }
     }
 
@@ -306,11 +313,7 @@ impl UringDriver {
             retry.push(key);
             return;
         }
-        self.in_flight = self.in_flight.saturating_sub(1);
-        if !self.complete(ops, key, -libc::EINTR) {
-            self.in_flight += 1;
-            retry.push(key);
-        }
+        self.complete_or_retry(ops, key, -libc::EINTR, retry);
     }
 
     /// Reports the completion `res` (a CQE's result) of op `key`. False: the op is not done
