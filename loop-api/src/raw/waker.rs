@@ -135,14 +135,26 @@ pub fn wake_into(waker: Waker, scheduler: *const ()) -> Result<Option<Notified>,
     {
         return Err(waker);
     }
-    // The waker's unit moves into the `Notified`, or is given back below.
     std::mem::forget(waker);
+    // SAFETY: the forgotten waker's unit is handed over.
+    Ok(unsafe { claim_queued(ptr) })
+}
+
+/// Marks the task queued with the unit of a consumed waker: the unit moves into the
+/// `Notified` when the task was not queued yet, else it is given back (`None`).
+///
+/// # Safety
+/// `ptr` is a live task header and the caller owns a unit of its `refs`, which it gives up.
+#[inline(always)]
+unsafe fn claim_queued(ptr: NonNull<Header>) -> Option<Notified> {
+    // SAFETY: the caller's unit keeps the header alive during the call.
+    let header = unsafe { &*ptr.as_ptr() };
     if header.queued.swap(true, Ordering::AcqRel) {
-        // SAFETY: the consumed waker's unit is given back (the task was queued already).
+        // SAFETY: the caller's unit is given back (the task was queued already).
         unsafe { ref_dec(ptr) };
-        return Ok(None);
+        return None;
     }
-    Ok(Some(Notified { ptr }))
+    Some(Notified { ptr })
 }
 
 /// A waker for the task (it holds a unit of `refs`).
@@ -181,19 +193,19 @@ unsafe fn waker_clone(data: *const ()) -> RawWaker {
 unsafe fn waker_wake(data: *const ()) {
     // SAFETY: a waker's data.
     let ptr = unsafe { header_of(data) };
-    // SAFETY: the consumed waker's unit keeps the header alive during the call.
+    // SAFETY: the consumed waker's unit is handed over (into the `Notified`: no add and give
+    // back).
+    let Some(task) = (unsafe { claim_queued(ptr) }) else {
+        return;
+    };
+    // SAFETY: the `Notified`'s unit keeps the header alive.
     let header = unsafe { &*ptr.as_ptr() };
-    if !header.queued.swap(true, Ordering::AcqRel) {
-        // SAFETY: as in `wake_by_ref`: the task was bound before any waker was made.
-        let scheduler = unsafe { &*header.scheduler.get() };
-        if let Some(s) = scheduler {
-            // The consumed waker's unit moves into the `Notified` (no add and give back).
-            s.schedule(Notified { ptr });
-            return;
-        }
+    // SAFETY: as in `wake_by_ref`: the task was bound before any waker was made.
+    let scheduler = unsafe { &*header.scheduler.get() };
+    if let Some(s) = scheduler {
+        s.schedule(task);
     }
-    // SAFETY: the consumed waker's unit is given back (the task was queued already).
-    unsafe { ref_dec(ptr) };
+    // Else (never bound) the `Notified` drops here, giving the unit back.
 }
 
 /// # Safety
