@@ -218,15 +218,29 @@ impl Ops {
 
     #[inline]
     pub(crate) fn insert(&mut self, op: Op, owner: Owner) -> OpKey {
+        self.insert_slot(owner, 0, || op)
+    }
+
+    /// Puts the op `make` gives in the table, owned by `owner`, with `parked_buffer` bytes of
+    /// its receive buffer parked; the op is made once its slot is known, so it is built in
+    /// place rather than built and copied.
+    #[inline(always)]
+    fn insert_slot(
+        &mut self,
+        owner: Owner,
+        parked_buffer: usize,
+        make: impl FnOnce() -> Op,
+    ) -> OpKey {
         self.starts += 1;
-        OpKey(self.slots.insert(OpSlot {
-            op,
+        let started_at = self.starts;
+        OpKey(self.slots.insert_with(|| OpSlot {
+            op: make(),
             owner,
             result: None,
             completed_at: 0,
-            started_at: self.starts,
+            started_at,
             hand_over: false,
-            parked_buffer: 0,
+            parked_buffer,
         }))
     }
 
@@ -236,16 +250,7 @@ impl Ops {
     #[inline]
     pub(crate) fn insert_waiting(&mut self, mut op: Op, lend: bool, waker: &Waker) -> OpKey {
         let parked = if lend { self.spare.lend(&mut op) } else { 0 };
-        self.starts += 1;
-        OpKey(self.slots.insert(OpSlot {
-            op,
-            owner: Owner::Future(Some(waker.clone())),
-            result: None,
-            completed_at: 0,
-            started_at: self.starts,
-            hand_over: false,
-            parked_buffer: parked,
-        }))
+        self.insert_slot(Owner::Future(Some(waker.clone())), parked, || op)
     }
 
     /// Parks the buffer of receive `key`, which is about to wait for data: the op holds none

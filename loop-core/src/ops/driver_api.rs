@@ -5,7 +5,7 @@
 use std::io;
 use std::task::Waker;
 
-use super::{OpKey, OpSlot, Ops, Owner};
+use super::{OpKey, Ops, Owner};
 use crate::Started;
 use loop_api::Op;
 
@@ -34,18 +34,8 @@ impl Ops {
     pub fn insert_for_future(&mut self, slot: &mut Option<Op>, waker: &Waker) -> Option<OpKey> {
         let owner = Owner::Future(Some(waker.clone()));
         slot.as_ref()?;
-        self.starts += 1;
-        let started_at = self.starts;
-        let key = self.slots.insert_with(|| OpSlot {
-            op: slot.take().unwrap_or_else(|| unreachable!("checked above")),
-            owner,
-            result: None,
-            completed_at: 0,
-            started_at,
-            hand_over: false,
-            parked_buffer: 0,
-        });
-        Some(OpKey(key))
+        let op = || slot.take().unwrap_or_else(|| unreachable!("checked above"));
+        Some(self.insert_slot(owner, 0, op))
     }
 
     /// What [`Driver::start`](crate::Driver::start) does by default, for a driver that

@@ -36,14 +36,8 @@ impl<T> Slots<T> {
         self.next
     }
 
-    /// Puts `val` in the first free slot; gives its key.
-    #[inline(always)]
-    pub(crate) fn insert(&mut self, val: T) -> usize {
-        self.insert_with(|| val)
-    }
-
-    /// [`insert`](Self::insert) of the value `make` gives, made only once its slot is known
-    /// (so it is built in the slot, not built first and copied there).
+    /// Puts the value `make` gives in the first free slot, made only once the slot is known
+    /// (so it is built in the slot, not built first and copied there); gives its key.
     #[inline(always)]
     pub(crate) fn insert_with(&mut self, make: impl FnOnce() -> T) -> usize {
         let key = self.next;
@@ -141,14 +135,18 @@ mod tests {
     #[test]
     fn keys_are_reused_last_freed_first() {
         let mut slots = Slots::default();
-        let (a, b, c) = (slots.insert('a'), slots.insert('b'), slots.insert('c'));
+        let (a, b, c) = (
+            slots.insert_with(|| 'a'),
+            slots.insert_with(|| 'b'),
+            slots.insert_with(|| 'c'),
+        );
         assert_eq!((a, b, c), (0, 1, 2));
         assert_eq!(slots.try_remove(b), Some('b'));
         assert_eq!(slots.try_remove(b), None);
         assert_eq!(slots.try_remove(a), Some('a'));
         assert_eq!(slots.vacant_key(), a);
-        assert_eq!(slots.insert('d'), a);
-        assert_eq!(slots.insert('e'), b);
+        assert_eq!(slots.insert_with(|| 'd'), a);
+        assert_eq!(slots.insert_with(|| 'e'), b);
         assert_eq!(slots.insert_with(|| 'f'), 3);
         assert_eq!(slots.len(), 4);
         assert_eq!(slots.get(c), Some(&'c'));
@@ -156,6 +154,6 @@ mod tests {
         assert_eq!(all, vec![(0, &'d'), (1, &'e'), (2, &'c'), (3, &'f')]);
         slots.clear();
         assert!(slots.is_empty() && slots.get(0).is_none());
-        assert_eq!(slots.insert('g'), 0);
+        assert_eq!(slots.insert_with(|| 'g'), 0);
     }
 }
