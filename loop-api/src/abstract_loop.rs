@@ -96,8 +96,8 @@ pub trait AbstractEventLoop {
     fn run_in_executor(&self, job: Box<dyn FnOnce() + Send + 'static>) -> Result<(), LoopError>;
 
     /// Starts the operation in `op` (`Some`) for a future polled with `cx` (what
-    /// [`OpFuture`](crate::OpFuture) calls; every `sock_*` method runs through it). `Done`: it
-    /// finished at once and the op, with its buffers, is still in `op`. `Pending`: the loop
+    /// [`OpFuture`](crate::OpFuture) calls; every `sock_*` method runs through it). `Done` or
+    /// `Failed`: it finished at once and the op, with its buffers, is still in `op`. `Pending`: the loop
     /// took the op (it keeps its buffers while the OS works) and gives an id for
     /// [`poll_op`](Self::poll_op); the waker of `cx` is woken at completion. The op moves at
     /// most once. The loop applies the rules of [`Op`]'s documentation before the OS sees it
@@ -115,7 +115,8 @@ pub trait AbstractEventLoop {
     ) -> Poll<io::Result<usize>>;
     /// Gives up a pending operation (its future was dropped): the loop cancels it and keeps
     /// its buffers until the OS is done with them; what it received is not lost (it goes to
-    /// the next operation of its kind on the same socket).
+    /// the next operation of its kind on the same socket). It must not panic: an
+    /// [`OpFuture`](crate::OpFuture)'s drop calls it, where a panic aborts the process.
     fn drop_op(&self, id: OpId);
 
     /// Sets (or with `None`, resets to the default) the exception handler.

@@ -12,7 +12,8 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use loop_api::panics::catch_reported;
-use loop_api::{ExceptionContext, LoopError, TaskRef};
+use loop_api::{Direction, ExceptionContext, LoopError, TaskRef};
+use std::os::fd::RawFd;
 
 use crate::clock::{LoopClock, LoopState};
 use crate::config::LoopConfig;
@@ -22,7 +23,7 @@ use crate::executor::DefaultExecutor;
 use crate::io::{Io, IoCell, Polled};
 use crate::ops::{Ops, OwnTasks};
 use crate::reporting::{Report, Reporting};
-use crate::shared::{LocalQueue, Ready, RemoteItem, Shared};
+use crate::shared::{Generation, LocalQueue, Ready, RemoteItem, Shared};
 use crate::signals::Signals;
 use crate::tasks::Tasks;
 use crate::timers::Timers;
@@ -305,7 +306,12 @@ impl<D: Driver> BaseEventLoop<D> {
                             handle.run_once();
                         }
                         Ready::Task(task) => self.poll_task(&task),
-                        other => self.run_other(other),
+                        Ready::Remote => self.run_remote(),
+                        Ready::Watch {
+                            fd,
+                            dir,
+                            generation,
+                        } => self.run_watch(fd, dir, generation),
                     }
                 }
             });
@@ -327,22 +333,32 @@ impl<D: Driver> BaseEventLoop<D> {
                     self.reporting.callback_panicked(handle.name(), p);
                 }
             }
-            Ready::Remote => {
-                let Some(f) = self.local.pop_remote() else {
-                    return;
-                };
-                if let Err(p) = catch_reported(f) {
-                    self.reporting
-                        .callback_panicked("call_soon_threadsafe callback", p);
-                }
-            }
+            Ready::Remote => self.run_remote(),
             Ready::Task(task) => self.poll_task(&task),
             Ready::Watch {
                 fd,
                 dir,
                 generation,
-            } => self.watches.run(fd, dir, generation.get(), &self.reporting),
+            } => self.run_watch(fd, dir, generation),
         }
+    }
+
+    /// Runs the next `call_soon_threadsafe` callback (containing its panic).
+    #[inline(never)]
+    fn run_remote(&self) {
+        let Some(f) = self.local.pop_remote() else {
+            return;
+        };
+        if let Err(p) = catch_reported(f) {
+            self.reporting
+                .callback_panicked("call_soon_threadsafe callback", p);
+        }
+    }
+
+    /// Runs the reader or writer callback of a ready watch.
+    #[inline(never)]
+    fn run_watch(&self, fd: RawFd, dir: Direction, generation: Generation) {
+        self.watches.run(fd, dir, generation.get(), &self.reporting);
     }
 
     /// Runs one ready item, timing it: debug mode reports slow callbacks and task polls.

@@ -117,20 +117,20 @@ pub(crate) fn start<D: Driver>(
 ) -> OpPoll {
     let mut cell = io.borrow_mut();
     let Some(io) = cell.as_mut() else {
-        return OpPoll::Done(Err(closed_error()));
+        return OpPoll::Failed(closed_error());
     };
     let Some(op) = slot.as_mut() else {
-        return OpPoll::Done(Err(io::Error::other("start_op: no operation given")));
+        return OpPoll::Failed(io::Error::other("start_op: no operation given"));
     };
     if let Some(res) = prepare(io, op) {
-        return OpPoll::Done(res);
+        return res.into();
     }
     match io.driver.start(&mut io.ops, slot, cx.waker()) {
         Started::Done(res) => {
             if let Some(op) = slot.as_mut() {
                 crate::ops::own_result(op, &res);
             }
-            OpPoll::Done(res)
+            res.into()
         }
         // The driver gave the op its future's waker.
         Started::InFlight(key) => OpPoll::Pending(OpId(key.0 as u64)),

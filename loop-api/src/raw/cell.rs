@@ -84,7 +84,7 @@ pub(super) struct Header {
     pub(super) local: Cell<u32>,
     pub(super) vtable: &'static TaskVTable,
     /// Written once by `bind` before any waker exists, then only read (any thread).
-    pub(super) scheduler: UnsafeCell<Option<Arc<dyn Schedule>>>,
+    pub(super) scheduler: UnsafeCell<Option<BoundScheduler>>,
     /// A word the loop keeps for itself, e.g. the task's index in its task list, plus one
     /// (wrapping: 0 is `usize::MAX`); `SLOT_FAR` when it is kept in `extra` as it does not fit
     /// in 32 bits (the header stays small this way: every task carries one).
@@ -99,6 +99,39 @@ pub(super) struct Header {
     pub(super) awaiter: Cell<Option<Waker>>,
     /// What few tasks have, kept out of line to keep the cell small (loop thread only).
     pub(super) extra: Cell<Option<Box<Extra>>>,
+}
+
+/// The scheduler a task was bound to: an `Arc<dyn Schedule>` kept as its raw pointer (one
+/// unit of the `Arc`'s count), so a wake reaches it without the `Arc`'s offset arithmetic and
+/// its address compares in one step ([`wake_into`](super::wake_into)).
+pub(super) struct BoundScheduler(NonNull<dyn Schedule>);
+
+impl BoundScheduler {
+    pub(super) fn new(scheduler: Arc<dyn Schedule>) -> Self {
+        // SAFETY: `Arc::into_raw` never gives a null pointer.
+        BoundScheduler(unsafe { NonNull::new_unchecked(Arc::into_raw(scheduler).cast_mut()) })
+    }
+
+    /// The scheduler's data pointer (what `Arc::as_ptr` gives for it).
+    #[inline(always)]
+    pub(super) fn addr(&self) -> *const () {
+        self.0.as_ptr().cast_const().cast()
+    }
+
+    #[inline(always)]
+    pub(super) fn get(&self) -> &dyn Schedule {
+        // SAFETY: `self` owns a unit of the `Arc`, so the scheduler is alive while it lives;
+        // it is only read (`Schedule` is `Sync`).
+        unsafe { self.0.as_ref() }
+    }
+}
+
+impl Drop for BoundScheduler {
+    fn drop(&mut self) {
+        // SAFETY: the pointer came from `Arc::into_raw` in `new`, and its unit is given back
+        // once, here.
+        drop(unsafe { Arc::from_raw(self.0.as_ptr().cast_const()) });
+    }
 }
 
 /// The rarely used parts of a task.

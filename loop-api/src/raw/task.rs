@@ -18,8 +18,8 @@ use crate::panics::CaughtPanic;
 use crate::task::{Schedule, TaskState};
 
 use super::cell::{
-    self, BOUND, BUSY, CANCEL_REQUESTED, CANCELLED, DONE, EXTRA, Extra, FAILED, Head, Header,
-    NO_REPORT, PANIC_KEPT, Polled, SLOT_FAR, TAKEN, TIMED,
+    self, BOUND, BUSY, BoundScheduler, CANCEL_REQUESTED, CANCELLED, DONE, EXTRA, Extra, FAILED,
+    Head, Header, NO_REPORT, PANIC_KEPT, Polled, SLOT_FAR, TAKEN, TIMED,
 };
 use super::{timing, waker};
 
@@ -111,7 +111,7 @@ impl TaskRef {
         assert!(flags & BOUND == 0, "a task was spawned twice");
         // SAFETY: not bound yet, so no waker exists (wakers are only made by `run`, which
         // requires `BOUND`): nothing reads `scheduler` concurrently. This is the only write.
-        unsafe { *header.scheduler.get() = Some(scheduler) };
+        unsafe { *header.scheduler.get() = Some(BoundScheduler::new(scheduler)) };
         header.queued.store(true, Ordering::Relaxed);
         header.flags.set(flags | BOUND);
     }

@@ -91,7 +91,7 @@ pub(super) unsafe fn wake_by_ref(ptr: NonNull<Header>) {
     if let Some(s) = scheduler {
         // SAFETY: the caller holds a reference, so the count is not zero.
         unsafe { ref_inc(ptr) };
-        s.schedule(Notified { ptr });
+        s.get().schedule(Notified { ptr });
     }
 }
 
@@ -131,7 +131,7 @@ pub fn wake_into(waker: Waker, scheduler: *const ()) -> Result<Option<Notified>,
     let bound = unsafe { &*header.scheduler.get() };
     if !bound
         .as_ref()
-        .is_some_and(|s| std::ptr::addr_eq(std::sync::Arc::as_ptr(s), scheduler))
+        .is_some_and(|s| std::ptr::eq(s.addr(), scheduler))
     {
         return Err(waker);
     }
@@ -203,7 +203,7 @@ unsafe fn waker_wake(data: *const ()) {
     // SAFETY: as in `wake_by_ref`: the task was bound before any waker was made.
     let scheduler = unsafe { &*header.scheduler.get() };
     if let Some(s) = scheduler {
-        s.schedule(task);
+        s.get().schedule(task);
     }
     // Else (never bound) the `Notified` drops here, giving the unit back.
 }

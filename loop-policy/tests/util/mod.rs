@@ -94,7 +94,7 @@ impl AbstractEventLoop for NullLoop {
         unsupported()
     }
     fn start_op(&self, _op: &mut Option<Op>, _cx: &mut Context<'_>) -> OpPoll {
-        OpPoll::Done(Err(io::Error::from(io::ErrorKind::Unsupported)))
+        OpPoll::Failed(io::Error::from(io::ErrorKind::Unsupported))
     }
     fn poll_op(
         &self,
