@@ -490,6 +490,7 @@ impl Unpin for OpFuture {}
 impl Future for OpFuture {
     type Output = (io::Result<usize>, Option<Op>);
 
+    #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
         this.poll_in_place(cx).map(|res| (res, this.op.take()))

@@ -89,7 +89,8 @@ pub fn serve_tokio(
     Ok(())
 }
 
-/// tokio's I/O traits as hyper's (hyper-util's `TokioIo`, kept here to add no dependency).
+/// tokio's I/O traits as hyper's (hyper-util's `TokioIo`, written here to add no dependency;
+/// it reads into hyper's uninitialised buffer as that one does).
 struct TokioIo<T>(T);
 
 impl<T: tokio::io::AsyncRead + Unpin> hyper::rt::Read for TokioIo<T> {
@@ -98,12 +99,16 @@ impl<T: tokio::io::AsyncRead + Unpin> hyper::rt::Read for TokioIo<T> {
         cx: &mut Context<'_>,
         mut buf: hyper::rt::ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
-        let dst = buf.initialize_unfilled();
-        let mut rb = tokio::io::ReadBuf::new(dst);
-        ready!(Pin::new(&mut self.get_mut().0).poll_read(cx, &mut rb))?;
-        let n = rb.filled().len();
-        // SAFETY: `initialize_unfilled` initialized every unfilled byte; `n` of them were
-        // filled.
+        // As hyper-util's `TokioIo` does: tokio's `ReadBuf` takes uninitialised memory, so
+        // nothing is zeroed.
+        // SAFETY: `as_mut` hands out hyper's unfilled bytes, which `ReadBuf::uninit` never
+        // de-initialises; only the `n` bytes the read filled are then marked filled.
+        let n = unsafe {
+            let mut rb = tokio::io::ReadBuf::uninit(buf.as_mut());
+            ready!(Pin::new(&mut self.get_mut().0).poll_read(cx, &mut rb))?;
+            rb.filled().len()
+        };
+        // SAFETY: the read filled (initialised) `n` bytes of the unfilled part.
         unsafe { buf.advance(n) };
         Poll::Ready(Ok(()))
     }

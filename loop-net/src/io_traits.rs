@@ -409,10 +409,18 @@ macro_rules! impl_read_traits {
                 cx: &mut std::task::Context<'_>,
                 buf: &mut tokio::io::ReadBuf<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
+                // Copies out of the stream's buffer into `buf` as it is (uninitialised
+                // memory included): nothing is zeroed first.
                 let this = self.get_mut();
-                let dst = buf.initialize_unfilled();
-                let n = std::task::ready!(this.rd.get_mut().poll_read(&this.inner, cx, dst))?;
-                buf.advance(n);
+                let want = buf.remaining();
+                if want == 0 {
+                    return std::task::Poll::Ready(Ok(()));
+                }
+                let rd = this.rd.get_mut();
+                let got = std::task::ready!(rd.poll_fill_buf(&this.inner, cx, want))?;
+                let n = got.len().min(want);
+                buf.put_slice(&got[..n]);
+                rd.consume(n);
                 std::task::Poll::Ready(Ok(()))
             }
         }
