@@ -102,8 +102,8 @@ pub fn run_wrk(
     Ok((parse_wrk_sh(&text), text))
 }
 
-/// Runs `wrk.sh` with `WRK_KIND=hyper`: the hyper servers of `loop-bench serve hyper` on
-/// every backend and on tokio.
+/// Runs `wrk.sh` with `WRK_KIND=hyper`: the hyper servers of `loop-bench serve hyper` in
+/// `servers` (backend names and `tokio`, space-separated, run in that order).
 ///
 /// # Errors
 /// wrk.sh not running.
@@ -112,10 +112,11 @@ pub fn run_wrk_hyper(
     exe: &Path,
     secs: u32,
     conns: u32,
+    servers: &str,
 ) -> std::io::Result<(Vec<HttpRow>, String)> {
     let out = Command::new(root.join("loop-bench/wrk.sh"))
         .args([secs.to_string(), conns.to_string()])
-        .env("WRK_SERVERS", "mio polling uring tokio")
+        .env("WRK_SERVERS", servers)
         .env("WRK_KIND", "hyper")
         .env("LOOP_BENCH_BIN", exe)
         .output()?;
@@ -123,9 +124,63 @@ pub fn run_wrk_hyper(
     Ok((parse_wrk_sh(&text), text))
 }
 
+/// One row per server out of several rounds: for each server (in the first round's order),
+/// the round whose CPU time per request is the median (a real run's figures, not a mix), with
+/// `errors` set if any round had errors.
+pub fn median_rows(rounds: &[Vec<HttpRow>]) -> Vec<HttpRow> {
+    let Some(first) = rounds.first() else {
+        return Vec::new();
+    };
+    first
+        .iter()
+        .map(|row| {
+            let mut runs: Vec<&HttpRow> = rounds
+                .iter()
+                .filter_map(|round| round.iter().find(|r| r.server == row.server))
+                .collect();
+            runs.sort_by(|a, b| a.cpu_ns_per_req().total_cmp(&b.cpu_ns_per_req()));
+            let mut median = runs[runs.len() / 2].clone();
+            median.errors = runs.iter().any(|r| r.errors);
+            median
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn row(server: &str, server_cpu_ms: u64, errors: bool) -> HttpRow {
+        HttpRow {
+            server: server.into(),
+            requests: 1000,
+            server_cpu_ms,
+            errors,
+            ..HttpRow::default()
+        }
+    }
+
+    #[test]
+    fn median_rows_take_each_servers_median_run_and_any_error() {
+        let rounds = vec![
+            vec![row("ours-mio", 9, false), row("tokio", 5, false)],
+            vec![row("tokio", 7, true), row("ours-mio", 3, false)],
+            vec![row("ours-mio", 4, false), row("tokio", 6, false)],
+        ];
+        let rows = median_rows(&rounds);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(
+            (rows[0].server.as_str(), rows[0].server_cpu_ms),
+            ("ours-mio", 4)
+        );
+        assert!(!rows[0].errors);
+        assert_eq!(
+            (rows[1].server.as_str(), rows[1].server_cpu_ms),
+            ("tokio", 6)
+        );
+        assert!(rows[1].errors);
+        assert!(median_rows(&[]).is_empty());
+    }
 
     #[test]
     fn parses_wrk_output() {

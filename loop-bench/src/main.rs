@@ -271,15 +271,28 @@ fn syscalls_only(quick: bool) -> Res<()> {
     Ok(())
 }
 
-/// The hyper rows: wrk against `loop-bench serve hyper` on every backend and on tokio.
+/// How many rounds the hyper rows take (each runs every server once, the order rotating).
+const HYPER_ROUNDS: usize = 3;
+
+/// The hyper rows: wrk against `loop-bench serve hyper` on every backend and on tokio, in
+/// rounds (one with `--quick`); each server's row is its median round by CPU per request.
 fn hyper_rows(quick: bool) -> Res<Vec<loop_bench::http::HttpRow>> {
     let (exe, root) = (std::env::current_exe()?, root());
-    let (rows, text) = http::run_wrk_hyper(&root, &exe, if quick { 3 } else { 10 }, 64)?;
-    std::fs::write(work_dir()?.join("wrk-hyper.txt"), &text)?;
-    if rows.is_empty() {
-        return Err(format!("wrk.sh (WRK_KIND=hyper) gave no figures: {}", text.trim()).into());
+    let mut servers = vec!["mio", "polling", "uring", "tokio"];
+    let mut rounds = Vec::new();
+    let mut log = String::new();
+    for _ in 0..if quick { 1 } else { HYPER_ROUNDS } {
+        let secs = if quick { 3 } else { 10 };
+        let (rows, text) = http::run_wrk_hyper(&root, &exe, secs, 64, &servers.join(" "))?;
+        log.push_str(&text);
+        if rows.is_empty() {
+            return Err(format!("wrk.sh (WRK_KIND=hyper) gave no figures: {}", text.trim()).into());
+        }
+        rounds.push(rows);
+        servers.rotate_left(1);
     }
-    Ok(rows)
+    std::fs::write(work_dir()?.join("wrk-hyper.txt"), &log)?;
+    Ok(http::median_rows(&rounds))
 }
 
 /// Runs the hyper rows alone and merges them into the stored results.

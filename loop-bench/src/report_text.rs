@@ -192,7 +192,9 @@ fn other_tables(res: &Results) -> String {
              through `loop-hyper`, and on tokio's current-thread runtime \
              (`loop-bench serve hyper mio|polling|uring|tokio`), loaded by `WRK_KIND=hyper \
              loop-bench/wrk.sh` (wrk -t1 --latency, 64 connections, server and wrk pinned apart). \
-             One run each.\n"
+             Three rounds of 10 s runs, each round running every server once (the order \
+             rotating); each row is the server's median round by CPU per request (`--quick`: one \
+             round of 3 s).\n"
         );
         http_rows(&mut s, &res.hyper);
     }
