@@ -278,7 +278,7 @@ const HYPER_ROUNDS: usize = 3;
 /// rounds (one with `--quick`); each server's row is its median round by CPU per request.
 fn hyper_rows(quick: bool) -> Res<Vec<loop_bench::http::HttpRow>> {
     let (exe, root) = (std::env::current_exe()?, root());
-    let mut servers = vec!["mio", "polling", "uring", "tokio"];
+    let mut servers = ["mio", "polling", "uring", "tokio"];
     let mut rounds = Vec::new();
     let mut log = String::new();
     for _ in 0..if quick { 1 } else { HYPER_ROUNDS } {
