@@ -244,4 +244,19 @@ pub trait AbstractEventLoop {
     fn runs_file_ops(&self) -> bool {
         false
     }
+
+    /// Sends from `src` on socket `fd` at once, from the caller's slice, when the loop can
+    /// without an operation: the socket is registered ([`register_socket`]), may be writable,
+    /// and no operation of its own on it goes first. `Some`: what the kernel took (possibly
+    /// fewer bytes than `src`), or its error. `None`: go through [`start_op`] with an
+    /// `Op::Send` (the socket is not known writable, an op waits on it, or the loop runs sends
+    /// only as operations, as io_uring does; the default). Readiness loops use it to spare a
+    /// stream's write the copy into an owned buffer and the op.
+    ///
+    /// [`register_socket`]: Self::register_socket
+    /// [`start_op`]: Self::start_op
+    fn try_sock_send(&self, fd: RawFd, src: &[u8]) -> Option<io::Result<usize>> {
+        let _ = (fd, src);
+        None
+    }
 }

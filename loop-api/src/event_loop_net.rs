@@ -8,7 +8,7 @@ use std::fs::File;
 use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::FileExt;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -140,6 +140,14 @@ impl crate::WeakEventLoop {
     /// operation's future does.
     pub fn run_op(&self, op: Op) -> OpFuture {
         OpFuture::new_weak(self.inner.clone(), op)
+    }
+
+    /// [`AbstractEventLoop::try_sock_send`](crate::AbstractEventLoop::try_sock_send) on this
+    /// loop: a send from `src` at once, or `None` (also when the loop is gone: the op then
+    /// gives the closed-loop error).
+    #[inline]
+    pub fn try_sock_send(&self, fd: RawFd, src: &[u8]) -> Option<io::Result<usize>> {
+        self.inner.upgrade()?.try_sock_send(fd, src)
     }
 }
 

@@ -239,6 +239,10 @@ impl<D: Driver> AbstractEventLoop for BaseEventLoop<D> {
             .is_ok_and(|io| io.as_ref().is_some_and(|io| io.driver.runs_file_ops()))
     }
 
+    fn try_sock_send(&self, fd: RawFd, src: &[u8]) -> Option<io::Result<usize>> {
+        net::try_send(&self.io, fd, src)
+    }
+
     fn release_socket(&self, fd: RawFd) {
         if let Ok(mut cell) = self.io.try_borrow_mut()
             && let Some(io) = cell.as_mut()

@@ -191,6 +191,15 @@ pub trait Driver: 'static {
     fn kept_receive_bytes(&self) -> usize {
         0
     }
+    /// Sends from `src` on registered socket `fd` at once, from the caller's slice, if the
+    /// driver can without an op: `Some` with what the kernel took or its error (a would-block
+    /// is `None`), `None` when the send must be an `Op::Send` (it would wait, or an op of the
+    /// socket's writing side goes first: sends complete in order). The default, `None`: every
+    /// send is an op (a completion driver cannot lend the kernel a borrowed slice).
+    fn try_send(&mut self, fd: RawFd, src: &[u8]) -> Option<io::Result<usize>> {
+        let _ = (fd, src);
+        None
+    }
     /// The loop is closing: cancel every in-flight operation and wait for all their
     /// completions, so no buffer is freed while the kernel may still use it.
     fn shutdown(&mut self, ops: &mut Ops);

@@ -138,6 +138,20 @@ pub(crate) fn start<D: Driver>(
     }
 }
 
+/// `try_sock_send`: the driver's send from a borrowed slice, if it can make one at once (an
+/// empty send, or a closed or busy loop, goes the op's way).
+pub(crate) fn try_send<D: Driver>(
+    io: &IoCell<D>,
+    fd: std::os::fd::RawFd,
+    src: &[u8],
+) -> Option<io::Result<usize>> {
+    if src.is_empty() {
+        return None;
+    }
+    let mut cell = io.try_borrow_mut().ok()?;
+    cell.as_mut()?.driver.try_send(fd, src)
+}
+
 /// `poll_op`: the result once the driver reported it; the op goes back to the caller's slot.
 pub(crate) fn poll<D: Driver>(
     io: &IoCell<D>,

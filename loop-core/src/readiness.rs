@@ -429,6 +429,16 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
         }
     }
 
+    fn try_send(&mut self, fd: RawFd, src: &[u8]) -> Option<io::Result<usize>> {
+        let entry = self.fds.get_mut(fd)?;
+        let dir = Direction::Write;
+        if !(entry.armed_for_good() && entry.idle(dir) && entry.may_be_ready(dir)) {
+            return None;
+        }
+        let res = entry.send(fd, src);
+        (!is_would_block(&res)).then_some(res)
+    }
+
     fn kept_receive_bytes(&self) -> usize {
         let parked = self
             .fds

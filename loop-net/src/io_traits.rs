@@ -10,7 +10,9 @@
 //!   loses nothing: the next read gets the bytes.
 //! - a write buffer ([`Writer`]), as asyncio's transports have: `poll_write` copies into it
 //!   (accepting up to [`WRITE_BUFFER`] bytes ahead) and a task of the loop sends it in the
-//!   background; `poll_flush` is ready once the kernel took every accepted byte; `poll_close`
+//!   background. An idle write side on a readiness loop first sends straight from the
+//!   caller's slice (`WeakEventLoop::try_sock_send`): no copy, no op, when the socket can
+//!   take the bytes at once; `poll_flush` is ready once the kernel took every accepted byte; `poll_close`
 //!   flushes, then shuts the write side down. A write future dropped before it was ready
 //!   wrote nothing; a stream dropped with bytes buffered still sends them, then closes.
 
@@ -160,7 +162,8 @@ impl WriteState {
     }
 
     /// The fast path of an idle write side: the send starts here (on a readiness loop it
-    /// usually completes at once, with no task switch); what is left goes to the pump.
+    /// usually completes at once, with no task switch, straight from `src`); what is left
+    /// goes to the pump.
     fn send_now<S: AsRawFd>(
         &mut self,
         sh: &Shared<S>,
@@ -168,6 +171,14 @@ impl WriteState {
         src: &[u8],
     ) -> Poll<io::Result<usize>> {
         let n = src.len().min(WRITE_BUFFER);
+        // The kernel takes the bytes from the caller's slice when the loop can send at once
+        // (nothing of ours is in flight: this write side is idle). Part of them is a short
+        // write; the caller writes the rest, which then waits as an op.
+        match sh.lp.try_sock_send(sh.fd(), &src[..n]) {
+            Some(Ok(m)) if m > 0 => return Poll::Ready(Ok(m)),
+            Some(Err(e)) => return Poll::Ready(Err(e)),
+            Some(Ok(_)) | None => {}
+        }
         let mut buf = mem::take(&mut self.spare);
         buf.clear();
         buf.extend_from_slice(&src[..n]);

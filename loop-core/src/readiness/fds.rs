@@ -173,12 +173,7 @@ impl FdEntry {
                 let short = matches!(res, Ok(n) if crate::perform::receive_drained(n, len, cap));
                 (res, short && self.stream)
             }
-            Op::Send { fd, buf, pos } => {
-                let (fd, pos) = (*fd, *pos);
-                let res = crate::perform::send_from(fd, buf, pos);
-                let short = matches!(res, Ok(n) if crate::perform::send_drained(pos, n, buf));
-                (res, short && self.stream)
-            }
+            Op::Send { fd, buf, pos } => return self.send(*fd, &buf[(*pos).min(buf.len())..]),
             // A watch makes no syscall: its WouldBlock says nothing about the fd.
             _ if op.is_watch() => return crate::perform::perform(op, ready),
             // The other ops say nothing of a stream's readiness (see `drained_by`).
@@ -186,6 +181,20 @@ impl FdEntry {
         };
         if drained || is_would_block(&res) {
             self.set_ready(dir, false);
+        }
+        res
+    }
+}
+
+impl FdEntry {
+    /// send(2) of `src` on this entry's fd `fd`: a send that took less than all of `src` (on
+    /// a stream) or would block says the fd is not writable any more.
+    #[inline(always)]
+    pub(super) fn send(&mut self, fd: RawFd, src: &[u8]) -> io::Result<usize> {
+        let res = crate::perform::send_from(fd, src, 0);
+        let short = matches!(res, Ok(n) if n < src.len()) && self.stream;
+        if short || is_would_block(&res) {
+            self.set_ready(Direction::Write, false);
         }
         res
     }
