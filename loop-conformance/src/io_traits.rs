@@ -4,7 +4,7 @@
 //! without losing or duplicating a byte.
 
 use std::net::SocketAddr;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Duration;
 
 use futures_util::future::{Either, select};
@@ -100,6 +100,71 @@ pub fn trait_accepted_writes_go_out_without_a_flush(factory: Factory) {
         let mut answer = [0u8; 2];
         a.read_exact(&mut answer).await.expect("read the answer");
         assert_eq!(&answer, b"ok");
+    });
+    close(&lp);
+}
+
+/// `AbstractEventLoop::try_sock_send` on a registered socket sends at once from the caller's
+/// slice (`Some(Ok(n))`: the peer gets those `n` bytes) or declines (`None`: nothing sent, as
+/// io_uring always does). While a send of the socket waits, it declines on every loop, even
+/// once the peer has made room the loop has not seen yet: the waiting send's bytes keep their
+/// place.
+pub fn try_sock_send_sends_at_once_or_declines_in_order(factory: Factory) {
+    let lp = new_loop(factory);
+    block_on(&lp, async {
+        let lp = running();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let a =
+            std::net::TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let mut b = listener.accept().expect("accept").0;
+        a.set_nonblocking(true).expect("nonblocking");
+        let fd = a.as_raw_fd();
+        lp.as_abstract()
+            .register_socket(fd)
+            .expect("register_socket");
+        let mut expect = Vec::new();
+        match lp.as_abstract().try_sock_send(fd, b"first") {
+            Some(Ok(n)) => expect.extend_from_slice(&b"first"[..n]),
+            Some(Err(e)) => panic!("try_sock_send on a healthy socket failed: {e}"),
+            None => {}
+        }
+        // 16 MiB, more than the socket and its peer buffer while nobody reads: the sender
+        // ends up waiting for room.
+        let big = pattern(16 << 20, 29);
+        expect.extend_from_slice(&big);
+        let sender = lp
+            .create_task(async move {
+                let lp = running();
+                let mut pos = 0;
+                while pos < big.len() {
+                    let end = (pos + (1 << 20)).min(big.len());
+                    let (res, _) = lp.sock_send(&a, big[pos..end].to_vec()).await;
+                    pos += res.expect("sock_send");
+                }
+                a
+            })
+            .expect("create_task");
+        sleep(Duration::from_millis(100)).await;
+        // The peer makes room, blocking this thread: the loop does not see it yet, and the
+        // waiting send is still waiting.
+        let mut got = vec![0u8; 1 << 20];
+        let head = std::io::Read::read(&mut b, &mut got).expect("blocking read");
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(
+            lp.as_abstract().try_sock_send(fd, b"jump").is_none(),
+            "try_sock_send sent while a send of the socket waited"
+        );
+        got.truncate(head);
+        b.set_nonblocking(true).expect("nonblocking");
+        let mut b = TcpStream::from_std_on(&lp, b);
+        let mut rest = vec![0u8; expect.len() - head];
+        let read = loop_api::wait_for(Duration::from_secs(30), b.read_exact(&mut rest)).await;
+        read.expect("the bytes never all came").expect("read_exact");
+        got.extend_from_slice(&rest);
+        assert!(got == expect, "bytes arrived out of order or changed");
+        let a = sender.await.expect("sender");
+        lp.as_abstract().release_socket(fd);
+        drop(a);
     });
     close(&lp);
 }

@@ -28,6 +28,7 @@ macro_rules! __behaviour_list {
                 trait_write_after_close_is_an_error: Shared,
                 trait_accepted_writes_go_out_without_a_flush: Shared,
                 dropped_stream_still_sends_what_it_accepted: Shared,
+                try_sock_send_sends_at_once_or_declines_in_order: Shared,
                 trait_read_line_on_a_socket: Shared,
                 trait_one_mib_both_ways_at_once: Shared,
                 cancelled_trait_reads_lose_nothing: Shared,

@@ -172,16 +172,35 @@ impl WriteState {
     ) -> Poll<io::Result<usize>> {
         let n = src.len().min(WRITE_BUFFER);
         // The kernel takes the bytes from the caller's slice when the loop can send at once
-        // (nothing of ours is in flight: this write side is idle). Part of them is a short
-        // write; the caller writes the rest, which then waits as an op.
-        match sh.lp.try_sock_send(sh.fd(), &src[..n]) {
-            Some(Ok(m)) if m > 0 => return Poll::Ready(Ok(m)),
+        // (nothing of ours is in flight: this write side is idle); what it did not take goes
+        // the op's way, so the write accepts all `n` bytes as on every loop.
+        let sent = match sh.lp.try_sock_send(sh.fd(), &src[..n]) {
+            Some(Ok(m)) if m >= n => return Poll::Ready(Ok(n)),
+            Some(Ok(m)) => m,
             Some(Err(e)) => return Poll::Ready(Err(e)),
-            Some(Ok(_)) | None => {}
+            None => 0,
+        };
+        match self.send_by_op(sh, cx, &src[sent..n]) {
+            Poll::Ready(Ok(k)) => Poll::Ready(Ok(sent + k)),
+            // The kernel took `sent` bytes: that is this write's answer; the error comes
+            // again at the next write.
+            Poll::Ready(Err(_)) if sent > 0 => Poll::Ready(Ok(sent)),
+            other => other,
         }
+    }
+
+    /// [`send_now`](Self::send_now)'s send as an op, from a copy of `src` in an owned buffer:
+    /// done at once, or in flight with the pump taking it over.
+    fn send_by_op<S: AsRawFd>(
+        &mut self,
+        sh: &Shared<S>,
+        cx: &mut Context<'_>,
+        src: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let n = src.len();
         let mut buf = mem::take(&mut self.spare);
         buf.clear();
-        buf.extend_from_slice(&src[..n]);
+        buf.extend_from_slice(src);
         let mut op = sh.lp.run_op(Op::Send {
             fd: sh.fd(),
             buf,
