@@ -27,6 +27,25 @@ pub(crate) fn write_after_close() -> io::Error {
 }
 
 impl PipeReader {
+    /// Hands `put` up to `want` of what is buffered (or the next read) and consumes it: the
+    /// one read of both read traits (tokio's `ReadBuf` takes the bytes with no zeroing). A
+    /// read of nothing gives 0 at once.
+    fn poll_read_into(
+        &mut self,
+        cx: &mut Context<'_>,
+        want: usize,
+        put: impl FnOnce(&[u8]),
+    ) -> Poll<io::Result<usize>> {
+        if want == 0 {
+            return Poll::Ready(Ok(0));
+        }
+        let got = ready!(self.poll_fill(cx, want.min(256 * 1024)))?;
+        let n = got.len().min(want);
+        put(&got[..n]);
+        self.start += n;
+        Poll::Ready(Ok(n))
+    }
+
     fn poll_fill(&mut self, cx: &mut Context<'_>, want: usize) -> Poll<io::Result<&[u8]>> {
         if self.start >= self.buffered.len() {
             let fut = match self.in_flight.as_mut() {
@@ -57,15 +76,9 @@ impl futures_io::AsyncRead for PipeReader {
         cx: &mut Context<'_>,
         dst: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        if dst.is_empty() {
-            return Poll::Ready(Ok(0));
-        }
-        let this = self.get_mut();
-        let got = ready!(this.poll_fill(cx, dst.len().min(256 * 1024)))?;
-        let n = got.len().min(dst.len());
-        dst[..n].copy_from_slice(&got[..n]);
-        this.start += n;
-        Poll::Ready(Ok(n))
+        let want = dst.len();
+        self.get_mut()
+            .poll_read_into(cx, want, |got| dst[..got.len()].copy_from_slice(got))
     }
 }
 
@@ -143,17 +156,11 @@ mod tokio_impls {
             cx: &mut Context<'_>,
             buf: &mut tokio::io::ReadBuf<'_>,
         ) -> Poll<io::Result<()>> {
-            // Copies out of the pipe's buffer into `buf` as it is (uninitialised memory
-            // included): nothing is zeroed first.
             let want = buf.remaining();
-            if want == 0 {
-                return Poll::Ready(Ok(()));
-            }
-            let this = self.get_mut();
-            let got = ready!(this.poll_fill(cx, want.min(256 * 1024)))?;
-            let n = got.len().min(want);
-            buf.put_slice(&got[..n]);
-            this.start += n;
+            ready!(
+                self.get_mut()
+                    .poll_read_into(cx, want, |got| buf.put_slice(got))
+            )?;
             Poll::Ready(Ok(()))
         }
     }

@@ -86,12 +86,27 @@ impl ReadState {
         cx: &mut Context<'_>,
         dst: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        if dst.is_empty() {
+        self.poll_read_into(sh, cx, dst.len(), |got| {
+            dst[..got.len()].copy_from_slice(got)
+        })
+    }
+
+    /// Hands `put` up to `want` of what is buffered (or the next receive) and consumes it:
+    /// the one read of both read traits (tokio's `ReadBuf` takes the bytes with no zeroing).
+    /// A read of nothing gives 0 at once.
+    pub(crate) fn poll_read_into<S: AsRawFd>(
+        &mut self,
+        sh: &Shared<S>,
+        cx: &mut Context<'_>,
+        want: usize,
+        put: impl FnOnce(&[u8]),
+    ) -> Poll<io::Result<usize>> {
+        if want == 0 {
             return Poll::Ready(Ok(0));
         }
-        let got = ready!(self.poll_fill_buf(sh, cx, dst.len()))?;
-        let n = got.len().min(dst.len());
-        dst[..n].copy_from_slice(&got[..n]);
+        let got = ready!(self.poll_fill_buf(sh, cx, want))?;
+        let n = got.len().min(want);
+        put(&got[..n]);
         self.consume(n);
         Poll::Ready(Ok(n))
     }
@@ -439,18 +454,12 @@ macro_rules! impl_read_traits {
                 cx: &mut std::task::Context<'_>,
                 buf: &mut tokio::io::ReadBuf<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
-                // Copies out of the stream's buffer into `buf` as it is (uninitialised
-                // memory included): nothing is zeroed first.
                 let this = self.get_mut();
-                let want = buf.remaining();
-                if want == 0 {
-                    return std::task::Poll::Ready(Ok(()));
-                }
                 let rd = this.rd.get_mut();
-                let got = std::task::ready!(rd.poll_fill_buf(&this.inner, cx, want))?;
-                let n = got.len().min(want);
-                buf.put_slice(&got[..n]);
-                rd.consume(n);
+                let want = buf.remaining();
+                std::task::ready!(rd.poll_read_into(&this.inner, cx, want, |got| {
+                    buf.put_slice(got)
+                }))?;
                 std::task::Poll::Ready(Ok(()))
             }
         }
