@@ -351,8 +351,7 @@ impl<S: Selector> ReadinessDriver<S> {
     /// be ready. `None`: it has to wait (it may have been tried and would block).
     fn try_now(&mut self, op: &mut Op, fd: RawFd, dir: Direction) -> Option<io::Result<usize>> {
         let entry = self.fds.entry(fd);
-        // Ops on one fd and direction complete in order: only try at once if none is waiting.
-        if !entry.idle(dir) || !entry.may_be_ready(dir) {
+        if !entry.may_try_now(dir) {
             return None;
         }
         let res = entry.perform(op, dir, false);
@@ -431,8 +430,7 @@ impl<S: Selector> Driver for ReadinessDriver<S> {
 
     fn try_send(&mut self, fd: RawFd, src: &[u8]) -> Option<io::Result<usize>> {
         let entry = self.fds.get_mut(fd)?;
-        let dir = Direction::Write;
-        if !(entry.armed_for_good() && entry.idle(dir) && entry.may_be_ready(dir)) {
+        if !(entry.armed_for_good() && entry.may_try_now(Direction::Write)) {
             return None;
         }
         let res = entry.send(fd, src);

@@ -148,6 +148,12 @@ impl FdEntry {
         self.parked[dir as usize].is_none() && self.queue_ref(dir).is_empty()
     }
 
+    /// True when a new op in `dir` may be tried at once: none waits before it (ops on one fd
+    /// and direction complete in order) and the fd may be ready.
+    pub(super) fn may_try_now(&self, dir: Direction) -> bool {
+        self.idle(dir) && self.may_be_ready(dir)
+    }
+
     pub(super) fn queue_ref(&self, dir: Direction) -> &VecDeque<OpKey> {
         match dir {
             Direction::Read => &self.readers,
@@ -184,9 +190,7 @@ impl FdEntry {
         }
         res
     }
-}
 
-impl FdEntry {
     /// send(2) of `src` on this entry's fd `fd`: a send that took less than all of `src` (on
     /// a stream) or would block says the fd is not writable any more.
     #[inline(always)]
