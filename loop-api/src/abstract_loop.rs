@@ -97,12 +97,12 @@ pub trait AbstractEventLoop {
 
     /// Starts the operation in `op` (`Some`) for a future polled with `cx` (what
     /// [`OpFuture`](crate::OpFuture) calls; every `sock_*` method runs through it). `Done` or
-    /// `Failed`: it finished at once and the op, with its buffers, is still in `op`. `Pending`: the loop
-    /// took the op (it keeps its buffers while the OS works) and gives an id for
-    /// [`poll_op`](Self::poll_op); the waker of `cx` is woken at completion. The op moves at
-    /// most once. The loop applies the rules of [`Op`]'s documentation before the OS sees it
-    /// (a receive's buffer checked and cleared, leftovers of cancelled operations first,
-    /// sockets made non-blocking).
+    /// `Failed`: it finished at once and the op, with its buffers, is still in `op`.
+    /// `Pending`: the loop took the op (it keeps its buffers while the OS works) and gives an
+    /// id for [`poll_op`](Self::poll_op); the waker of `cx` is woken at completion. The op
+    /// moves at most once. The loop applies the rules of [`Op`]'s documentation before the OS
+    /// sees it (a receive's buffer checked and cleared, leftovers of cancelled operations
+    /// first, sockets made non-blocking).
     fn start_op(&self, op: &mut Option<Op>, cx: &mut Context<'_>) -> OpPoll;
     /// Polls an operation [`start_op`](Self::start_op) left pending: `Ready` once, with the
     /// result, the op put back in `op` (`None` if the loop lost it, e.g. it was closed); the

@@ -6,6 +6,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
+use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -13,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use loop_api::panics::catch_reported;
 use loop_api::{Direction, ExceptionContext, LoopError, TaskRef};
-use std::os::fd::RawFd;
 
 use crate::clock::{LoopClock, LoopState};
 use crate::config::LoopConfig;

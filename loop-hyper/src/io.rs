@@ -11,8 +11,7 @@ use std::task::{Context, Poll, ready};
 /// A `futures_io::AsyncRead` reads into initialised memory, and hyper hands out its read
 /// buffer uninitialised at every read, so each read zeroes what it offers the stream first.
 /// It offers as much as the reads need (it adapts, as hyper's own read buffer does), not
-/// hyper's whole buffer: a small
-/// request zeroes about 512 bytes, not 8 KiB.
+/// hyper's whole buffer: a small request zeroes about 512 bytes, not 8 KiB.
 #[derive(Debug)]
 pub struct HyperIo<T> {
     inner: T,
@@ -120,8 +119,9 @@ impl<T: futures_io::AsyncWrite + Unpin> futures_io::AsyncWrite for HyperIo<T> {
 /// How much of hyper's read buffer a read offers the stream (and so zeroes first): it
 /// doubles while reads fill what they are offered, and halves while they use under a
 /// quarter of it, between [`ReadSize::MIN`] and [`ReadSize::MAX`] (as hyper's own adaptive
-/// read buffer grows and shrinks; a read that fills all the room hyper had changes nothing). A read offered less than the buffer has is only a shorter
-/// read: the stream keeps the rest for the next one.
+/// read buffer grows and shrinks; a read that fills all the room hyper had changes
+/// nothing). A read offered less than the buffer has is only a shorter read: the stream
+/// keeps the rest for the next one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ReadSize(usize);
 

@@ -12,8 +12,8 @@
 //!   (accepting up to [`WRITE_BUFFER`] bytes ahead) and a task of the loop sends it in the
 //!   background. An idle write side on a readiness loop first sends straight from the
 //!   caller's slice (`WeakEventLoop::try_sock_send`): no copy, no op, when the socket can
-//!   take the bytes at once; `poll_flush` is ready once the kernel took every accepted byte; `poll_close`
-//!   flushes, then shuts the write side down. A write future dropped before it was ready
+//!   take the bytes at once. `poll_flush` is ready once the kernel took every accepted byte;
+//!   `poll_close` flushes, then shuts the write side down. A write future dropped before it was ready
 //!   wrote nothing; a stream dropped with bytes buffered still sends them, then closes.
 
 use std::cell::RefCell;
